@@ -1,0 +1,177 @@
+"""Configuration: the retry policy (chosen by ``reduce_only``), pricing limits, tolerances.
+
+Defaults follow DESIGN.md section 3. A config can be loaded from TOML; money
+values are quoted strings (``dust_tolerance = "0.001"``), durations are seconds.
+Unknown keys and bad values fail with the path of the offending field::
+
+    [opening]
+    max_attempts = 8
+    budget = 6.0
+
+    [closing]
+    budget = 3.0
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+
+from hedge_fsm.convert import converter
+from hedge_fsm.errors import ConfigError, InvalidValue
+
+__all__ = ["HedgeConfig", "HedgeMode", "PartialEntryPolicy", "RetryPolicy"]
+
+
+def _positive_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidValue(
+            f"{type(instance).__name__}.{attribute.name} must be a number > 0, got {value!r}"
+        )
+
+
+def _non_negative_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise InvalidValue(
+            f"{type(instance).__name__}.{attribute.name} must be a number >= 0, got {value!r}"
+        )
+
+
+def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidValue(
+            f"{type(instance).__name__}.{attribute.name} must be an integer >= 1, got {value!r}"
+        )
+
+
+def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidValue(
+            f"{type(instance).__name__}.{attribute.name} must be an integer >= 0, got {value!r}"
+        )
+
+
+def _non_negative_decimal(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise InvalidValue(
+            f"{type(instance).__name__}.{attribute.name} must be a Decimal >= 0, got {value!r}"
+        )
+
+
+def _describe(exc: BaseException, type_: type | None) -> str:
+    # Our own validators and hooks already say what was wrong and what was expected.
+    if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, cattrs.BaseValidationError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
+
+
+class HedgeMode(enum.StrEnum):
+    """How legs are hedged."""
+
+    AGGRESSIVE_LIMIT = "aggressive_limit"
+    """Break-even, inside spread, touch, then market fallback (the default)."""
+    MARKET = "market"
+    """The seed's simple market hedge: one market order for what remains."""
+
+
+class PartialEntryPolicy(enum.StrEnum):
+    """What to do when the entry times out with partial fills and no trigger."""
+
+    HEDGE = "hedge"
+    """Hedge the other legs up to the leg with the largest fill (in tokens)."""
+    ROLLBACK = "rollback"
+    """Flatten every fill."""
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How hard a leg tries with limit orders before the market fallback.
+
+    Durations are seconds.
+    """
+
+    max_attempts: int = attrs.field(default=8, validator=_positive_int)
+    budget: float = attrs.field(default=6.0, validator=_positive_number)
+    """Total time for limit attempts, from the leg's start."""
+    backoff: float = attrs.field(default=0.075, validator=_non_negative_number)
+    inside_tick_attempts: int = attrs.field(default=3, validator=_non_negative_int)
+    """Attempts priced inside the spread (break-even counts as one) before the touch."""
+    attempt_wait: float = attrs.field(default=1.5, validator=_positive_number)
+    """How long one order may rest before it is cancelled (capped by the budget left)."""
+    poll_interval: float = attrs.field(default=0.1, validator=_positive_number)
+
+
+OPENING_DEFAULTS = RetryPolicy()
+CLOSING_DEFAULTS = RetryPolicy(max_attempts=5, budget=3.0, backoff=0.05, inside_tick_attempts=2)
+
+
+@attrs.frozen(kw_only=True)
+class HedgeConfig:
+    """Everything that tunes a hedge. ``policy_for(reduce_only)`` picks the retry policy."""
+
+    opening: RetryPolicy = OPENING_DEFAULTS
+    """Policy for legs that open or add to a position."""
+    closing: RetryPolicy = CLOSING_DEFAULTS
+    """Policy for ``reduce_only`` legs (closing is more urgent)."""
+    mode: HedgeMode = HedgeMode.AGGRESSIVE_LIMIT
+    break_even: bool = True
+    """Try the break-even price once, on the first attempt, when it is feasible."""
+    break_even_include_fees: bool = True
+    break_even_max_ticks: int = attrs.field(default=2, validator=_non_negative_int)
+    """How far (ticks) break-even may sit behind the inside-spread price and still be tried."""
+    dust_tolerance: Decimal = attrs.field(default=Decimal(0), validator=_non_negative_decimal)
+    """A remainder at or below this (contracts) counts as hedged; it is still reported."""
+    lookup_attempts: int = attrs.field(default=3, validator=_positive_int)
+    """Not-found answers after an ambiguous placement before it is taken as never placed."""
+    stuck_timeout: float = attrs.field(default=10.0, validator=_positive_number)
+    """How long a leg waits for a venue to confirm a cancel or an unknown order."""
+    entry_timeout: float = attrs.field(default=30.0, validator=_positive_number)
+    entry_poll_interval: float = attrs.field(default=0.25, validator=_positive_number)
+    partial_entry_policy: PartialEntryPolicy = PartialEntryPolicy.HEDGE
+    rollback_attempts: int = attrs.field(default=3, validator=_positive_int)
+    rollback_budget: float = attrs.field(default=10.0, validator=_positive_number)
+    max_orders_per_leg: int = attrs.field(default=32, validator=_positive_int)
+    """Hard cap on orders one leg may send, whatever the venue does."""
+
+    def policy_for(self, reduce_only: bool) -> RetryPolicy:
+        """The closing policy for reduce-only legs, the opening one otherwise."""
+        return self.closing if reduce_only else self.opening
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> HedgeConfig:
+        """Build from a plain mapping (as read from TOML); errors name the field's path."""
+        try:
+            return converter.structure(data, cls)
+        except cattrs.BaseValidationError as exc:
+            problems = "; ".join(
+                cattrs.transform_error(exc, path="config", format_exception=_describe)
+            )
+            raise ConfigError(f"invalid hedge config: {problems}") from None
+        except InvalidValue as exc:
+            raise ConfigError(f"invalid hedge config: {exc}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> HedgeConfig:
+        """Load from a TOML file; unknown keys and bad values raise :class:`ConfigError`."""
+        source = Path(path)
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read config: {exc.strerror}") from None
+        try:
+            return cls.from_mapping(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The config as plain data (Decimals as strings), the inverse of :meth:`from_mapping`."""
+        result: dict[str, Any] = converter.unstructure(self)
+        return result
