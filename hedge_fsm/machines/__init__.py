@@ -1,0 +1,1 @@
+"""The machines: synchronous, sans-I/O, driven by events, speaking in commands."""

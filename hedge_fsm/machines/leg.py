@@ -1,0 +1,665 @@
+"""The leg hedge machine: one leg's hedge, from "quantity to hedge" to done or rollback.
+
+Theory of operation
+-------------------
+A leg is given a *target* (contracts to trade on one side) and works it with
+aggressive limit orders, then a market order, and ends in ``done`` (hedged:
+what remains is below one placeable unit, reported exactly) or ``rollback``
+(it could not be hedged; the supervisor unwinds the position).
+
+States:
+
+``pricing``
+    Waiting for a fresh BBO to price the next attempt.
+``placed``
+    A limit order was sent; its ack has not arrived. After an ambiguous outcome
+    (timeout, 5xx, lost ack) the order is looked up here by client order id:
+    nothing else is placed for the leg until the venue has said whether it exists.
+``polling``
+    The order rests; it is polled until it fills or its attempt time runs out.
+``partial``
+    Fills were seen but the target is not reached; the rest of the order is
+    being cancelled. Left only once the cancel is *confirmed* (with the order's
+    final cumulative fill).
+``cancelling``
+    The attempt timed out with no fill; the order is being cancelled. A fill
+    during the cancel moves to ``partial``.
+``retry``
+    Backoff before the next attempt.
+``market_fallback``
+    The limit budget is spent: a market order for what remains is in flight.
+``done`` / ``rollback``
+    Terminal; no edge leaves them and every event there is refused.
+
+Rules that hold (DESIGN.md section 5):
+
+* At most one order of the leg can fill at any time: a new order is placed only
+  when every earlier one is terminal (filled, rejected, or cancel confirmed).
+  Each order is sized ``floor_to_lot(target - filled)``, so the sum of fills
+  never exceeds the target.
+* Every report is folded into the per-order :class:`Ledger` (max cumulative),
+  whatever state the leg is in and however late it comes, so duplicates never
+  count twice and fills after a cancel are never lost.
+* Conditions are pure questions about the model *and the incoming event*; the
+  ``after`` callbacks record and emit. The machine never awaits and never reads
+  a clock: every event carries ``now``.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+from hedge_fsm.config import HedgeConfig
+from hedge_fsm.core.ledger import Ledger, OrderRecord
+from hedge_fsm.core.pricer import PriceQuote, price_attempt
+from hedge_fsm.core.targets import floor_to_step, remaining_quantity
+from hedge_fsm.core.tracker import build_hedge_result
+from hedge_fsm.machines.base import Edge, FsmModel, MachineKind
+from hedge_fsm.machines.commands import (
+    CancelOrder,
+    Command,
+    FetchBbo,
+    PlaceLimit,
+    PlaceMarket,
+    QueryOrder,
+    WaitUntil,
+)
+from hedge_fsm.machines.events import (
+    BboFailed,
+    BboReceived,
+    CancelFailed,
+    Event,
+    OrderRejected,
+    PlacementAmbiguous,
+    PostOnlyRejected,
+    QueryFailed,
+    TimerFired,
+)
+from hedge_fsm.values import BBO, HedgeResult, Instrument, OrderInfo, Side, TriggerFill
+
+__all__ = ["LEG", "LEG_EDGES", "LegHedge", "LegState"]
+
+ZERO = Decimal(0)
+
+
+class LegState(enum.StrEnum):
+    PRICING = "pricing"
+    PLACED = "placed"
+    POLLING = "polling"
+    PARTIAL = "partial"
+    CANCELLING = "cancelling"
+    RETRY = "retry"
+    MARKET_FALLBACK = "market_fallback"
+    DONE = "done"
+    ROLLBACK = "rollback"
+
+
+S = LegState
+E = Edge
+
+# Shared reasons for edges that exist because venues misbehave.
+LATE = "reports come late, twice or out of order; a fill on an earlier order must still count"
+CLOSED_BY_VENUE = "venues expire or cancel resting orders on their own"
+FILL_DURING_CANCEL = "a fill can land while the cancel is in flight"
+AMBIGUOUS = "timeout, 5xx or lost ack: the order may exist; never place another before knowing"
+
+# fmt: off
+LEG_EDGES: tuple[Edge, ...] = (
+    # ---- pricing: waiting for a BBO to price the next attempt
+    E("start",               S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",)),
+    E("start",               S.PRICING, S.MARKET_FALLBACK, ("is_market_only",), ("emit_market_order",)),
+    E("start",               S.PRICING, None,              (), ("request_bbo",)),
+    E("bbo_received",        S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",)),
+    E("bbo_received",        S.PRICING, S.MARKET_FALLBACK, ("is_budget_spent",), ("emit_market_order",)),
+    E("bbo_received",        S.PRICING, S.DONE,            ("is_below_min_notional",), ("finish",)),
+    E("bbo_received",        S.PRICING, None,              ("is_bbo_unusable",), ("schedule_bbo_retry",),
+      "venues publish locked or crossed books during fast moves"),
+    E("bbo_received",        S.PRICING, S.PLACED,          (), ("place_limit_order",)),
+    E("bbo_failed",          S.PRICING, None,              (), ("schedule_bbo_retry",)),
+    E("timer_fired",         S.PRICING, None,              ("is_stale_timer",), ()),
+    E("timer_fired",         S.PRICING, S.MARKET_FALLBACK, ("is_budget_spent",), ("emit_market_order",)),
+    E("timer_fired",         S.PRICING, None,              (), ("request_bbo",)),
+
+    # ---- placed: the ack (or, after an ambiguous outcome, the lookup) is awaited
+    E("order_acked",         S.PLACED, S.DONE,             ("is_hedged",), ("record_report", "finish")),
+    E("order_acked",         S.PLACED, S.MARKET_FALLBACK,  ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
+    E("order_acked",         S.PLACED, S.RETRY,            ("is_order_closed",), ("record_report", "schedule_backoff")),
+    E("order_acked",         S.PLACED, S.PARTIAL,          ("has_fill",), ("record_report", "emit_cancel")),
+    E("order_acked",         S.PLACED, S.POLLING,          (), ("record_report", "schedule_poll")),
+    E("order_updated",       S.PLACED, None,               ("is_stale_report",), ("record_report",), LATE),
+    E("order_updated",       S.PLACED, S.DONE,             ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.PLACED, S.MARKET_FALLBACK,  ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
+    E("order_updated",       S.PLACED, S.RETRY,            ("is_order_closed",), ("record_report", "schedule_backoff")),
+    E("order_updated",       S.PLACED, S.PARTIAL,          ("has_fill",), ("record_report", "emit_cancel")),
+    E("order_updated",       S.PLACED, S.POLLING,          (), ("record_report", "schedule_poll"),
+      "a stream update or a lookup can answer before the ack"),
+    E("post_only_rejected",  S.PLACED, S.MARKET_FALLBACK,  ("is_budget_spent",), ("close_rejected_order", "emit_market_order")),
+    E("post_only_rejected",  S.PLACED, S.RETRY,            (), ("close_rejected_order", "schedule_backoff"),
+      "post-only is judged on arrival: the book moved during the latency"),
+    E("order_rejected",      S.PLACED, S.MARKET_FALLBACK,  ("is_budget_spent",), ("close_rejected_order", "emit_market_order")),
+    E("order_rejected",      S.PLACED, S.RETRY,            (), ("close_rejected_order", "schedule_backoff")),
+    E("placement_ambiguous", S.PLACED, None,               (), ("begin_lookup",), AMBIGUOUS),
+    E("order_not_found",     S.PLACED, None,               ("is_stale_report",), ()),
+    E("order_not_found",     S.PLACED, S.MARKET_FALLBACK,  ("is_lookup_exhausted", "is_budget_spent"), ("abandon_order", "emit_market_order")),
+    E("order_not_found",     S.PLACED, S.RETRY,            ("is_lookup_exhausted",), ("abandon_order", "schedule_backoff")),
+    E("order_not_found",     S.PLACED, None,               (), ("schedule_lookup",),
+      "a venue may not show an order it is still processing"),
+    E("query_failed",        S.PLACED, None,               ("is_looking_up",), ("schedule_lookup",)),
+    E("query_failed",        S.PLACED, None,               (), ()),
+    E("timer_fired",         S.PLACED, None,               ("is_stale_timer",), ()),
+    E("timer_fired",         S.PLACED, S.ROLLBACK,         ("is_stuck",), ("give_up",),
+      "the venue never says whether the order exists"),
+    E("timer_fired",         S.PLACED, None,               (), ("emit_lookup",)),
+
+    # ---- polling: the order rests
+    E("order_updated",       S.POLLING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("order_updated",       S.POLLING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.POLLING, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order"), CLOSED_BY_VENUE),
+    E("order_updated",       S.POLLING, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff"), CLOSED_BY_VENUE),
+    E("order_updated",       S.POLLING, S.PARTIAL,         ("has_fill",), ("record_report", "emit_cancel")),
+    E("order_updated",       S.POLLING, None,              (), ("record_report",)),
+    E("order_not_found",     S.POLLING, None,              (), (), "a lagging replica may not show a resting order; the next poll asks again"),
+    E("query_failed",        S.POLLING, None,              (), ()),
+    E("timer_fired",         S.POLLING, None,              ("is_stale_timer",), ()),
+    E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_attempt_expired",), ("emit_cancel",)),
+    E("timer_fired",         S.POLLING, None,              (), ("poll_order",)),
+
+    # ---- partial: fills seen, target not reached, the rest is being cancelled
+    E("cancel_confirmed",    S.PARTIAL, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("cancel_confirmed",    S.PARTIAL, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("cancel_confirmed",    S.PARTIAL, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
+    E("cancel_confirmed",    S.PARTIAL, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff")),
+    E("cancel_confirmed",    S.PARTIAL, None,              (), ("record_report",)),
+    E("order_updated",       S.PARTIAL, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("order_updated",       S.PARTIAL, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.PARTIAL, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
+    E("order_updated",       S.PARTIAL, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff")),
+    E("order_updated",       S.PARTIAL, None,              (), ("record_report",), FILL_DURING_CANCEL),
+    E("cancel_failed",       S.PARTIAL, None,              ("is_stale_report",), ()),
+    E("cancel_failed",       S.PARTIAL, None,              (), ("requery_order",),
+      "cancelling an order that just filled is refused by many venues"),
+    E("order_not_found",     S.PARTIAL, None,              (), ()),
+    E("query_failed",        S.PARTIAL, None,              (), ()),
+    E("timer_fired",         S.PARTIAL, None,              ("is_stale_timer",), ()),
+    E("timer_fired",         S.PARTIAL, S.ROLLBACK,        ("is_stuck",), ("give_up",), "the venue never confirms the cancel"),
+    E("timer_fired",         S.PARTIAL, None,              (), ("chase_cancel",)),
+
+    # ---- cancelling: the attempt timed out with no fill; cancel in flight
+    E("cancel_confirmed",    S.CANCELLING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("cancel_confirmed",    S.CANCELLING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("cancel_confirmed",    S.CANCELLING, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
+    E("cancel_confirmed",    S.CANCELLING, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff")),
+    E("cancel_confirmed",    S.CANCELLING, None,              (), ("record_report",)),
+    E("order_updated",       S.CANCELLING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("order_updated",       S.CANCELLING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.CANCELLING, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
+    E("order_updated",       S.CANCELLING, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff")),
+    E("order_updated",       S.CANCELLING, S.PARTIAL,         ("has_fill",), ("record_report",), FILL_DURING_CANCEL),
+    E("order_updated",       S.CANCELLING, None,              (), ("record_report",)),
+    E("cancel_failed",       S.CANCELLING, None,              ("is_stale_report",), ()),
+    E("cancel_failed",       S.CANCELLING, None,              (), ("requery_order",),
+      "cancelling an order that just filled is refused by many venues"),
+    E("order_not_found",     S.CANCELLING, None,              (), ()),
+    E("query_failed",        S.CANCELLING, None,              (), ()),
+    E("timer_fired",         S.CANCELLING, None,              ("is_stale_timer",), ()),
+    E("timer_fired",         S.CANCELLING, S.ROLLBACK,        ("is_stuck",), ("give_up",), "the venue never confirms the cancel"),
+    E("timer_fired",         S.CANCELLING, None,              (), ("chase_cancel",)),
+
+    # ---- retry: backoff before the next attempt
+    E("timer_fired",         S.RETRY, None,                ("is_stale_timer",), ()),
+    E("timer_fired",         S.RETRY, S.DONE,              ("is_nothing_left",), ("finish",)),
+    E("timer_fired",         S.RETRY, S.MARKET_FALLBACK,   ("is_budget_spent",), ("emit_market_order",)),
+    E("timer_fired",         S.RETRY, S.PRICING,           (), ("request_bbo",)),
+
+    # ---- market_fallback: a market order for what remains
+    E("order_acked",         S.MARKET_FALLBACK, S.DONE,     ("is_hedged",), ("record_report", "finish")),
+    E("order_acked",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("record_report", "fail_market")),
+    E("order_acked",         S.MARKET_FALLBACK, None,       (), ("record_report", "schedule_poll"),
+      "some venues acknowledge a market order before it executes"),
+    E("order_updated",       S.MARKET_FALLBACK, None,       ("is_stale_report",), ("record_report",), LATE),
+    E("order_updated",       S.MARKET_FALLBACK, S.DONE,     ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("record_report", "fail_market")),
+    E("order_updated",       S.MARKET_FALLBACK, None,       (), ("record_report", "schedule_poll")),
+    E("order_rejected",      S.MARKET_FALLBACK, S.ROLLBACK, (), ("close_rejected_order", "fail_market")),
+    E("post_only_rejected",  S.MARKET_FALLBACK, S.ROLLBACK, (), ("close_rejected_order", "fail_market"),
+      "a venue misreporting a market order's refusal"),
+    E("placement_ambiguous", S.MARKET_FALLBACK, None,       (), ("begin_lookup",), AMBIGUOUS),
+    E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
+    E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_lookup_exhausted",), ("abandon_order", "fail_market")),
+    E("order_not_found",     S.MARKET_FALLBACK, None,       (), ("schedule_lookup",),
+      "a venue may not show an order it is still processing"),
+    E("query_failed",        S.MARKET_FALLBACK, None,       ("is_looking_up",), ("schedule_lookup",)),
+    E("query_failed",        S.MARKET_FALLBACK, None,       (), ()),
+    E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_stale_timer",), ()),
+    E("timer_fired",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_stuck",), ("give_up",),
+      "the venue never reports the market order's outcome"),
+    E("timer_fired",         S.MARKET_FALLBACK, None,       (), ("poll_order",)),
+)
+# fmt: on
+
+# Late answers about orders the leg has moved past (a stale poll, a second cancel's
+# answer) are folded into the ledger in every live state that has no edge of its own
+# for them: they can only ever add a fill that was really made.
+_LIVE = (S.PRICING, S.PLACED, S.POLLING, S.PARTIAL, S.CANCELLING, S.RETRY, S.MARKET_FALLBACK)
+_LATE_TRIGGERS = ("order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed")
+LEG_EDGES += tuple(
+    E(trigger, state, None, (), ("record_report",), LATE)
+    for state in _LIVE
+    for trigger in _LATE_TRIGGERS
+    if not any(e.source == state and e.trigger == trigger for e in LEG_EDGES)
+)
+
+LEG = MachineKind(
+    "leg",
+    states=list(LegState),
+    initial=S.PRICING,
+    terminal=(S.DONE, S.ROLLBACK),
+    edges=LEG_EDGES,
+)
+
+
+def _report_of(event: Event) -> OrderInfo | None:
+    order = getattr(event, "order", None)
+    return order if isinstance(order, OrderInfo) else None
+
+
+class LegHedge(FsmModel):
+    """One leg's hedge. Build it, ``feed(Start(now=...))``, then feed the driver's events.
+
+    ``target`` is the quantity (contracts) this machine must trade on ``side``;
+    ``trigger`` (the trigger leg's fill) enables break-even pricing.
+    """
+
+    KIND = LEG
+
+    def __init__(
+        self,
+        *,
+        leg: int,
+        hedge_id: str,
+        venue: str,
+        instrument: Instrument,
+        side: Side,
+        target: Decimal,
+        reduce_only: bool,
+        config: HedgeConfig,
+        started_at: float,
+        trigger: TriggerFill | None = None,
+        market_only: bool = False,
+        order_tag: str = "h",
+    ) -> None:
+        self.state = S.PRICING.value
+        self.leg_index = leg
+        self.outbox: list[Command] = []
+        self.history = []
+        self.hedge_id = hedge_id
+        self.venue = venue
+        self.instrument = instrument
+        self.side = side
+        self.target = target
+        self.reduce_only = reduce_only
+        self.config = config
+        self.policy = config.policy_for(reduce_only)
+        self.trigger = trigger
+        self.market_only = market_only
+        self.order_tag = order_tag
+        self.started_at = started_at
+        self.deadline = started_at + self.policy.budget
+        self.ledger = Ledger()
+        self.attempts = 0
+        """Limit orders placed (the ladder's attempt counter)."""
+        self.orders_sent = 0
+        self.current: OrderRecord | None = None
+        """The latest order; the only one that may still be live."""
+        self.attempt_deadline = 0.0
+        self.waiting_since: float | None = None
+        """Since when the leg waits on the venue to confirm a cancel or reveal an order."""
+        self.looking_up = False
+        self.lookups_missed = 0
+        self.cancel_in_flight = False
+        self.timer_token = 0
+        self.last_bbo: BBO | None = None
+        self.last_quote: PriceQuote | None = None
+        self.error: str | None = None
+        self.finished_at: float | None = None
+        self._placeable = max(instrument.placeable_minimum, config.dust_tolerance)
+
+    # ------------------------------------------------------------------ quantities
+
+    @property
+    def remaining(self) -> Decimal:
+        return remaining_quantity(self.target, self.ledger.filled)
+
+    def _remaining_after(self, event: Event) -> Decimal:
+        report = _report_of(event)
+        filled = self.ledger.filled_after(report) if report is not None else self.ledger.filled
+        return remaining_quantity(self.target, filled)
+
+    def _is_small(self, remaining: Decimal) -> bool:
+        # Below one placeable unit (or within the dust tolerance) nothing more can be sent.
+        return remaining < self._placeable or remaining <= self.config.dust_tolerance
+
+    def _order_quantity(self) -> Decimal:
+        return floor_to_step(self.remaining, self.instrument.lot_size)
+
+    # ------------------------------------------------------------------ conditions (pure)
+
+    def is_nothing_left(self, event: Event) -> bool:
+        """Is what remains too small to place (so the leg is hedged)?"""
+        return self._is_small(self._remaining_after(event))
+
+    def is_market_only(self, event: Event) -> bool:
+        return self.market_only
+
+    def is_budget_spent(self, event: Event) -> bool:
+        """Out of time or attempts for limit orders?"""
+        return (
+            event.now >= self.deadline
+            or self.attempts >= self.policy.max_attempts
+            or self.orders_sent >= self.config.max_orders_per_leg - 1
+        )
+
+    def is_below_min_notional(self, event: Event) -> bool:
+        """Would the next order be below the venue's minimum notional?"""
+        assert isinstance(event, BboReceived)
+        return self._order_quantity() * event.bbo.mid < self.instrument.min_notional
+
+    def is_bbo_unusable(self, event: Event) -> bool:
+        assert isinstance(event, BboReceived)
+        return event.bbo.is_crossed
+
+    def is_stale_report(self, event: Event) -> bool:
+        """Is the event about an order other than the current one?"""
+        current = self.current
+        if current is None:
+            return True
+        report = _report_of(event)
+        if report is not None:
+            return self.ledger.find(report) is not current
+        client_order_id = getattr(event, "client_order_id", None)
+        return client_order_id != current.client_order_id
+
+    def is_order_closed(self, event: Event) -> bool:
+        """Is the current order terminal once this event is taken into account?"""
+        current = self.current
+        if current is None or current.terminal:
+            return True
+        report = _report_of(event)
+        return report is not None and report.is_terminal
+
+    def is_hedged(self, event: Event) -> bool:
+        """Nothing left to place, and the current order can no longer fill."""
+        return self.is_nothing_left(event) and self.is_order_closed(event)
+
+    def has_fill(self, event: Event) -> bool:
+        """Has the current order filled anything (after this report)?"""
+        report = _report_of(event)
+        current = self.current
+        if current is None:
+            return False
+        return current.filled > 0 or (report is not None and report.filled_quantity > 0)
+
+    def is_stale_timer(self, event: Event) -> bool:
+        assert isinstance(event, TimerFired)
+        return event.token != self.timer_token
+
+    def is_attempt_expired(self, event: Event) -> bool:
+        return event.now >= self.attempt_deadline
+
+    def is_stuck(self, event: Event) -> bool:
+        """Has the venue left us without an answer for longer than ``stuck_timeout``?"""
+        return (
+            self.waiting_since is not None
+            and event.now - self.waiting_since >= self.config.stuck_timeout
+        )
+
+    def is_lookup_exhausted(self, event: Event) -> bool:
+        return self.lookups_missed + 1 >= self.config.lookup_attempts
+
+    def is_looking_up(self, event: Event) -> bool:
+        return self.looking_up
+
+    # ------------------------------------------------------------------ callbacks (do things)
+
+    def _emit(self, command: Command) -> None:
+        self.outbox.append(command)
+
+    def _wake_at(self, at: float) -> None:
+        self.timer_token += 1
+        self._emit(WaitUntil(at=at, token=self.timer_token))
+
+    def _next_client_id(self) -> str:
+        return f"{self.hedge_id}-{self.order_tag}{self.leg_index}-{self.orders_sent}"
+
+    def request_bbo(self, event: Event) -> None:
+        """Ask for a fresh BBO to price the next attempt."""
+        assert self.leg_index is not None
+        self._emit(FetchBbo(leg=self.leg_index))
+
+    def schedule_bbo_retry(self, event: Event) -> None:
+        """The BBO was unusable or unavailable: ask again after the backoff."""
+        if isinstance(event, BboFailed):
+            self.error = f"BBO unavailable: {event.message}"
+        self._wake_at(event.now + self.policy.backoff)
+
+    def place_limit_order(self, event: Event) -> None:
+        """Price the attempt on the ladder and send a limit order for what remains."""
+        assert isinstance(event, BboReceived) and self.leg_index is not None
+        quote = price_attempt(
+            attempt=self.attempts,
+            side=self.side,
+            bbo=event.bbo,
+            instrument=self.instrument,
+            trigger=self.trigger,
+            inside_tick_attempts=self.policy.inside_tick_attempts,
+            break_even=self.config.break_even,
+            include_fees=self.config.break_even_include_fees,
+            break_even_max_ticks=self.config.break_even_max_ticks,
+        )
+        quantity = self._order_quantity()
+        client_order_id = self._next_client_id()
+        self.current = self.ledger.register(
+            client_order_id, side=self.side, quantity=quantity, post_only=quote.post_only
+        )
+        self.attempts += 1
+        self.orders_sent += 1
+        self.last_bbo = event.bbo
+        self.last_quote = quote
+        self.looking_up = False
+        self.lookups_missed = 0
+        self.waiting_since = None
+        wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
+        self.attempt_deadline = event.now + wait
+        self._emit(
+            PlaceLimit(
+                leg=self.leg_index,
+                client_order_id=client_order_id,
+                side=self.side,
+                quantity=quantity,
+                price=quote.price,
+                post_only=quote.post_only,
+                reduce_only=self.reduce_only,
+                rung=quote.rung.value,
+            )
+        )
+
+    def emit_market_order(self, event: Event) -> None:
+        """Send a market order for everything that remains."""
+        assert self.leg_index is not None
+        quantity = self._order_quantity()
+        client_order_id = self._next_client_id()
+        self.current = self.ledger.register(
+            client_order_id, side=self.side, quantity=quantity, is_market=True
+        )
+        self.orders_sent += 1
+        self.looking_up = False
+        self.lookups_missed = 0
+        self.waiting_since = event.now
+        self._emit(
+            PlaceMarket(
+                leg=self.leg_index,
+                client_order_id=client_order_id,
+                side=self.side,
+                quantity=quantity,
+                reduce_only=self.reduce_only,
+            )
+        )
+        # A safety net in case the venue never answers.
+        self._wake_at(event.now + self.config.stuck_timeout)
+
+    def record_report(self, event: Event) -> None:
+        """Fold an order report into the ledger (max cumulative: never twice, never back)."""
+        report = _report_of(event)
+        if report is not None:
+            self.ledger.apply(report)
+            if self.current is not None and self.ledger.find(report) is self.current:
+                self.looking_up = False
+
+    def schedule_poll(self, event: Event) -> None:
+        """Poll the resting order at the poll interval, or cancel it when its time is up."""
+        wake = event.now + self.policy.poll_interval
+        if self.state == S.POLLING:
+            # The attempt's own deadline comes first when it is sooner than the next poll.
+            wake = min(wake, self.attempt_deadline)
+        self._wake_at(wake)
+
+    def poll_order(self, event: Event) -> None:
+        """Ask the venue how the current order stands, and schedule the next poll."""
+        self._query_current()
+        self.schedule_poll(event)
+
+    def _query_current(self) -> None:
+        assert self.current is not None and self.leg_index is not None
+        self._emit(
+            QueryOrder(
+                leg=self.leg_index,
+                client_order_id=self.current.client_order_id,
+                order_id=self.current.order_id,
+            )
+        )
+
+    def emit_cancel(self, event: Event) -> None:
+        """Cancel the current order; the leg waits for the venue to confirm it."""
+        assert self.current is not None and self.leg_index is not None
+        self.waiting_since = event.now
+        if self.current.order_id is None:
+            # Known only by client id (found by a lookup that has not answered yet).
+            self._query_current()
+        else:
+            self.cancel_in_flight = True
+            self._emit(
+                CancelOrder(
+                    leg=self.leg_index,
+                    client_order_id=self.current.client_order_id,
+                    order_id=self.current.order_id,
+                )
+            )
+        self._wake_at(event.now + self.policy.poll_interval)
+
+    def chase_cancel(self, event: Event) -> None:
+        """No confirmation yet: ask again (resend the cancel if none is in flight)."""
+        assert self.current is not None and self.leg_index is not None
+        if not self.cancel_in_flight and self.current.order_id is not None:
+            self.cancel_in_flight = True
+            self._emit(
+                CancelOrder(
+                    leg=self.leg_index,
+                    client_order_id=self.current.client_order_id,
+                    order_id=self.current.order_id,
+                )
+            )
+        else:
+            self._query_current()
+        self._wake_at(event.now + self.policy.poll_interval)
+
+    def requery_order(self, event: Event) -> None:
+        """The cancel failed: find out whether the order filled or is gone."""
+        assert isinstance(event, CancelFailed)
+        self.cancel_in_flight = False
+        self._query_current()
+
+    def schedule_backoff(self, event: Event) -> None:
+        """Wait the backoff before the next attempt."""
+        self.cancel_in_flight = False
+        self.waiting_since = None
+        self._wake_at(event.now + self.policy.backoff)
+
+    def close_rejected_order(self, event: Event) -> None:
+        """The placement was refused: the order never existed."""
+        assert isinstance(event, PostOnlyRejected | OrderRejected)
+        if self.current is not None:
+            self.ledger.mark_terminal(self.current.client_order_id)
+        if isinstance(event, OrderRejected):
+            self.error = f"order rejected ({event.reason}): {event.message}"
+
+    def begin_lookup(self, event: Event) -> None:
+        """An ambiguous outcome: look the order up by client order id."""
+        assert isinstance(event, PlacementAmbiguous)
+        self.looking_up = True
+        self.waiting_since = event.now
+        self.lookups_missed = 0
+        self.emit_lookup(event)
+
+    def emit_lookup(self, event: Event) -> None:
+        """Query the current order (by client id until the venue gave an order id)."""
+        self._query_current()
+        self._wake_at(event.now + self.config.stuck_timeout)
+
+    def schedule_lookup(self, event: Event) -> None:
+        """Not found (yet): ask again after a poll interval."""
+        if not isinstance(event, QueryFailed):
+            self.lookups_missed += 1
+        self._wake_at(event.now + self.policy.poll_interval)
+
+    def abandon_order(self, event: Event) -> None:
+        """Several lookups found nothing: the order was never placed."""
+        assert self.current is not None
+        self.ledger.mark_terminal(self.current.client_order_id)
+        self.looking_up = False
+        self.waiting_since = None
+
+    def fail_market(self, event: Event) -> None:
+        """The market fallback did not complete the hedge."""
+        filled = self.current.filled if self.current is not None else ZERO
+        detail = self.error or ""
+        self.error = (
+            f"market fallback filled {filled} of {self.current.quantity if self.current else ZERO}"
+            + (f"; {detail}" if detail else "")
+        )
+        self.finished_at = event.now
+
+    def give_up(self, event: Event) -> None:
+        """The venue stopped answering: report instead of waiting forever."""
+        self.error = (
+            f"venue gave no answer for {self.config.stuck_timeout}s in state {self.state}; "
+            f"order {self.current.client_order_id if self.current else '-'} unresolved"
+        )
+        self.finished_at = event.now
+
+    def finish(self, event: Event) -> None:
+        """The leg is hedged; note a residual the venue's minimums left behind."""
+        self.finished_at = event.now
+        self.waiting_since = None
+        self.error = None
+        if isinstance(event, BboReceived) and not self._is_small(self.remaining):
+            self.error = (
+                f"remaining {self.remaining} is below the venue's minimum notional "
+                f"{self.instrument.min_notional}; left unhedged"
+            )
+
+    # ------------------------------------------------------------------ result
+
+    def result(self) -> HedgeResult:
+        """The leg's :class:`HedgeResult` as it stands."""
+        return build_hedge_result(
+            self.ledger,
+            target=self.target,
+            success=self.state == S.DONE,
+            instrument=self.instrument,
+            side=self.side,
+            venue=self.venue,
+            attempts=self.attempts,
+            state=self.state,
+            error=self.error,
+        )
