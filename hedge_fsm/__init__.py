@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from loguru import logger
 
+from hedge_fsm.clock import Clock, LoopClock
 from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy, RetryPolicy
 from hedge_fsm.errors import (
     AmbiguousOutcome,
@@ -35,6 +36,7 @@ from hedge_fsm.values import (
     TriggerFill,
 )
 from hedge_fsm.venue import Venue
+from hedge_fsm.engine import HedgeEngine  # noqa: E402  (after the values it builds on)
 
 logger.disable("hedge_fsm")
 
@@ -43,10 +45,12 @@ __version__ = "0.1.0"
 __all__ = [
     "BBO",
     "AmbiguousOutcome",
+    "Clock",
     "ConfigError",
     "ExecutionMode",
     "ExecutionResult",
     "HedgeConfig",
+    "HedgeEngine",
     "HedgeError",
     "HedgeMode",
     "HedgeResult",
@@ -54,6 +58,7 @@ __all__ = [
     "IllegalTransition",
     "Instrument",
     "InvalidValue",
+    "LoopClock",
     "LegSpec",
     "OrderInfo",
     "OrderNotFound",

@@ -323,6 +323,8 @@ class HedgeResult:
     fees: Decimal = attrs.field(default=ZERO, validator=check_decimal)
     state: str = ""
     """The final state of the leg's machine (``done``, ``rollback``; ``entry`` for a trigger)."""
+    rolled_back_quantity: Decimal = attrs.field(default=ZERO, validator=non_negative)
+    """Quantity traded on the opposite side to unwind this leg during a rollback."""
 
     def __attrs_post_init__(self) -> None:
         if self.maker_quantity + self.taker_quantity != self.filled_quantity:

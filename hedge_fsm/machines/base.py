@@ -58,8 +58,12 @@ class MachineKind:
         initial: str,
         terminal: Iterable[str],
         edges: tuple[Edge, ...],
+        *,
+        passes_leg: bool = False,
     ) -> None:
         self.name = name
+        self.passes_leg = passes_leg
+        """Callbacks receive ``(leg, event)`` instead of ``(event,)``."""
         self.states: tuple[str, ...] = tuple(str(s) for s in states)
         self.initial = str(initial)
         self.terminal = frozenset(str(s) for s in terminal)
@@ -89,20 +93,25 @@ class MachineKind:
         self._events = self.machine.events
         self.triggers = frozenset(e.trigger for e in edges)
 
-    def fire(self, model: FsmModel, event: Event) -> None:
-        """Apply ``event`` to ``model``: check, move, record."""
+    def fire(self, model: FsmModel, event: Event, leg: int | None = None) -> None:
+        """Apply ``event`` to ``model``: check, move, record.
+
+        Callbacks and conditions receive ``(event,)``, or ``(leg, event)`` for a
+        kind built with ``passes_leg`` (the supervisor's per-leg events).
+        """
         trigger = event.TRIGGER
         source = model.state
         if trigger not in self.allowed[source]:
             raise IllegalTransition(self.name, source, trigger)
-        if not self._events[trigger].trigger(model, event):
+        args = (leg, event) if self.passes_leg else (event,)
+        if not self._events[trigger].trigger(model, *args):
             # Every table ends each (state, trigger) group with an unconditional edge,
             # so this is a table bug, reported as clearly as an illegal event.
             raise IllegalTransition(self.name, source, trigger, "no edge condition matched")
         model.history.append(
             TransitionRecord(
                 machine=self.name,
-                leg=model.leg_index,
+                leg=model.leg_index if leg is None else leg,
                 source=source,
                 trigger=trigger,
                 destination=model.state,

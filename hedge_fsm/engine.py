@@ -1,0 +1,451 @@
+"""The async driver and :class:`HedgeEngine`, the object users embed.
+
+Theory of operation
+-------------------
+The machines (:mod:`hedge_fsm.machines`) are synchronous and do no I/O: they
+take events and leave commands in an outbox. The driver closes the loop:
+
+1. ``dispatch`` an event into the hedge (supervisor and leg machines);
+2. take every command the machines emitted: a ``WaitUntil`` becomes a timer on
+   the clock (a newer one from the same machine replaces it); every other
+   command becomes a task that calls the venue;
+3. each task turns the venue's answer — or its exception — into an event and
+   puts it on one queue; the loop takes events one at a time, so the machines
+   never see two events at once, while venue calls for all legs run concurrently.
+
+The loop ends when the supervisor reaches a terminal state. Timers are then
+cancelled and venue calls still in flight are awaited (bounded by
+``stuck_timeout``) so that no background task outlives ``execute``; answers
+that arrive after the end are still folded into the ledgers.
+
+Mapping venue outcomes to events is the one place where exceptions become
+data: a post-only refusal becomes ``PostOnlyRejected``; any other definitive
+refusal ``OrderRejected``; an ambiguous outcome — or any unexpected exception
+during a placement, since the order may exist — ``PlacementAmbiguous``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Protocol
+
+from loguru import logger
+
+from hedge_fsm.clock import Clock, LoopClock, TimerHandle
+from hedge_fsm.config import HedgeConfig
+from hedge_fsm.errors import (
+    AmbiguousOutcome,
+    HedgeError,
+    InvalidValue,
+    OrderNotFound,
+    RejectReason,
+    VenueRejected,
+)
+from hedge_fsm.machines.commands import (
+    CancelOrder,
+    Command,
+    FetchBbo,
+    PlaceLimit,
+    PlaceMarket,
+    QueryOrder,
+    ReadPosition,
+    WaitUntil,
+)
+from hedge_fsm.machines.events import (
+    BboFailed,
+    BboReceived,
+    CancelConfirmed,
+    CancelFailed,
+    Event,
+    OrderAcked,
+    OrderMissing,
+    OrderRejected,
+    OrderUpdated,
+    PlacementAmbiguous,
+    PositionFailed,
+    PositionRead,
+    PostOnlyRejected,
+    QueryFailed,
+    Start,
+    TimerFired,
+)
+from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
+from hedge_fsm.values import (
+    ExecutionResult,
+    HedgeTarget,
+    Instrument,
+    LegSpec,
+    OrderInfo,
+    OrderStatus,
+    TriggerFill,
+    is_on_grid,
+)
+from hedge_fsm.venue import Venue
+
+__all__ = ["HedgeEngine", "HedgeObserver", "placement_event"]
+
+_log = logger.bind(component="engine")
+
+
+class HedgeObserver(Protocol):
+    """Sees every event fed to the machines and every command they issue (journal, metrics)."""
+
+    def on_start(self, supervisor: HedgeSupervisor) -> None: ...
+
+    def on_command(self, route: Route, command: Command) -> None:
+        """Called before the command is carried out (write-ahead)."""
+        ...
+
+    def on_event(self, route: Route, event: Event) -> None:
+        """Called before the event is dispatched."""
+        ...
+
+    def on_finish(self, result: ExecutionResult) -> None: ...
+
+
+def placement_event(command: PlaceLimit | PlaceMarket, order: OrderInfo, now: float) -> Event:
+    """The event for a placement's answer: ack, post-only reject or definitive reject."""
+    if order.client_order_id != command.client_order_id:
+        # The venue answered about another order: trust nothing, look ours up.
+        return PlacementAmbiguous(
+            now=now,
+            client_order_id=command.client_order_id,
+            message=f"venue answered with client order id {order.client_order_id!r}",
+        )
+    if order.is_post_only_reject:
+        return PostOnlyRejected(now=now, client_order_id=order.client_order_id)
+    if order.status is OrderStatus.REJECTED and order.filled_quantity == 0:
+        return OrderRejected(
+            now=now,
+            client_order_id=order.client_order_id,
+            reason=order.reject_reason or RejectReason.OTHER,
+            message=f"order {order.order_id} rejected",
+        )
+    return OrderAcked(now=now, order=order)
+
+
+class HedgeEngine:
+    """Runs hedges against venues.
+
+    ``venues`` maps the names that :class:`LegSpec` ``venue`` fields use to
+    :class:`Venue` implementations. ``clock`` defaults to the running loop's
+    clock (real time; virtual time under :func:`hedge_fsm.sim.run`).
+    """
+
+    def __init__(
+        self,
+        venues: Mapping[str, Venue],
+        config: HedgeConfig | None = None,
+        clock: Clock | None = None,
+        *,
+        observers: Sequence[HedgeObserver] = (),
+        hedge_ids: Callable[[], str] | None = None,
+    ) -> None:
+        if not venues:
+            raise InvalidValue("HedgeEngine.venues must name at least one venue, got none")
+        self.venues: dict[str, Venue] = dict(venues)
+        self.config = config if config is not None else HedgeConfig()
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        self.observers = list(observers)
+        self._hedge_ids = hedge_ids if hedge_ids is not None else (lambda: uuid.uuid4().hex[:12])
+
+    # ------------------------------------------------------------------ public API
+
+    async def execute(self, legs: Sequence[LegSpec], *, hedge_id: str | None = None) -> ExecutionResult:
+        """Enter a multi-leg position with resting limit orders and hedge the trigger fill.
+
+        Returns when the supervisor is terminal: ``done`` (hedged), ``rolled_back``
+        (unwound), ``failed`` (residual exposure reported) or ``cancelled``
+        (nothing filled before the entry timeout).
+        """
+        specs = list(legs)
+        if len(specs) < 2:
+            raise InvalidValue(f"execute needs at least two legs, got {len(specs)}")
+        for spec in specs:
+            if not isinstance(spec, LegSpec):
+                raise InvalidValue(f"legs must be LegSpec values, got {type(spec).__name__}")
+        self._check_venues_and_duplicates([(s.venue, s.symbol) for s in specs])
+        instruments = await self._instruments([(s.venue, s.symbol) for s in specs])
+        _check_entry_specs(specs, instruments)
+        baselines = await self._positions([(s.venue, s.symbol) for s in specs])
+        plans = [
+            LegPlan(
+                index=i,
+                venue=spec.venue,
+                instrument=instruments[i],
+                side=spec.side,
+                quantity=spec.quantity,
+                price=spec.price,
+                reduce_only=spec.reduce_only,
+                baseline=baselines[i],
+            )
+            for i, spec in enumerate(specs)
+        ]
+        supervisor = HedgeSupervisor(
+            hedge_id=hedge_id or self._hedge_ids(), plans=plans, config=self.config
+        )
+        return await self._drive(supervisor)
+
+    async def hedge(
+        self,
+        targets: Sequence[HedgeTarget],
+        *,
+        trigger: TriggerFill | None = None,
+        market_only: bool = False,
+        hedge_id: str | None = None,
+    ) -> ExecutionResult:
+        """Hedge the given quantities directly (no entry phase), rolling back on failure.
+
+        ``trigger`` (the fill being hedged) enables break-even pricing;
+        ``market_only`` selects the seed's simple market hedge.
+        """
+        items = list(targets)
+        if not items:
+            raise InvalidValue("hedge needs at least one HedgeTarget, got none")
+        for item in items:
+            if not isinstance(item, HedgeTarget):
+                raise InvalidValue(f"targets must be HedgeTarget values, got {type(item).__name__}")
+        self._check_venues_and_duplicates([(t.venue, t.symbol) for t in items])
+        instruments = await self._instruments([(t.venue, t.symbol) for t in items])
+        for item, instrument in zip(items, instruments, strict=True):
+            if not is_on_grid(item.quantity, instrument.lot_size):
+                raise InvalidValue(
+                    f"HedgeTarget.quantity {item.quantity} for {item.venue} {item.symbol} is not "
+                    f"a multiple of the lot size {instrument.lot_size}"
+                )
+        baselines = await self._positions([(t.venue, t.symbol) for t in items])
+        plans = [
+            LegPlan(
+                index=i,
+                venue=item.venue,
+                instrument=instruments[i],
+                side=item.side,
+                quantity=item.quantity,
+                price=None,
+                reduce_only=item.reduce_only,
+                baseline=baselines[i],
+            )
+            for i, item in enumerate(items)
+        ]
+        supervisor = HedgeSupervisor(
+            hedge_id=hedge_id or self._hedge_ids(),
+            plans=plans,
+            config=self.config,
+            direct=True,
+            trigger=trigger,
+            market_only=market_only,
+        )
+        return await self._drive(supervisor)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _check_venues_and_duplicates(self, keys: list[tuple[str, str]]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for venue, symbol in keys:
+            if venue not in self.venues:
+                raise InvalidValue(
+                    f"unknown venue {venue!r}; the engine has {sorted(self.venues)}"
+                )
+            if (venue, symbol) in seen:
+                raise InvalidValue(f"venue {venue!r} symbol {symbol!r} appears twice")
+            seen.add((venue, symbol))
+
+    async def _instruments(self, keys: list[tuple[str, str]]) -> list[Instrument]:
+        return list(
+            await asyncio.gather(*(self.venues[v].instrument(s) for v, s in keys))
+        )
+
+    async def _positions(self, keys: list[tuple[str, str]]) -> list[Decimal]:
+        return list(await asyncio.gather(*(self.venues[v].position(s) for v, s in keys)))
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _drive(self, supervisor: HedgeSupervisor) -> ExecutionResult:
+        clock = self.clock
+        queue: asyncio.Queue[tuple[Route, Event]] = asyncio.Queue()
+        in_flight: set[asyncio.Task[None]] = set()
+        timers: dict[Route, TimerHandle] = {}
+        observers = self.observers
+        log = _log.bind(hedge_id=supervisor.hedge_id)
+        logged = 0
+
+        def fire_timer(route: Route, token: int) -> None:
+            timers.pop(route, None)
+            queue.put_nowait((route, TimerFired(now=clock.now(), token=token)))
+
+        def pump() -> None:
+            for route, command in supervisor.drain_routed():
+                for observer in observers:
+                    observer.on_command(route, command)
+                if isinstance(command, WaitUntil):
+                    previous = timers.pop(route, None)
+                    if previous is not None:
+                        previous.cancel()
+                    timers[route] = clock.call_at(
+                        command.at, lambda r=route, t=command.token: fire_timer(r, t)
+                    )
+                else:
+                    task = asyncio.create_task(self._perform(supervisor, route, command, queue))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+
+        def deliver(route: Route, event: Event) -> None:
+            nonlocal logged
+            for observer in observers:
+                observer.on_event(route, event)
+            supervisor.dispatch(route, event)
+            history = supervisor.history
+            while logged < len(history):
+                record = history[logged]
+                logged += 1
+                log.bind(leg=record.leg, state=record.destination).debug(
+                    "{} {}: {} --{}--> {}",
+                    record.machine, record.leg, record.source, record.trigger, record.destination,
+                )
+
+        for observer in observers:
+            observer.on_start(supervisor)
+        try:
+            deliver(SUPERVISOR_ROUTE, Start(now=clock.now()))
+            pump()
+            while not supervisor.is_finished:
+                route, event = await queue.get()
+                deliver(route, event)
+                pump()
+        finally:
+            for handle in timers.values():
+                handle.cancel()
+            timers.clear()
+            if in_flight:
+                # Venue calls still out: their answers may carry fills. Wait (bounded).
+                _, pending = await asyncio.wait(set(in_flight), timeout=self.config.stuck_timeout)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.gather(*pending, return_exceptions=True)
+            while not queue.empty():
+                route, event = queue.get_nowait()
+                supervisor.absorb_late(route, event)
+        result = supervisor.result()
+        for observer in observers:
+            observer.on_finish(result)
+        log.bind(state=result.state).info(
+            "hedge {} ended {} net exposure {}", supervisor.hedge_id, result.state, result.net_exposure
+        )
+        return result
+
+    async def _perform(
+        self,
+        supervisor: HedgeSupervisor,
+        route: Route,
+        command: Command,
+        queue: asyncio.Queue[tuple[Route, Event]],
+    ) -> None:
+        leg = getattr(command, "leg", None)
+        assert leg is not None
+        plan = supervisor.plans[leg]
+        venue = self.venues[plan.venue]
+        symbol = plan.instrument.symbol
+        event = await _call_venue(venue, symbol, command, self.clock)
+        queue.put_nowait((route, event))
+
+
+async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock) -> Event:
+    """Carry out one command; every outcome, exceptions included, becomes an event."""
+    try:
+        if isinstance(command, FetchBbo):
+            return BboReceived(now=clock.now(), bbo=await venue.best_bid_offer(symbol))
+        if isinstance(command, PlaceLimit):
+            order = await venue.place_limit(
+                symbol,
+                command.side,
+                command.quantity,
+                command.price,
+                post_only=command.post_only,
+                reduce_only=command.reduce_only,
+                client_order_id=command.client_order_id,
+            )
+            return placement_event(command, order, clock.now())
+        if isinstance(command, PlaceMarket):
+            order = await venue.place_market(
+                symbol,
+                command.side,
+                command.quantity,
+                reduce_only=command.reduce_only,
+                client_order_id=command.client_order_id,
+            )
+            return placement_event(command, order, clock.now())
+        if isinstance(command, CancelOrder):
+            order = await venue.cancel(symbol, command.order_id)
+            if order.is_terminal:
+                return CancelConfirmed(now=clock.now(), order=order)
+            return OrderUpdated(now=clock.now(), order=order)
+        if isinstance(command, QueryOrder):
+            if command.order_id is not None:
+                order = await venue.order(symbol, order_id=command.order_id)
+            else:
+                order = await venue.order(symbol, client_order_id=command.client_order_id)
+            return OrderUpdated(now=clock.now(), order=order)
+        if isinstance(command, ReadPosition):
+            return PositionRead(now=clock.now(), quantity=await venue.position(symbol))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # every failure becomes an event; nothing escapes the driver
+        return _failure_event(command, exc, clock.now())
+    raise AssertionError(f"unknown command {command!r}")
+
+
+def _failure_event(command: Command, exc: Exception, now: float) -> Event:
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(command, PlaceLimit | PlaceMarket):
+        if isinstance(exc, VenueRejected) and not isinstance(exc, OrderNotFound):
+            if exc.reason is RejectReason.POST_ONLY:
+                return PostOnlyRejected(now=now, client_order_id=command.client_order_id, message=message)
+            return OrderRejected(
+                now=now, client_order_id=command.client_order_id, reason=exc.reason, message=message
+            )
+        # Ambiguous, or an unexpected error: the order may exist. Look it up.
+        return PlacementAmbiguous(now=now, client_order_id=command.client_order_id, message=message)
+    if isinstance(command, CancelOrder):
+        return CancelFailed(now=now, client_order_id=command.client_order_id, message=message)
+    if isinstance(command, QueryOrder):
+        if isinstance(exc, OrderNotFound):
+            return OrderMissing(now=now, client_order_id=command.client_order_id)
+        return QueryFailed(now=now, client_order_id=command.client_order_id, message=message)
+    if isinstance(command, FetchBbo):
+        return BboFailed(now=now, message=message)
+    if isinstance(command, ReadPosition):
+        return PositionFailed(now=now, message=message)
+    if isinstance(exc, HedgeError | AmbiguousOutcome):
+        raise exc
+    raise AssertionError(f"unknown command {command!r}") from exc
+
+
+def _check_entry_specs(specs: list[LegSpec], instruments: list[Instrument]) -> None:
+    """Quantities on the lot grid, prices on the tick grid, and legs that offset in tokens."""
+    net_tokens = Decimal(0)
+    coarsest = Decimal(0)
+    for spec, instrument in zip(specs, instruments, strict=True):
+        where = f"leg {spec.venue} {spec.symbol}"
+        if not is_on_grid(spec.quantity, instrument.lot_size):
+            raise InvalidValue(
+                f"{where}: quantity {spec.quantity} is not a multiple of the lot size {instrument.lot_size}"
+            )
+        if spec.quantity < instrument.min_quantity:
+            raise InvalidValue(
+                f"{where}: quantity {spec.quantity} is below the minimum {instrument.min_quantity}"
+            )
+        if not is_on_grid(spec.price, instrument.tick_size):
+            raise InvalidValue(
+                f"{where}: price {spec.price} is not a multiple of the tick size {instrument.tick_size}"
+            )
+        net_tokens += spec.side.sign * spec.quantity * instrument.multiplier
+        coarsest = max(coarsest, instrument.placeable_minimum * instrument.multiplier)
+    if abs(net_tokens) >= coarsest:
+        raise InvalidValue(
+            f"legs do not offset: net {net_tokens} tokens (more than one lot of the coarsest leg, "
+            f"{coarsest} tokens)"
+        )

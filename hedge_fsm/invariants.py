@@ -1,0 +1,128 @@
+"""DESIGN.md section 5 as code: checks that return the invariants a hedge breaks.
+
+Each check returns a list of human-readable violations (empty when all hold).
+Property tests call them after every step, the simulator and the soak after
+every episode; users can call them on their own runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from hedge_fsm.machines.commands import Command, PlaceLimit, PlaceMarket
+from hedge_fsm.machines.leg import LegHedge, LegState
+from hedge_fsm.machines.supervisor import HedgeSupervisor, SupervisorState
+from hedge_fsm.values import BBO, Instrument, Side, is_on_grid
+
+__all__ = [
+    "check_leg",
+    "check_order_command",
+    "check_supervisor",
+    "exposure_bound",
+]
+
+ZERO = Decimal(0)
+
+
+def check_leg(leg: LegHedge) -> list[str]:
+    """Invariants 3, 4 and 5 on one leg machine, as it stands."""
+    problems: list[str] = []
+    where = f"leg {leg.leg_index}"
+    ledger = leg.ledger
+    if ledger.filled > leg.target:
+        problems.append(f"{where}: over-hedged: filled {ledger.filled} > target {leg.target}")
+    total = sum((r.filled for r in ledger.orders.values()), ZERO)
+    if total != ledger.filled:
+        problems.append(f"{where}: ledger total {ledger.filled} != sum of orders {total}")
+    if ledger.maker + ledger.taker != ledger.filled:
+        problems.append(f"{where}: maker {ledger.maker} + taker {ledger.taker} != filled {ledger.filled}")
+    for record in ledger.orders.values():
+        if record.filled > record.quantity:
+            problems.append(
+                f"{where}: order {record.client_order_id} filled {record.filled} > quantity {record.quantity}"
+            )
+    live = [r for r in ledger.orders.values() if not r.terminal]
+    if len(live) > 1:
+        problems.append(f"{where}: {len(live)} orders may fill at once: {[r.client_order_id for r in live]}")
+    if leg.state == LegState.DONE and live:
+        problems.append(f"{where}: done with live orders {[r.client_order_id for r in live]}")
+    if leg.state == LegState.DONE and leg.error is None and leg.remaining >= max(
+        leg.instrument.placeable_minimum, leg.config.dust_tolerance
+    ):
+        problems.append(f"{where}: done with {leg.remaining} left (placeable)")
+    if leg.attempts > leg.policy.max_attempts:
+        problems.append(f"{where}: {leg.attempts} attempts > max {leg.policy.max_attempts}")
+    if leg.orders_sent > leg.config.max_orders_per_leg:
+        problems.append(f"{where}: {leg.orders_sent} orders > cap {leg.config.max_orders_per_leg}")
+    return problems
+
+
+def check_order_command(command: Command, instrument: Instrument, bbo: BBO | None) -> list[str]:
+    """Invariant 7: tick and lot grids, minimum quantity, post-only prices passive."""
+    problems: list[str] = []
+    if not isinstance(command, PlaceLimit | PlaceMarket):
+        return problems
+    name = f"{type(command).__name__} {command.client_order_id}"
+    if not is_on_grid(command.quantity, instrument.lot_size):
+        problems.append(f"{name}: quantity {command.quantity} off the lot grid {instrument.lot_size}")
+    if command.quantity < instrument.min_quantity or command.quantity <= 0:
+        problems.append(f"{name}: quantity {command.quantity} below minimum {instrument.min_quantity}")
+    if isinstance(command, PlaceLimit):
+        if not is_on_grid(command.price, instrument.tick_size):
+            problems.append(f"{name}: price {command.price} off the tick grid {instrument.tick_size}")
+        if command.post_only and bbo is not None:
+            passive = command.price < bbo.ask if command.side is Side.BUY else command.price > bbo.bid
+            if not passive:
+                problems.append(
+                    f"{name}: post-only {command.side} at {command.price} crosses bid {bbo.bid} ask {bbo.ask}"
+                )
+    return problems
+
+
+def exposure_bound(supervisor: HedgeSupervisor) -> Decimal:
+    """Invariant 6's bound: one placeable unit of the coarsest leg, in tokens, plus dust."""
+    return max(
+        (
+            max(p.instrument.placeable_minimum, supervisor.config.dust_tolerance) * p.instrument.multiplier
+            for p in supervisor.plans
+        ),
+        default=ZERO,
+    )
+
+
+def check_supervisor(
+    supervisor: HedgeSupervisor, positions: Iterable[Decimal] | None = None
+) -> list[str]:
+    """Invariants 3-6 over a whole hedge; ``positions`` (one per leg) checks rolled_back flat."""
+    problems: list[str] = []
+    for plan in supervisor.plans:
+        if plan.hedge is not None:
+            problems.extend(check_leg(plan.hedge))
+        ledger = plan.ledger
+        if ledger.maker + ledger.taker != ledger.filled:
+            problems.append(f"leg {plan.index}: supervisor ledger maker+taker != filled")
+    state = supervisor.state
+    if supervisor.is_finished:
+        for plan in supervisor.plans:
+            live = [r.client_order_id for r in plan.ledger.live_orders]
+            if plan.hedge is not None:
+                live += [r.client_order_id for r in plan.hedge.ledger.live_orders]
+            if live and state != SupervisorState.FAILED:
+                problems.append(f"leg {plan.index}: {state} with live orders {live}")
+    if state == SupervisorState.DONE:
+        exposure = supervisor.net_exposure()
+        bound = exposure_bound(supervisor)
+        if abs(exposure) > bound:
+            problems.append(f"done with net exposure {exposure} tokens > bound {bound}")
+    if state == SupervisorState.ROLLED_BACK and positions is not None:
+        for plan, position in zip(supervisor.plans, positions, strict=True):
+            if abs(position - plan.baseline) >= max(
+                plan.instrument.placeable_minimum, supervisor.config.dust_tolerance
+            ):
+                problems.append(
+                    f"leg {plan.index}: rolled_back but position {position} != baseline {plan.baseline}"
+                )
+    if state == SupervisorState.FAILED and not supervisor.error:
+        problems.append("failed without a residual report")
+    return problems

@@ -1,0 +1,921 @@
+"""The supervisor machine: one multi-leg entry (or a direct hedge), from first order to flat.
+
+Theory of operation
+-------------------
+``idle → entering → watching → cancelling → targeting → hedging → done``, with
+``rolling_back → rolled_back``, ``failed`` and ``cancelled``.
+
+``entering`` / ``watching``
+    Every leg's entry limit order is sent (``entering``) and, once all are
+    acknowledged, watched by polling (``watching``). The first leg whose entry
+    order is fully filled is the **trigger**. Every leg filled → ``done``.
+    An entry refused, closed by the venue, or timed out aborts the entry.
+``cancelling``
+    Every other entry order is cancelled, and the supervisor waits until each
+    one is *confirmed* terminal (its final cumulative fill counted, including
+    fills that landed during the cancel).
+``targeting``
+    A momentary state: each leg's hedge target is computed from the
+    **reference** leg's actual fill through the contract multipliers
+    (``scaled_target``: for two balanced legs, reference tokens / leg
+    multiplier, rounded down to the leg's lot). The reference is the trigger;
+    after an aborted entry it is the leg with the largest filled share, and the
+    partial-entry policy decides between hedging to it and rolling back. There
+    is no fallback to the spec quantity: no fill, no target.
+``hedging``
+    One leg machine per leg with something left to hedge, all running at once.
+    When every leg machine has ended: all ``done`` → ``done``; any
+    ``rollback`` → ``rolling_back``.
+``rolling_back``
+    Positions are read; every leg's net fill is flattened with market orders
+    on the opposite side of what the leg traded (reduce-only when they reduce
+    the position read); positions are read again to confirm; rounds repeat
+    (on the measured residual) within ``rollback_attempts`` and
+    ``rollback_budget``. Flat → ``rolled_back``; otherwise → ``failed`` with
+    the residual in the result.
+
+The supervisor owns its leg machines and routes events to them: events
+addressed to a leg machine go there; events about entry and rollback orders
+(sent by the supervisor itself) come here with the leg index. A leg machine
+reaching a terminal state is announced to the supervisor as ``leg_finished``;
+``targeting`` is left at once through ``targets_set``.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+import attrs
+
+from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy
+from hedge_fsm.core.ledger import Ledger, OrderRecord
+from hedge_fsm.core.targets import floor_to_step, scaled_target
+from hedge_fsm.core.tracker import build_hedge_result
+from hedge_fsm.machines.base import Edge, FsmModel, MachineKind
+from hedge_fsm.machines.commands import (
+    CancelOrder,
+    Command,
+    PlaceLimit,
+    PlaceMarket,
+    QueryOrder,
+    ReadPosition,
+    WaitUntil,
+)
+from hedge_fsm.machines.events import (
+    CancelFailed,
+    Event,
+    LegFinished,
+    OrderMissing,
+    OrderRejected,
+    PositionRead,
+    PostOnlyRejected,
+    Start,
+    TargetsSet,
+    TimerFired,
+)
+from hedge_fsm.machines.leg import LegHedge, LegState
+from hedge_fsm.values import (
+    ExecutionMode,
+    ExecutionResult,
+    HedgeResult,
+    Instrument,
+    OrderInfo,
+    Side,
+    TriggerFill,
+)
+
+__all__ = ["SUPERVISOR", "SUPERVISOR_EDGES", "HedgeSupervisor", "LegPlan", "Route", "SupervisorState"]
+
+ZERO = Decimal(0)
+
+
+class SupervisorState(enum.StrEnum):
+    IDLE = "idle"
+    ENTERING = "entering"
+    WATCHING = "watching"
+    CANCELLING = "cancelling"
+    TARGETING = "targeting"
+    HEDGING = "hedging"
+    ROLLING_BACK = "rolling_back"
+    DONE = "done"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+S = SupervisorState
+E = Edge
+
+LATE = "reports come late, twice or out of order; a fill on an earlier order must still count"
+AMBIGUOUS = "timeout, 5xx or lost ack: the order may exist; look it up, never resend blindly"
+
+
+def _entry_rows(state: S) -> tuple[Edge, ...]:
+    """The rows shared by ``entering`` and ``watching`` (only their all-acked edge differs)."""
+    return (
+        E("order_acked",         state, S.DONE,       ("is_all_filled",), ("record_report", "finish")),
+        E("order_acked",         state, S.CANCELLING, ("has_trigger",), ("record_report", "cancel_entries")),
+        E("order_acked",         state, S.CANCELLING, ("is_entry_closed",), ("record_report", "abort_entry"),
+          "a venue may expire or cancel an entry order on its own"),
+        E("order_acked",         state, S.WATCHING,   ("is_all_acked",), ("record_report", "schedule_entry_poll")),
+        E("order_acked",         state, None,         (), ("record_report",)),
+        E("order_updated",       state, S.DONE,       ("is_all_filled",), ("record_report", "finish")),
+        E("order_updated",       state, S.CANCELLING, ("has_trigger",), ("record_report", "cancel_entries")),
+        E("order_updated",       state, S.CANCELLING, ("is_entry_closed",), ("record_report", "abort_entry"),
+          "a venue may expire or cancel an entry order on its own"),
+        E("order_updated",       state, S.WATCHING,   ("is_all_acked",), ("record_report", "schedule_entry_poll")),
+        E("order_updated",       state, None,         (), ("record_report",)),
+        E("post_only_rejected",  state, S.CANCELLING, (), ("close_order", "abort_entry")),
+        E("order_rejected",      state, S.CANCELLING, (), ("close_order", "abort_entry")),
+        E("placement_ambiguous", state, None,         (), ("begin_lookup",), AMBIGUOUS),
+        E("order_not_found",     state, S.CANCELLING, ("is_lookup_exhausted",), ("abandon_order", "abort_entry")),
+        E("order_not_found",     state, None,         (), ("note_missing",), "a venue may not show an order it is still processing"),
+        E("query_failed",        state, None,         (), ()),
+        E("timer_fired",         state, None,         ("is_stale_timer",), ()),
+        E("timer_fired",         state, S.CANCELLING, ("is_entry_timed_out",), ("abort_entry",)),
+        E("timer_fired",         state, None,         (), ("poll_orders",)),
+    )
+
+
+# fmt: off
+SUPERVISOR_EDGES: tuple[Edge, ...] = (
+    E("start",               S.IDLE, S.TARGETING,         ("is_direct_hedge",), ("compute_targets",)),
+    E("start",               S.IDLE, S.ENTERING,          (), ("place_entry_orders",)),
+
+    *_entry_rows(S.ENTERING),
+    *_entry_rows(S.WATCHING),
+
+    # ---- cancelling: every other entry order is cancelled and confirmed
+    E("order_acked",         S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("record_report", "compute_targets"),
+      "an entry ack can arrive after the trigger filled"),
+    E("order_acked",         S.CANCELLING, None,           (), ("record_report", "cancel_entries")),
+    E("order_updated",       S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("record_report", "compute_targets")),
+    E("order_updated",       S.CANCELLING, None,           (), ("record_report", "cancel_entries")),
+    E("cancel_confirmed",    S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("record_report", "compute_targets")),
+    E("cancel_confirmed",    S.CANCELLING, None,           (), ("record_report",)),
+    E("cancel_failed",       S.CANCELLING, None,           (), ("requery_order",),
+      "cancelling an order that just filled is refused by many venues"),
+    E("post_only_rejected",  S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("close_order", "compute_targets")),
+    E("post_only_rejected",  S.CANCELLING, None,           (), ("close_order",)),
+    E("order_rejected",      S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("close_order", "compute_targets")),
+    E("order_rejected",      S.CANCELLING, None,           (), ("close_order",)),
+    E("placement_ambiguous", S.CANCELLING, None,           (), ("begin_lookup",), AMBIGUOUS),
+    E("order_not_found",     S.CANCELLING, S.TARGETING,    ("is_lookup_exhausted", "is_all_closed"), ("abandon_order", "compute_targets")),
+    E("order_not_found",     S.CANCELLING, None,           ("is_lookup_exhausted",), ("abandon_order",)),
+    E("order_not_found",     S.CANCELLING, None,           (), ("note_missing",)),
+    E("query_failed",        S.CANCELLING, None,           (), ()),
+    E("timer_fired",         S.CANCELLING, None,           ("is_stale_timer",), ()),
+    E("timer_fired",         S.CANCELLING, S.ROLLING_BACK, ("is_stuck",), ("give_up", "begin_rollback"),
+      "the venue never confirms the cancel: unwind what is known"),
+    E("timer_fired",         S.CANCELLING, None,           (), ("chase_cancels",)),
+
+    # ---- targeting: momentary, left at once
+    E("targets_set",         S.TARGETING, S.CANCELLED,     ("is_unfilled",), ("finish",)),
+    E("targets_set",         S.TARGETING, S.ROLLING_BACK,  ("is_rollback_policy",), ("begin_rollback",)),
+    E("targets_set",         S.TARGETING, S.DONE,          ("is_nothing_to_hedge",), ("finish",)),
+    E("targets_set",         S.TARGETING, S.HEDGING,       (), ("start_leg_hedges",)),
+
+    # ---- hedging: the leg machines run concurrently
+    E("leg_finished",        S.HEDGING, S.ROLLING_BACK,    ("is_every_leg_finished", "has_failed_leg"), ("begin_rollback",)),
+    E("leg_finished",        S.HEDGING, S.DONE,            ("is_every_leg_finished",), ("finish",)),
+    E("leg_finished",        S.HEDGING, None,              (), ()),
+
+    # ---- rolling_back: flatten, confirm with positions, repeat within budget
+    E("position_read",       S.ROLLING_BACK, S.ROLLED_BACK, ("is_all_read", "is_flat"), ("record_position", "finish")),
+    E("position_read",       S.ROLLING_BACK, S.FAILED,      ("is_all_read", "is_rollback_exhausted"), ("record_position", "report_residual")),
+    E("position_read",       S.ROLLING_BACK, None,          ("is_all_read",), ("record_position", "place_rollback_orders")),
+    E("position_read",       S.ROLLING_BACK, None,          (), ("record_position",)),
+    E("position_failed",     S.ROLLING_BACK, None,          (), ("schedule_rollback_poll",)),
+    E("order_acked",         S.ROLLING_BACK, None,          ("is_all_closed",), ("record_report", "read_positions")),
+    E("order_acked",         S.ROLLING_BACK, None,          (), ("record_report", "schedule_rollback_poll")),
+    E("order_updated",       S.ROLLING_BACK, None,          ("is_all_closed",), ("record_report", "read_positions")),
+    E("order_updated",       S.ROLLING_BACK, None,          (), ("record_report",), LATE),
+    E("order_rejected",      S.ROLLING_BACK, None,          ("is_all_closed",), ("close_order", "read_positions")),
+    E("order_rejected",      S.ROLLING_BACK, None,          (), ("close_order",)),
+    E("post_only_rejected",  S.ROLLING_BACK, None,          ("is_all_closed",), ("close_order", "read_positions")),
+    E("post_only_rejected",  S.ROLLING_BACK, None,          (), ("close_order",)),
+    E("placement_ambiguous", S.ROLLING_BACK, None,          (), ("begin_lookup",), AMBIGUOUS),
+    E("order_not_found",     S.ROLLING_BACK, None,          ("is_lookup_exhausted", "is_all_closed"), ("abandon_order", "read_positions")),
+    E("order_not_found",     S.ROLLING_BACK, None,          ("is_lookup_exhausted",), ("abandon_order",)),
+    E("order_not_found",     S.ROLLING_BACK, None,          (), ("note_missing",)),
+    E("timer_fired",         S.ROLLING_BACK, None,          ("is_stale_timer",), ()),
+    E("timer_fired",         S.ROLLING_BACK, S.FAILED,      ("is_rollback_budget_spent",), ("report_residual",)),
+    E("timer_fired",         S.ROLLING_BACK, None,          (), ("poll_rollback",)),
+)
+# fmt: on
+
+# Late answers about the supervisor's own orders (entry orders after the cancel phase, a
+# second cancel's answer) are folded into the ledgers in every live state without an
+# edge of its own for them: they can only ever add a fill that was really made.
+_LIVE = (S.ENTERING, S.WATCHING, S.CANCELLING, S.HEDGING, S.ROLLING_BACK)
+_LATE_TRIGGERS = (
+    "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
+    "timer_fired",
+)
+SUPERVISOR_EDGES += tuple(
+    E(trigger, state, None, (), ("record_report",), LATE)
+    for state in _LIVE
+    for trigger in _LATE_TRIGGERS
+    if not any(e.source == state and e.trigger == trigger for e in SUPERVISOR_EDGES)
+)
+
+SUPERVISOR = MachineKind(
+    "supervisor",
+    states=list(SupervisorState),
+    initial=S.IDLE,
+    terminal=(S.DONE, S.ROLLED_BACK, S.FAILED, S.CANCELLED),
+    edges=SUPERVISOR_EDGES,
+    passes_leg=True,
+)
+
+
+@attrs.frozen
+class Route:
+    """Who a command came from and whom its outcome goes back to."""
+
+    machine: str
+    """``"supervisor"`` or ``"leg"``."""
+    leg: int | None
+
+
+SUPERVISOR_ROUTE = Route("supervisor", None)
+
+
+@attrs.define(eq=False)
+class LegPlan:
+    """One leg as the supervisor sees it."""
+
+    index: int
+    venue: str
+    instrument: Instrument
+    side: Side
+    quantity: Decimal
+    """The spec's entry quantity, or the direct hedge target."""
+    price: Decimal | None
+    """The entry limit price (None for a direct hedge)."""
+    reduce_only: bool
+    baseline: Decimal
+    """The venue position before anything was sent (rollback returns to it)."""
+    ledger: Ledger = attrs.Factory(Ledger)
+    """The supervisor's own orders on this leg: the entry order and rollback orders."""
+    entry: OrderRecord | None = None
+    target: Decimal = ZERO
+    """The leg's total hedge target (entry fill included)."""
+    hedge: LegHedge | None = None
+    position: Decimal | None = None
+    looking_up: set[str] = attrs.Factory(set)
+    missing: dict[str, int] = attrs.Factory(dict)
+    cancelling: set[str] = attrs.Factory(set)
+    orders_sent: int = 0
+
+    @property
+    def entry_filled(self) -> Decimal:
+        return self.entry.filled if self.entry is not None else ZERO
+
+    def net_signed(self) -> Decimal:
+        """Signed net contracts this hedge traded on the leg (entry, hedge and rollback)."""
+        total = ZERO
+        for ledger in (self.ledger, self.hedge.ledger if self.hedge else None):
+            if ledger is None:
+                continue
+            for record in ledger.orders.values():
+                total += record.side.sign * record.filled
+        return total
+
+
+class HedgeSupervisor(FsmModel):
+    """A whole hedge, sans I/O: the supervisor and the leg machines it runs.
+
+    Drive it with :meth:`dispatch` (route, event) and carry out :meth:`drain`'s
+    commands. ``direct=True`` skips the entry: each plan's ``quantity`` is a
+    hedge target (``HedgeEngine.hedge``).
+    """
+
+    KIND = SUPERVISOR
+
+    def __init__(
+        self,
+        *,
+        hedge_id: str,
+        plans: list[LegPlan],
+        config: HedgeConfig,
+        direct: bool = False,
+        trigger: TriggerFill | None = None,
+        market_only: bool = False,
+    ) -> None:
+        self.state = S.IDLE.value
+        self.leg_index = None
+        self.outbox: list[Command] = []
+        self.history = []
+        self.hedge_id = hedge_id
+        self.plans = plans
+        self.config = config
+        self.direct = direct
+        self.direct_trigger = trigger
+        self.market_only = market_only or config.mode is HedgeMode.MARKET
+        self.trigger_leg: int | None = None
+        self.reference_leg: int | None = None
+        self.trigger_fill: TriggerFill | None = None
+        self.entry_deadline = 0.0
+        self.stuck_since: float | None = None
+        self.rollback_deadline = 0.0
+        self.rollback_round = 0
+        self.timer_token = 0
+        self.error: str | None = None
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self._routed: list[tuple[Route, Command]] = []
+        self._starting: list[LegHedge] = []
+        self.poll_interval = config.opening.poll_interval
+
+    # ------------------------------------------------------------------ driving
+
+    def dispatch(self, route: Route, event: Event) -> None:
+        """Deliver one event to the machine it is addressed to, then settle."""
+        if self.started_at is None:
+            self.started_at = event.now
+        if route.machine == "leg":
+            assert route.leg is not None
+            self._dispatch_to_leg(route.leg, event)
+        else:
+            self.KIND.fire(self, event, route.leg)
+        if self.state == S.TARGETING:
+            self.KIND.fire(self, TargetsSet(now=event.now))
+        if self._starting:
+            starting, self._starting = self._starting, []
+            for hedge in starting:
+                assert hedge.leg_index is not None
+                self._dispatch_to_leg(hedge.leg_index, Start(now=event.now))
+
+    def _dispatch_to_leg(self, index: int, event: Event) -> None:
+        leg = self.plans[index].hedge
+        if leg is None:
+            return
+        if leg.is_finished:
+            # Explicitly ignored by the machine, but a late report still counts in the ledger.
+            report = getattr(event, "order", None)
+            if isinstance(report, OrderInfo):
+                leg.ledger.apply(report)
+            return
+        leg.feed(event)
+        for command in leg.drain():
+            self._routed.append((Route("leg", index), command))
+        if leg.is_finished and self.state == S.HEDGING:
+            self.KIND.fire(self, LegFinished(now=event.now), index)
+
+    def absorb_late(self, route: Route, event: Event) -> None:
+        """After the end: no machine moves, but a report still counts in its ledger."""
+        report = getattr(event, "order", None)
+        if not isinstance(report, OrderInfo) or route.leg is None:
+            return
+        plan = self.plans[route.leg]
+        if route.machine == "leg" and plan.hedge is not None:
+            plan.hedge.ledger.apply(report)
+        else:
+            plan.ledger.apply(report)
+
+    def drain_routed(self) -> list[tuple[Route, Command]]:
+        """Every command emitted since the last call, with the route of its answer."""
+        routed = self._routed
+        self._routed = []
+        for command in self.drain():
+            leg = getattr(command, "leg", None) if not isinstance(command, WaitUntil) else None
+            routed.append((Route("supervisor", leg), command))
+        return routed
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit(self, command: Command) -> None:
+        self.outbox.append(command)
+
+    def _wake_at(self, at: float) -> None:
+        self.timer_token += 1
+        self._emit(WaitUntil(at=at, token=self.timer_token))
+
+    def _client_id(self, plan: LegPlan, tag: str) -> str:
+        plan.orders_sent += 1
+        return f"{self.hedge_id}-{tag}{plan.index}-{plan.orders_sent}"
+
+    def _record_of(self, leg: int, event: Event) -> OrderRecord | None:
+        plan = self.plans[leg]
+        report = getattr(event, "order", None)
+        if isinstance(report, OrderInfo):
+            return plan.ledger.find(report)
+        client_order_id = getattr(event, "client_order_id", None)
+        return plan.ledger.orders.get(client_order_id) if client_order_id else None
+
+    def _entry_filled_after(self, leg: int, event: Event, index: int) -> Decimal:
+        plan = self.plans[index]
+        report = getattr(event, "order", None)
+        if index == leg and isinstance(report, OrderInfo) and plan.entry is not None:
+            if plan.ledger.find(report) is plan.entry and report.filled_quantity > plan.entry.filled:
+                return report.filled_quantity
+        return plan.entry_filled
+
+    def _closed_after(self, leg: int | None, event: Event, record: OrderRecord) -> bool:
+        if record.terminal:
+            return True
+        if leg is None or self._record_of(leg, event) is not record:
+            return False
+        if isinstance(event, PostOnlyRejected | OrderRejected):
+            return True
+        if isinstance(event, OrderMissing):
+            return self.is_lookup_exhausted(leg, event)
+        report = getattr(event, "order", None)
+        return isinstance(report, OrderInfo) and report.is_terminal
+
+    # ------------------------------------------------------------------ conditions (pure)
+
+    def is_direct_hedge(self, leg: int | None, event: Event) -> bool:
+        return self.direct
+
+    def is_all_filled(self, leg: int, event: Event) -> bool:
+        """Did every leg's entry order fill completely (balanced by construction)?"""
+        return all(
+            self._entry_filled_after(leg, event, p.index) >= p.quantity for p in self.plans
+        )
+
+    def has_trigger(self, leg: int, event: Event) -> bool:
+        """Is some leg's entry order completely filled (after this report)?"""
+        return any(
+            self._entry_filled_after(leg, event, p.index) >= p.quantity for p in self.plans
+        )
+
+    def is_entry_closed(self, leg: int, event: Event) -> bool:
+        """Did the venue close this leg's entry order without filling it completely?"""
+        entry = self.plans[leg].entry
+        return entry is not None and self._record_of(leg, event) is entry and self._closed_after(
+            leg, event, entry
+        )
+
+    def is_all_acked(self, leg: int, event: Event) -> bool:
+        """Has every entry order been acknowledged (or this report acknowledges the last)?"""
+        for plan in self.plans:
+            entry = plan.entry
+            if entry is None:
+                return False
+            if entry.status is None and not (plan.index == leg and self._record_of(leg, event) is entry):
+                return False
+        return True
+
+    def is_lookup_exhausted(self, leg: int, event: Event) -> bool:
+        """Has a looked-up order been reported missing often enough to be taken as never placed?"""
+        record = self._record_of(leg, event)
+        if record is None or record.client_order_id not in self.plans[leg].looking_up:
+            return False
+        misses = self.plans[leg].missing.get(record.client_order_id, 0)
+        return misses + 1 >= self.config.lookup_attempts
+
+    def is_all_closed(self, leg: int | None, event: Event) -> bool:
+        """Is every order the supervisor sent terminal, this event included?"""
+        return all(
+            self._closed_after(leg if leg == p.index else None, event, record)
+            for p in self.plans
+            for record in p.ledger.orders.values()
+        )
+
+    def is_stale_timer(self, leg: int | None, event: Event) -> bool:
+        assert isinstance(event, TimerFired)
+        return event.token != self.timer_token
+
+    def is_entry_timed_out(self, leg: int | None, event: Event) -> bool:
+        return event.now >= self.entry_deadline
+
+    def is_stuck(self, leg: int | None, event: Event) -> bool:
+        return (
+            self.stuck_since is not None
+            and event.now - self.stuck_since >= self.config.stuck_timeout
+        )
+
+    def is_unfilled(self, leg: int | None, event: Event) -> bool:
+        """Did nothing fill at all (so there is nothing to hedge or unwind)?"""
+        return not self.direct and all(p.entry_filled == 0 for p in self.plans)
+
+    def is_rollback_policy(self, leg: int | None, event: Event) -> bool:
+        """No trigger, partial fills, and the policy says unwind."""
+        return (
+            not self.direct
+            and self.trigger_leg is None
+            and self.config.partial_entry_policy is PartialEntryPolicy.ROLLBACK
+        )
+
+    def is_nothing_to_hedge(self, leg: int | None, event: Event) -> bool:
+        return all(self._leg_remaining(p) < self._placeable(p) for p in self.plans)
+
+    def is_every_leg_finished(self, leg: int | None, event: Event) -> bool:
+        return all(p.hedge is None or p.hedge.is_finished for p in self.plans)
+
+    def has_failed_leg(self, leg: int | None, event: Event) -> bool:
+        return any(p.hedge is not None and p.hedge.state == LegState.ROLLBACK for p in self.plans)
+
+    def is_all_read(self, leg: int, event: Event) -> bool:
+        return all(p.position is not None or p.index == leg for p in self.plans)
+
+    def is_flat(self, leg: int, event: Event) -> bool:
+        """Is every leg back at its baseline position (within one placeable unit)?"""
+        assert isinstance(event, PositionRead)
+        for plan in self.plans:
+            position = event.quantity if plan.index == leg else plan.position
+            assert position is not None
+            if abs(position - plan.baseline) >= self._placeable(plan):
+                return False
+        return True
+
+    def is_rollback_exhausted(self, leg: int | None, event: Event) -> bool:
+        return (
+            self.rollback_round >= self.config.rollback_attempts
+            or event.now >= self.rollback_deadline
+        )
+
+    def is_rollback_budget_spent(self, leg: int | None, event: Event) -> bool:
+        return event.now >= self.rollback_deadline
+
+    # ------------------------------------------------------------------ quantities
+
+    def _placeable(self, plan: LegPlan) -> Decimal:
+        return max(plan.instrument.placeable_minimum, self.config.dust_tolerance)
+
+    def _leg_remaining(self, plan: LegPlan) -> Decimal:
+        return max(ZERO, plan.target - plan.entry_filled)
+
+    # ------------------------------------------------------------------ callbacks: entry
+
+    def place_entry_orders(self, leg: int | None, event: Event) -> None:
+        """Send every leg's entry limit order and arm the entry timeout."""
+        self.entry_deadline = event.now + self.config.entry_timeout
+        for plan in self.plans:
+            assert plan.price is not None
+            client_order_id = self._client_id(plan, "e")
+            plan.entry = plan.ledger.register(client_order_id, side=plan.side, quantity=plan.quantity)
+            self._emit(
+                PlaceLimit(
+                    leg=plan.index,
+                    client_order_id=client_order_id,
+                    side=plan.side,
+                    quantity=plan.quantity,
+                    price=plan.price,
+                    post_only=False,
+                    reduce_only=plan.reduce_only,
+                    rung="entry",
+                )
+            )
+        self._wake_at(min(event.now + self.config.entry_poll_interval, self.entry_deadline))
+
+    def record_report(self, leg: int | None, event: Event) -> None:
+        """Fold an order report into the leg's ledger (max cumulative, never twice)."""
+        report = getattr(event, "order", None)
+        if leg is None or not isinstance(report, OrderInfo):
+            return
+        plan = self.plans[leg]
+        record = plan.ledger.find(report)
+        plan.ledger.apply(report)
+        if record is not None:
+            plan.looking_up.discard(record.client_order_id)
+            if report.is_terminal:
+                plan.cancelling.discard(record.client_order_id)
+        if self.trigger_leg is None and plan.entry is not None and plan.entry.filled >= plan.quantity:
+            self.trigger_leg = leg
+
+    def schedule_entry_poll(self, leg: int | None, event: Event) -> None:
+        self._wake_at(min(event.now + self.config.entry_poll_interval, self.entry_deadline))
+
+    def poll_orders(self, leg: int | None, event: Event) -> None:
+        """Ask how every live order stands (entry orders, lookups), then poll again later."""
+        for plan in self.plans:
+            for record in plan.ledger.live_orders:
+                if record.order_id is None and record.client_order_id not in plan.looking_up:
+                    continue  # its placement is still in flight: the answer will come
+                self._emit(
+                    QueryOrder(
+                        leg=plan.index,
+                        client_order_id=record.client_order_id,
+                        order_id=record.order_id,
+                    )
+                )
+        self._wake_at(min(event.now + self.config.entry_poll_interval, self.entry_deadline)
+                      if self.state in (S.ENTERING, S.WATCHING)
+                      else event.now + self.poll_interval)
+
+    def close_order(self, leg: int, event: Event) -> None:
+        """A placement was refused: the order never existed."""
+        record = self._record_of(leg, event)
+        if record is not None:
+            self.plans[leg].ledger.mark_terminal(record.client_order_id)
+        message = getattr(event, "message", "")
+        self.error = f"leg {leg}: order {getattr(event, 'client_order_id', '?')} refused: {message}"
+
+    def begin_lookup(self, leg: int, event: Event) -> None:
+        """An ambiguous placement: look the order up by client id before anything else."""
+        record = self._record_of(leg, event)
+        if record is None:
+            return
+        self.plans[leg].looking_up.add(record.client_order_id)
+        self._emit(QueryOrder(leg=leg, client_order_id=record.client_order_id))
+
+    def note_missing(self, leg: int, event: Event) -> None:
+        """Not found (yet): the next poll asks again."""
+        record = self._record_of(leg, event)
+        if record is not None and record.client_order_id in self.plans[leg].looking_up:
+            misses = self.plans[leg].missing
+            misses[record.client_order_id] = misses.get(record.client_order_id, 0) + 1
+
+    def abandon_order(self, leg: int, event: Event) -> None:
+        """Lookups found nothing several times: the order was never placed."""
+        record = self._record_of(leg, event)
+        if record is not None:
+            self.plans[leg].ledger.mark_terminal(record.client_order_id)
+            self.plans[leg].looking_up.discard(record.client_order_id)
+
+    def cancel_entries(self, leg: int | None, event: Event) -> None:
+        """Cancel every entry order that may still fill (a no-op for closed or cancelling ones)."""
+        if self.stuck_since is None:
+            self.stuck_since = event.now
+        for plan in self.plans:
+            entry = plan.entry
+            if entry is None or entry.terminal or entry.client_order_id in plan.cancelling:
+                continue
+            if entry.order_id is None:
+                continue  # not acknowledged yet: its ack or lookup will bring it back here
+            plan.cancelling.add(entry.client_order_id)
+            self._emit(
+                CancelOrder(leg=plan.index, client_order_id=entry.client_order_id, order_id=entry.order_id)
+            )
+        self._wake_at(event.now + self.poll_interval)
+
+    def abort_entry(self, leg: int | None, event: Event) -> None:
+        """The entry cannot complete (refused, closed by the venue, timed out): cancel it all."""
+        if self.error is None:
+            self.error = (
+                "entry timed out" if isinstance(event, TimerFired) else f"entry of leg {leg} failed"
+            )
+        self.cancel_entries(leg, event)
+
+    def requery_order(self, leg: int, event: Event) -> None:
+        """The cancel failed: find out whether the order filled or is gone."""
+        assert isinstance(event, CancelFailed)
+        record = self._record_of(leg, event)
+        if record is None:
+            return
+        self.plans[leg].cancelling.discard(record.client_order_id)
+        self._emit(QueryOrder(leg=leg, client_order_id=record.client_order_id, order_id=record.order_id))
+
+    def chase_cancels(self, leg: int | None, event: Event) -> None:
+        """Still unconfirmed: query live orders, resend cancels that are not in flight."""
+        for plan in self.plans:
+            for record in plan.ledger.live_orders:
+                if record.order_id is not None and record.client_order_id not in plan.cancelling:
+                    plan.cancelling.add(record.client_order_id)
+                    self._emit(
+                        CancelOrder(
+                            leg=plan.index,
+                            client_order_id=record.client_order_id,
+                            order_id=record.order_id,
+                        )
+                    )
+                elif record.order_id is not None or record.client_order_id in plan.looking_up:
+                    self._emit(
+                        QueryOrder(
+                            leg=plan.index,
+                            client_order_id=record.client_order_id,
+                            order_id=record.order_id,
+                        )
+                    )
+        self._wake_at(event.now + self.poll_interval)
+
+    def give_up(self, leg: int | None, event: Event) -> None:
+        self.error = f"venue gave no answer for {self.config.stuck_timeout}s while cancelling"
+
+    # ------------------------------------------------------------------ callbacks: targets, hedging
+
+    def _reference(self) -> int | None:
+        """The leg the others hedge against: the trigger, else the largest filled share."""
+        if self.trigger_leg is not None:
+            return self.trigger_leg
+        best: int | None = None
+        best_share = ZERO
+        for plan in self.plans:
+            share = plan.entry_filled / plan.quantity
+            if share > best_share:
+                best, best_share = plan.index, share
+        return best
+
+    def compute_targets(self, leg: int | None, event: Event) -> None:
+        """Set every leg's hedge target from the reference leg's actual fill (never the spec)."""
+        self.trigger_fill = self.direct_trigger
+        if self.direct:
+            for plan in self.plans:
+                plan.target = plan.quantity
+            return
+        reference = self._reference()
+        if reference is None:
+            return  # nothing filled: no target at all (the entry is cancelled)
+        self.reference_leg = reference
+        ref = self.plans[reference]
+        for plan in self.plans:
+            if plan.index == reference:
+                plan.target = ref.entry_filled
+            else:
+                plan.target = scaled_target(
+                    plan.quantity, ref.entry_filled, ref.quantity, plan.instrument.lot_size
+                )
+        self.trigger_fill = self._trigger_fill(ref)
+
+    def start_leg_hedges(self, leg: int | None, event: Event) -> None:
+        """Start one leg machine per leg with a placeable remainder, all at once."""
+        trigger_fill = self.trigger_fill
+        for plan in self.plans:
+            remaining = floor_to_step(self._leg_remaining(plan), plan.instrument.lot_size)
+            if remaining < self._placeable(plan):
+                continue
+            hedge = LegHedge(
+                leg=plan.index,
+                hedge_id=self.hedge_id,
+                venue=plan.venue,
+                instrument=plan.instrument,
+                side=plan.side,
+                target=remaining,
+                reduce_only=plan.reduce_only,
+                config=self.config,
+                started_at=event.now,
+                trigger=trigger_fill if trigger_fill is not None and trigger_fill.side is not plan.side else None,
+                market_only=self.market_only,
+            )
+            # One ordered history for the whole hedge.
+            hedge.history = self.history
+            plan.hedge = hedge
+        # The legs start once this transition is recorded (see dispatch), so the
+        # history reads supervisor first, then its legs.
+        self._starting = [p.hedge for p in self.plans if p.hedge is not None]
+
+    def _trigger_fill(self, ref: LegPlan) -> TriggerFill | None:
+        entry = ref.entry
+        if entry is None or entry.average_price is None or entry.filled == 0:
+            return None
+        fee = (
+            entry.maker * ref.instrument.maker_fee + entry.taker * ref.instrument.taker_fee
+        ) / entry.filled
+        return TriggerFill(
+            side=ref.side,
+            price=entry.average_price,
+            multiplier=ref.instrument.multiplier,
+            fee_rate=fee,
+        )
+
+    # ------------------------------------------------------------------ callbacks: rollback
+
+    def begin_rollback(self, leg: int | None, event: Event) -> None:
+        """Start unwinding: read every position first (reduce-only needs to know them)."""
+        if self.error is None:
+            failed = [p.index for p in self.plans if p.hedge and p.hedge.state == LegState.ROLLBACK]
+            self.error = (
+                f"leg(s) {failed} could not be hedged; rolling back" if failed
+                else "partial entry: rolling back"
+            )
+        self.rollback_deadline = event.now + self.config.rollback_budget
+        self.rollback_round = 0
+        self.read_positions(leg, event)
+
+    def read_positions(self, leg: int | None, event: Event) -> None:
+        """Read every leg's position (the rollback's confirmation step)."""
+        for plan in self.plans:
+            plan.position = None
+            self._emit(ReadPosition(leg=plan.index))
+        self._wake_at(event.now + self.poll_interval * 5)
+
+    def record_position(self, leg: int, event: Event) -> None:
+        assert isinstance(event, PositionRead)
+        self.plans[leg].position = event.quantity
+
+    def place_rollback_orders(self, leg: int | None, event: Event) -> None:
+        """One flattening round: a market order per leg on the side that undoes its net fill."""
+        self.rollback_round += 1
+        sent = False
+        for plan in self.plans:
+            assert plan.position is not None
+            if self.rollback_round == 1:
+                # First round: undo exactly what our ledgers say we traded.
+                excess = plan.net_signed()
+            else:
+                # Later rounds: undo what the venue says is still there.
+                excess = plan.position - plan.baseline
+            quantity = floor_to_step(abs(excess), plan.instrument.lot_size)
+            if quantity < self._placeable(plan):
+                continue
+            side = Side.SELL if excess > 0 else Side.BUY
+            reduces = (plan.position > 0 and side is Side.SELL) or (
+                plan.position < 0 and side is Side.BUY
+            )
+            client_order_id = self._client_id(plan, "r")
+            plan.ledger.register(client_order_id, side=side, quantity=quantity, is_market=True)
+            self._emit(
+                PlaceMarket(
+                    leg=plan.index,
+                    client_order_id=client_order_id,
+                    side=side,
+                    quantity=quantity,
+                    reduce_only=reduces and quantity <= abs(plan.position),
+                )
+            )
+            sent = True
+        if sent:
+            self._wake_at(event.now + self.poll_interval)
+        else:
+            # Nothing placeable is left by our ledgers, yet positions differ: read again.
+            self.read_positions(leg, event)
+
+    def schedule_rollback_poll(self, leg: int | None, event: Event) -> None:
+        self._wake_at(event.now + self.poll_interval)
+
+    def poll_rollback(self, leg: int | None, event: Event) -> None:
+        """Query live rollback orders; re-read positions still missing."""
+        live = False
+        for plan in self.plans:
+            for record in plan.ledger.live_orders:
+                live = True
+                self._emit(
+                    QueryOrder(
+                        leg=plan.index, client_order_id=record.client_order_id, order_id=record.order_id
+                    )
+                )
+        if not live:
+            for plan in self.plans:
+                if plan.position is None:
+                    self._emit(ReadPosition(leg=plan.index))
+        self._wake_at(event.now + self.poll_interval)
+
+    def report_residual(self, leg: int | None, event: Event) -> None:
+        """Rollback could not flatten: say exactly what is left, in contracts per leg."""
+        residuals = []
+        for plan in self.plans:
+            if plan.position is not None:
+                residual = plan.position - plan.baseline
+            else:
+                residual = plan.net_signed()
+            if residual != 0:
+                residuals.append(f"leg {plan.index} ({plan.venue} {plan.instrument.symbol}): {residual}")
+        self.error = "rollback could not flatten; residual " + (", ".join(residuals) or "unknown")
+        self.finished_at = event.now
+
+    def finish(self, leg: int | None, event: Event) -> None:
+        self.finished_at = event.now
+
+    # ------------------------------------------------------------------ result
+
+    def net_exposure(self) -> Decimal:
+        """Signed net position across legs in tokens, from the ledgers."""
+        return sum(
+            (p.net_signed() * p.instrument.multiplier for p in self.plans),
+            ZERO,
+        )
+
+    def leg_results(self) -> tuple[HedgeResult, ...]:
+        """One :class:`HedgeResult` per leg: its entry fill and its hedge together."""
+        results = []
+        for plan in self.plans:
+            own = [r for r in plan.ledger.orders.values() if r.side is plan.side]
+            entry_filled = sum((r.filled for r in own), ZERO)
+            instrument = plan.instrument
+            hedge = plan.hedge
+            result = build_hedge_result(
+                hedge.ledger if hedge is not None else Ledger(),
+                target=plan.target if plan.target > 0 else entry_filled,
+                success=hedge.state == LegState.DONE if hedge is not None else self.state == S.DONE,
+                instrument=instrument,
+                side=plan.side,
+                venue=plan.venue,
+                attempts=hedge.attempts if hedge is not None else 0,
+                state=hedge.state if hedge is not None else ("entry" if entry_filled else "idle"),
+                error=hedge.error if hedge is not None else None,
+                extra_filled=entry_filled,
+                extra_notional=sum((r.notional for r in own), ZERO),
+                extra_maker=sum((r.maker for r in own), ZERO),
+                extra_fees=sum(
+                    (
+                        r.average_price * (r.maker * instrument.maker_fee + r.taker * instrument.taker_fee)
+                        for r in own
+                        if r.average_price is not None
+                    ),
+                    ZERO,
+                ),
+                mode=ExecutionMode.ENTRY if hedge is None and entry_filled > 0 else None,
+            )
+            rolled_back = sum(
+                (r.filled for r in plan.ledger.orders.values() if r.side is not plan.side), ZERO
+            )
+            results.append(attrs.evolve(result, rolled_back_quantity=rolled_back))
+        return tuple(results)
+
+    def result(self) -> ExecutionResult:
+        return ExecutionResult(
+            state=self.state,
+            legs=self.leg_results(),
+            net_exposure=self.net_exposure(),
+            transitions=tuple(self.history),
+            hedge_id=self.hedge_id,
+            error_message=self.error if self.state != S.DONE else None,
+            started_at=self.started_at or 0.0,
+            finished_at=self.finished_at or 0.0,
+        )
+
+

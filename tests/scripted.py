@@ -1,0 +1,255 @@
+"""A scripted test venue: follows the Venue protocol, and the test decides every answer.
+
+Orders live in memory; a test queues *behaviours* for the next placements and
+cancels (rest, fill, partial, post-only reject, reject, ambiguous with or
+without creating the order, fill during the cancel...) and fills resting
+orders itself with :meth:`ScriptedVenue.fill`, typically from a
+``loop.call_at`` under :func:`hedge_fsm.sim.run` (virtual time). Unscripted
+placements rest (limit) or fill at the touch (market and marketable limits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict, deque
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from hedge_fsm import (
+    BBO,
+    AmbiguousOutcome,
+    Instrument,
+    OrderInfo,
+    OrderNotFound,
+    OrderStatus,
+    RejectReason,
+    Side,
+    VenueRejected,
+)
+
+ZERO = Decimal(0)
+
+
+@attrs.frozen
+class Place:
+    """What the next placement does."""
+
+    kind: str = "auto"
+    """auto | rest | fill | partial | post_only | reject | ambiguous_created | ambiguous_lost | raise"""
+    quantity: Decimal = ZERO
+    """For ``partial``: how much fills at once."""
+    price: Decimal | None = None
+    """Fill price (default: the order's limit price, or the touch for market orders)."""
+
+
+@attrs.frozen
+class Cancel:
+    """What the next cancel does."""
+
+    kind: str = "normal"
+    """normal | fill_first (fill ``quantity`` during the cancel) | fail | ambiguous | ignore"""
+    quantity: Decimal = ZERO
+
+
+class ScriptedVenue:
+    """An in-memory venue whose answers a test scripts."""
+
+    def __init__(
+        self,
+        name: str,
+        instruments: list[Instrument],
+        bbos: dict[str, BBO],
+        *,
+        latency: float = 0.001,
+    ) -> None:
+        self.name = name
+        self.instruments = {i.symbol: i for i in instruments}
+        self.bbos = dict(bbos)
+        self.latency = latency
+        self.orders: dict[str, OrderInfo] = {}
+        self.by_client: dict[str, str] = {}
+        self.positions: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        self.place_script: dict[str, deque[Place]] = defaultdict(deque)
+        self.cancel_script: dict[str, deque[Cancel]] = defaultdict(deque)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.position_failures = 0
+        self.market_fill_ratio: Decimal | None = None
+        """When set, market orders fill only this share of their quantity."""
+        self.on_place: Callable[[OrderInfo], None] | None = None
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ scripting
+
+    def script_place(self, symbol: str, *behaviours: Place) -> None:
+        self.place_script[symbol].extend(behaviours)
+
+    def script_cancel(self, symbol: str, *behaviours: Cancel) -> None:
+        self.cancel_script[symbol].extend(behaviours)
+
+    def fill(self, order_id: str, quantity: Decimal, price: Decimal | None = None) -> OrderInfo:
+        """Fill a live order by ``quantity`` (capped at what is left); updates the position."""
+        order = self.orders[order_id]
+        if order.is_terminal:
+            return order
+        quantity = min(quantity, order.quantity - order.filled_quantity)
+        if quantity <= 0:
+            return order
+        fill_price = price if price is not None else order.price
+        assert fill_price is not None
+        filled = order.filled_quantity + quantity
+        notional = (order.average_price or ZERO) * order.filled_quantity + fill_price * quantity
+        status = OrderStatus.FILLED if filled == order.quantity else OrderStatus.PARTIALLY_FILLED
+        updated = attrs.evolve(
+            order, filled_quantity=filled, average_price=notional / filled, status=status
+        )
+        self.orders[order_id] = updated
+        self.positions[order.symbol] += order.side.sign * quantity
+        return updated
+
+    def live_orders(self) -> list[OrderInfo]:
+        return [o for o in self.orders.values() if not o.is_terminal]
+
+    def by_client_id(self, client_order_id: str) -> OrderInfo:
+        return self.orders[self.by_client[client_order_id]]
+
+    def placed(self) -> list[dict[str, Any]]:
+        return [args for op, args in self.calls if op in ("place_limit", "place_market")]
+
+    # ------------------------------------------------------------------ protocol
+
+    async def instrument(self, symbol: str) -> Instrument:
+        return self.instruments[symbol]
+
+    async def best_bid_offer(self, symbol: str) -> BBO:
+        await asyncio.sleep(self.latency)
+        self.calls.append(("bbo", {"symbol": symbol}))
+        return self.bbos[symbol]
+
+    async def place_limit(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        *,
+        post_only: bool,
+        reduce_only: bool,
+        client_order_id: str,
+    ) -> OrderInfo:
+        args = dict(symbol=symbol, side=side, quantity=quantity, price=price, post_only=post_only,
+                    reduce_only=reduce_only, client_order_id=client_order_id, kind="limit")
+        return await self._place(args)
+
+    async def place_market(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        *,
+        reduce_only: bool,
+        client_order_id: str,
+    ) -> OrderInfo:
+        args = dict(symbol=symbol, side=side, quantity=quantity, price=None, post_only=False,
+                    reduce_only=reduce_only, client_order_id=client_order_id, kind="market")
+        return await self._place(args)
+
+    async def _place(self, args: dict[str, Any]) -> OrderInfo:
+        await asyncio.sleep(self.latency)
+        self.calls.append(("place_" + args["kind"], args))
+        symbol: str = args["symbol"]
+        script = self.place_script[symbol]
+        behaviour = script.popleft() if script else Place()
+        if behaviour.kind == "post_only":
+            raise VenueRejected("would take liquidity", reason=RejectReason.POST_ONLY, venue=self.name)
+        if behaviour.kind == "reject":
+            raise VenueRejected("insufficient margin", reason=RejectReason.INSUFFICIENT_FUNDS, venue=self.name)
+        if behaviour.kind == "ambiguous_lost":
+            raise AmbiguousOutcome("timeout", venue=self.name)
+        if behaviour.kind == "raise":
+            raise RuntimeError("adapter bug")
+        bbo = self.bbos[symbol]
+        side: Side = args["side"]
+        touch = bbo.ask if side is Side.BUY else bbo.bid
+        is_market = args["kind"] == "market"
+        order = OrderInfo(
+            order_id=f"{self.name}-{next(self._ids)}",
+            client_order_id=args["client_order_id"],
+            symbol=symbol,
+            side=side,
+            quantity=args["quantity"],
+            price=None if is_market else args["price"],
+            status=OrderStatus.OPEN,
+        )
+        self.orders[order.order_id] = order
+        self.by_client[order.client_order_id] = order.order_id
+        marketable = is_market or (
+            not args["post_only"]
+            and (args["price"] >= bbo.ask if side is Side.BUY else args["price"] <= bbo.bid)
+        )
+        kind = behaviour.kind
+        if kind == "auto":
+            kind = "fill" if marketable else "rest"
+        if kind == "fill":
+            ratio = Decimal(1)
+            if is_market and self.market_fill_ratio is not None:
+                ratio = self.market_fill_ratio
+            price = behaviour.price or (touch if marketable else args["price"])
+            order = self.fill(order.order_id, args["quantity"] * ratio, price)
+            if is_market and order.status is not OrderStatus.FILLED:
+                # A market order's unfilled rest is cancelled at once (IOC), as venues do.
+                order = attrs.evolve(order, status=OrderStatus.CANCELED)
+                self.orders[order.order_id] = order
+        elif kind == "partial":
+            order = self.fill(order.order_id, behaviour.quantity, behaviour.price)
+        if self.on_place is not None:
+            self.on_place(order)
+        if kind == "ambiguous_created":
+            raise AmbiguousOutcome("gateway timeout after the order was accepted", venue=self.name)
+        return order
+
+    async def cancel(self, symbol: str, order_id: str) -> OrderInfo:
+        await asyncio.sleep(self.latency)
+        self.calls.append(("cancel", {"symbol": symbol, "order_id": order_id}))
+        script = self.cancel_script[symbol]
+        behaviour = script.popleft() if script else Cancel()
+        if order_id not in self.orders:
+            raise OrderNotFound(f"unknown order {order_id}", venue=self.name)
+        if behaviour.kind == "fail":
+            raise VenueRejected("cancel refused", reason=RejectReason.OTHER, venue=self.name)
+        if behaviour.kind == "ambiguous":
+            raise AmbiguousOutcome("timeout", venue=self.name)
+        if behaviour.kind == "fill_first":
+            self.fill(order_id, behaviour.quantity)
+        order = self.orders[order_id]
+        if behaviour.kind == "ignore" or order.is_terminal:
+            return order
+        order = attrs.evolve(order, status=OrderStatus.CANCELED)
+        self.orders[order_id] = order
+        return order
+
+    async def order(
+        self,
+        symbol: str,
+        *,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+    ) -> OrderInfo:
+        await asyncio.sleep(self.latency)
+        self.calls.append(("order", {"order_id": order_id, "client_order_id": client_order_id}))
+        if order_id is None and client_order_id is not None:
+            order_id = self.by_client.get(client_order_id)
+        if order_id is None or order_id not in self.orders:
+            raise OrderNotFound(f"no order {order_id or client_order_id}", venue=self.name)
+        return self.orders[order_id]
+
+    async def position(self, symbol: str) -> Decimal:
+        await asyncio.sleep(self.latency)
+        self.calls.append(("position", {"symbol": symbol}))
+        if self.position_failures > 0:
+            self.position_failures -= 1
+            raise VenueRejected("position endpoint down", reason=RejectReason.VENUE_UNAVAILABLE)
+        return self.positions[symbol]
