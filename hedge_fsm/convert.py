@@ -17,7 +17,7 @@ __all__ = ["converter", "structure_decimal"]
 
 def structure_decimal(value: Any, _: type) -> Decimal:
     """Decimal from a string or an int; floats are refused (they are already rounded)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError(
             f"expected a decimal string such as \"0.1\", got {type(value).__name__} {value!r} "
             "(floats are refused: quote the number)"

@@ -27,6 +27,7 @@ during a placement, since the order may exist — ``PlacementAmbiguous``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -285,7 +286,7 @@ class HedgeEngine:
                     if previous is not None:
                         previous.cancel()
                     timers[route] = clock.call_at(
-                        command.at, lambda r=route, t=command.token: fire_timer(r, t)
+                        command.at, functools.partial(fire_timer, route, command.token)
                     )
                 else:
                     task = asyncio.create_task(self._perform(supervisor, route, command, queue))

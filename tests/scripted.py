@@ -166,7 +166,9 @@ class ScriptedVenue:
         if behaviour.kind == "post_only":
             raise VenueRejected("would take liquidity", reason=RejectReason.POST_ONLY, venue=self.name)
         if behaviour.kind == "reject":
-            raise VenueRejected("insufficient margin", reason=RejectReason.INSUFFICIENT_FUNDS, venue=self.name)
+            raise VenueRejected(
+                "insufficient margin", reason=RejectReason.INSUFFICIENT_FUNDS, venue=self.name
+            )
         if behaviour.kind == "ambiguous_lost":
             raise AmbiguousOutcome("timeout", venue=self.name)
         if behaviour.kind == "raise":

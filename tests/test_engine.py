@@ -403,22 +403,17 @@ def test_direct_hedge_uses_break_even_from_the_given_trigger() -> None:
     assert b.placed()[0]["price"] == D("100.2")
 
 
+def _second(venue: str, side: Side, price: str) -> LegSpec:
+    return LegSpec(venue=venue, symbol="BTC", side=side, quantity=D("1"), price=D(price))
+
+
 @pytest.mark.parametrize(
     ("legs", "message"),
     [
-        (
-            [LONG_A_SHORT_B[0], LegSpec(venue="x", symbol="BTC", side=Side.SELL, quantity=D("1"), price=D("1"))],
-            "unknown venue 'x'",
-        ),
+        ([LONG_A_SHORT_B[0], _second("x", Side.SELL, "1")], "unknown venue 'x'"),
         ([LONG_A_SHORT_B[0], LONG_A_SHORT_B[0]], "appears twice"),
-        (
-            [LONG_A_SHORT_B[0], LegSpec(venue="b", symbol="BTC", side=Side.BUY, quantity=D("1"), price=D("100.0"))],
-            "do not offset",
-        ),
-        (
-            [LONG_A_SHORT_B[0], LegSpec(venue="b", symbol="BTC", side=Side.SELL, quantity=D("1"), price=D("100.05"))],
-            "tick size",
-        ),
+        ([LONG_A_SHORT_B[0], _second("b", Side.BUY, "100.0")], "do not offset"),
+        ([LONG_A_SHORT_B[0], _second("b", Side.SELL, "100.05")], "tick size"),
     ],
 )
 def test_inconsistent_legs_are_refused_before_any_order(legs: list[LegSpec], message: str) -> None:

@@ -28,13 +28,17 @@ from hedge_fsm.values import TransitionRecord
 __all__ = ["Edge", "FsmModel", "MachineKind"]
 
 
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 @attrs.frozen
 class Edge:
     """One row of a transition table."""
 
     trigger: str
     source: str = attrs.field(converter=str)
-    dest: str | None = attrs.field(converter=lambda d: None if d is None else str(d))
+    dest: str | None = attrs.field(converter=_optional_str)
     """None: an internal edge, the state stays."""
     conditions: tuple[str, ...] = ()
     """Names of pure predicates on the model, all of which must hold (first match wins)."""

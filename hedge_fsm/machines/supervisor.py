@@ -408,9 +408,14 @@ class HedgeSupervisor(FsmModel):
     def _entry_filled_after(self, leg: int, event: Event, index: int) -> Decimal:
         plan = self.plans[index]
         report = getattr(event, "order", None)
-        if index == leg and isinstance(report, OrderInfo) and plan.entry is not None:
-            if plan.ledger.find(report) is plan.entry and report.filled_quantity > plan.entry.filled:
-                return report.filled_quantity
+        if (
+            index == leg
+            and isinstance(report, OrderInfo)
+            and plan.entry is not None
+            and plan.ledger.find(report) is plan.entry
+            and report.filled_quantity > plan.entry.filled
+        ):
+            return report.filled_quantity
         return plan.entry_filled
 
     def _closed_after(self, leg: int | None, event: Event, record: OrderRecord) -> bool:
