@@ -32,43 +32,63 @@ __all__ = ["HedgeConfig", "HedgeMode", "PartialEntryPolicy", "RetryPolicy"]
 def _positive_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a number > 0, got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be a number > 0, got {value!r}",
+            field=attribute.name,
         )
 
 
 def _non_negative_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
         raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a number >= 0, got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be a number >= 0, got {value!r}",
+            field=attribute.name,
         )
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be an integer >= 1, got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be an integer >= 1, got {value!r}",
+            field=attribute.name,
         )
 
 
 def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be an integer >= 0, got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be an integer >= 0, got {value!r}",
+            field=attribute.name,
         )
 
 
 def _non_negative_decimal(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
         raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a Decimal >= 0, got {value!r}"
+            f"{type(instance).__name__}.{attribute.name} must be a Decimal >= 0, got {value!r}",
+            field=attribute.name,
         )
+
+
+_FIELD_MARK = "\x00"
 
 
 def _describe(exc: BaseException, type_: type | None) -> str:
     # Our own validators and hooks already say what was wrong and what was expected.
+    # A validator of a nested class fails in that class's __init__, which cattrs reports
+    # at the class's path: the field's name is carried along to complete the path.
+    if isinstance(exc, InvalidValue) and exc.field:
+        return f"{exc}{_FIELD_MARK}{exc.field}"
     if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, cattrs.BaseValidationError):
         return str(exc)
     return cattrs.v.format_exception(exc, type_)
+
+
+def _with_field_path(line: str) -> str:
+    message, marker, rest = line.partition(_FIELD_MARK)
+    if not marker:
+        return line
+    field, _, path = rest.partition(" @ ")
+    return f"{message} @ {path}.{field}" if path else f"{message} @ {field}"
 
 
 class HedgeMode(enum.StrEnum):
@@ -145,12 +165,19 @@ class HedgeConfig:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> HedgeConfig:
-        """Build from a plain mapping (as read from TOML); errors name the field's path."""
+        """Build from a plain mapping (as read from TOML); errors name the field's path.
+
+        A partial ``[closing]`` table keeps the closing defaults for what it omits.
+        """
+        closing = data.get("closing")
+        if isinstance(closing, dict):
+            data = {**data, "closing": {**converter.unstructure(CLOSING_DEFAULTS), **closing}}
         try:
             return converter.structure(data, cls)
         except cattrs.BaseValidationError as exc:
             problems = "; ".join(
-                cattrs.transform_error(exc, path="config", format_exception=_describe)
+                _with_field_path(line)
+                for line in cattrs.transform_error(exc, path="config", format_exception=_describe)
             )
             raise ConfigError(f"invalid hedge config: {problems}") from None
         except InvalidValue as exc:

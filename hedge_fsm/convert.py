@@ -57,6 +57,10 @@ def _structure_bool(value: Any, _: type) -> bool:
     return value
 
 
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_structure_hook(Decimal, structure_decimal)
@@ -64,7 +68,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(bool, _structure_bool)
-    conv.register_unstructure_hook(enum.Enum, lambda member: member.value)
+    # StrEnum must be named: its MRO puts ``str`` (passed through as is) before ``Enum``.
+    conv.register_unstructure_hook(enum.StrEnum, _enum_value)
+    conv.register_unstructure_hook(enum.Enum, _enum_value)
     return conv
 
 

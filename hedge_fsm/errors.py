@@ -43,8 +43,13 @@ class HedgeError(Exception):
 class InvalidValue(HedgeError, ValueError):
     """A value failed validation where it entered the library.
 
-    The message names the class, the field and the offending value.
+    The message names the class, the field and the offending value; ``field``
+    holds the field's name when there is one.
     """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class ConfigError(HedgeError, ValueError):

@@ -22,6 +22,7 @@ from decimal import Decimal
 
 import attrs
 
+from hedge_fsm.errors import InvalidValue
 from hedge_fsm.values import OrderInfo, OrderStatus, Side
 
 __all__ = ["FillDelta", "Ledger", "OrderRecord"]
@@ -86,6 +87,8 @@ class Ledger:
         is_market: bool = False,
     ) -> OrderRecord:
         """Note an order we are about to send, before any venue answer can arrive."""
+        if client_order_id in self.orders:
+            raise InvalidValue(f"client order id {client_order_id!r} is already in the ledger")
         record = OrderRecord(
             client_order_id=client_order_id,
             side=side,
@@ -124,9 +127,9 @@ class Ledger:
         added = ZERO
         if report.filled_quantity > record.filled:
             added = report.filled_quantity - record.filled
+            record.maker = self._maker_part(record, report, added)
             record.filled = report.filled_quantity
             record.average_price = report.average_price
-            record.maker = self._maker_part(record, report)
             self.filled += added
         if report.is_terminal:
             record.terminal = True
@@ -145,10 +148,11 @@ class Ledger:
                 record.status = OrderStatus.REJECTED
 
     @staticmethod
-    def _maker_part(record: OrderRecord, report: OrderInfo) -> Decimal:
+    def _maker_part(record: OrderRecord, report: OrderInfo, added: Decimal) -> Decimal:
         if report.maker_quantity is not None:
-            return max(record.maker, report.maker_quantity)
-        return record.filled if record.post_only else ZERO
+            return min(max(record.maker, report.maker_quantity), report.filled_quantity)
+        # No liquidity reported: keep what is known, and a post-only fill can only be maker.
+        return record.maker + (added if record.post_only else ZERO)
 
     # ------------------------------------------------------------------ totals
 

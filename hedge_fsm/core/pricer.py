@@ -121,6 +121,8 @@ def is_break_even_feasible(
     hedge_side: Side, price: Decimal, bbo: BBO, tick: Decimal, max_ticks: int
 ) -> bool:
     """Passive against ``bbo`` and at most ``max_ticks`` behind the inside-spread price."""
+    if price <= 0:
+        return False  # a break-even so low it rounds to nothing is no price at all
     inside = inside_spread_price(hedge_side, bbo, tick)
     if hedge_side is Side.SELL:
         return bbo.bid < price <= inside + max_ticks * tick

@@ -50,6 +50,8 @@ def build_hedge_result(
 ) -> HedgeResult:
     """The result of one leg; ``extra_*`` folds in fills made outside this ledger (the entry)."""
     filled = ledger.filled + extra_filled
+    if mode is None and ledger.filled == 0 and extra_filled > 0:
+        mode = ExecutionMode.ENTRY
     notional = ledger.notional + extra_notional
     maker = ledger.maker + extra_maker
     return HedgeResult(
