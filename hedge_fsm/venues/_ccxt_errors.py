@@ -1,0 +1,211 @@
+"""Translate ccxt's exceptions into hedge_fsm's at the venue boundary, without leaking secrets.
+
+What an error *means* depends on what was being done when it happened:
+
+* **place** (``place_limit``, ``place_market``): a transport failure (timeout, 5xx,
+  dropped connection, DDoS/rate-limit answer from a proxy, unparseable body) leaves
+  the order's existence unknown -> :class:`~hedge_fsm.errors.AmbiguousOutcome`.
+  An answer from the exchange that refuses the order is definitive ->
+  :class:`~hedge_fsm.errors.VenueRejected` with the most precise
+  :class:`~hedge_fsm.errors.RejectReason` we can justify (post-only stays
+  distinguishable).
+* **cancel**: same split; a transport failure means the cancel may or may not
+  have happened -> ``AmbiguousOutcome``.
+* **query** (order, book, position, markets): nothing changes on the venue, so a
+  transport failure is a retryable refusal (``RATE_LIMITED`` or
+  ``VENUE_UNAVAILABLE``), and an unknown order is
+  :class:`~hedge_fsm.errors.OrderNotFound`.
+
+ccxt messages can carry a request URL whose query string holds a signature (for
+example a timed-out signed GET on binance); every message we build is scrubbed
+of query strings, signature-like key/value pairs and the credentials the
+exchange instance holds, and the original ccxt exception's message is scrubbed
+in place too, because ``raise ... from exc`` keeps it in the traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+
+import ccxt.async_support as ccxt
+
+from hedge_fsm.errors import (
+    AmbiguousOutcome,
+    OrderNotFound,
+    RejectReason,
+    VenueError,
+    VenueRejected,
+)
+
+__all__ = [
+    "Action",
+    "credentials_of",
+    "is_post_only_text",
+    "scrub",
+    "scrub_exception",
+    "translate_error",
+]
+
+_MAX_MESSAGE = 600
+_REDACTED = "<redacted>"
+
+# A URL's query string: signed GET requests put timestamp and signature there.
+_URL_QUERY = re.compile(r"(https?://[^\s?#\"'<>]+)\?[^\s\"'<>]*")
+# key=value / "key": "value" pairs whose value is a credential or a signature.
+_SECRET_PAIR = re.compile(
+    r"(?i)(\"?\b(?:signature|sign|api[-_]?key|secret|passphrase|password|private[-_]?key|"
+    r"x-mbx-apikey|x-bapi-api-key|x-bapi-sign|ok-access-key|ok-access-sign|"
+    r"ok-access-passphrase)\b\"?\s*[:=]\s*\"?)([^\"&\s,;}]+)"
+)
+# Words exchanges use when a post-only (maker-only) order would have taken liquidity:
+# binance -5022 "could not be executed as maker, the Post Only order will be rejected",
+# bybit "EC_PostOnlyWillTakeLiquidity", okx "The post-only order will take liquidity",
+# others "would immediately match" / "would cross".
+_POST_ONLY_TEXT = re.compile(
+    r"(?i)post[\s_-]?only|executed as maker|will ?take ?liquidity|"
+    r"would (?:immediately )?(?:match|cross|trade|take)|immediately (?:match|fill)"
+)
+# Reduce-only refusals. Deliberately narrow: binance's min-notional message says
+# "(unless you choose reduce only)" and must stay an INVALID_ORDER.
+_REDUCE_ONLY_TEXT = re.compile(
+    r"(?i)reduce[\s_-]?only (?:order )?(?:is )?rejected|reduce[\s_-]?only rule|"
+    r"reduce[\s_-]?only order.{0,40}(?:increase|not allowed|rejected)"
+)
+# The credential attributes a ccxt exchange instance may hold (ccxt's requiredCredentials).
+_CREDENTIAL_ATTRIBUTES = (
+    "apiKey",
+    "secret",
+    "password",
+    "uid",
+    "login",
+    "privateKey",
+    "token",
+    "twofa",
+)
+
+
+class Action(enum.Enum):
+    """What the failed call was doing; it decides what an error means."""
+
+    PLACE = "place"
+    CANCEL = "cancel"
+    QUERY = "query"
+
+
+def credentials_of(exchange: object) -> tuple[str, ...]:
+    """The credential strings held by a ccxt exchange instance (to redact them)."""
+    found: list[str] = []
+    for attribute in _CREDENTIAL_ATTRIBUTES:
+        value = getattr(exchange, attribute, None)
+        # Very short values would redact ordinary words; ccxt credentials are long.
+        if isinstance(value, str) and len(value) >= 6:
+            found.append(value)
+    return tuple(found)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` without URL query strings, signature-like pairs or the given secrets."""
+    text = _URL_QUERY.sub(rf"\1?{_REDACTED}", text)
+    text = _SECRET_PAIR.sub(rf"\1{_REDACTED}", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + "..."
+    return text
+
+
+def scrub_exception(exc: BaseException, secrets: Iterable[str] = ()) -> None:
+    """Scrub ``exc``'s own message in place: it stays reachable as ``__cause__``."""
+    secrets = tuple(secrets)
+    exc.args = tuple(scrub(arg, secrets) if isinstance(arg, str) else arg for arg in exc.args)
+
+
+def is_post_only_text(text: str) -> bool:
+    """True when an exchange's message or reason says a post-only order would have taken."""
+    return bool(_POST_ONLY_TEXT.search(text))
+
+
+def translate_error(
+    exc: ccxt.BaseError,
+    *,
+    action: Action,
+    venue: str,
+    operation: str,
+    symbol: str,
+    secrets: Iterable[str] = (),
+) -> VenueError:
+    """The hedge_fsm error for ccxt's ``exc`` raised while doing ``action``.
+
+    The caller raises the result ``from exc``; ``exc``'s message is scrubbed here.
+    """
+    secrets = tuple(secrets)
+    scrub_exception(exc, secrets)
+    detail = scrub(str(exc), secrets)
+    message = f"{venue}: {operation} {symbol} failed: {type(exc).__name__}: {detail}"
+    if action is Action.PLACE:
+        return _placing(exc, message, venue=venue, operation=operation)
+    if action is Action.CANCEL:
+        return _cancelling(exc, message, venue=venue, operation=operation)
+    return _querying(exc, message, venue=venue, operation=operation)
+
+
+def _rejected(message: str, reason: RejectReason, *, venue: str, operation: str) -> VenueRejected:
+    return VenueRejected(message, reason=reason, venue=venue, operation=operation)
+
+
+def _is_transport_failure(exc: ccxt.BaseError) -> bool:
+    # InvalidNonce (a timestamp outside the receive window) is a NetworkError in ccxt's
+    # tree, but the exchange answered and refused the request: it is definitive.
+    if isinstance(exc, ccxt.InvalidNonce):
+        return False
+    # OperationFailed covers NetworkError (timeouts, 5xx, DDoS/rate limits, outages),
+    # BadResponse (a body we could not read) and CancelPending.
+    return isinstance(exc, ccxt.OperationFailed)
+
+
+def _placing(exc: ccxt.BaseError, message: str, *, venue: str, operation: str) -> VenueError:
+    if isinstance(exc, ccxt.DuplicateOrderId):
+        # The client order id is already taken: an earlier attempt did create an order.
+        # Saying "ambiguous" sends the engine to look it up by client id, which is right.
+        return AmbiguousOutcome(message, venue=venue, operation=operation)
+    if isinstance(exc, ccxt.OrderImmediatelyFillable) or (
+        isinstance(exc, ccxt.InvalidOrder) and is_post_only_text(str(exc))
+    ):
+        return _rejected(message, RejectReason.POST_ONLY, venue=venue, operation=operation)
+    if isinstance(exc, ccxt.InvalidOrder | ccxt.OperationRejected) and _REDUCE_ONLY_TEXT.search(str(exc)):
+        return _rejected(message, RejectReason.REDUCE_ONLY, venue=venue, operation=operation)
+    if isinstance(exc, ccxt.InsufficientFunds):
+        return _rejected(message, RejectReason.INSUFFICIENT_FUNDS, venue=venue, operation=operation)
+    if isinstance(exc, ccxt.InvalidOrder | ccxt.BadRequest | ccxt.ArgumentsRequired):
+        return _rejected(message, RejectReason.INVALID_ORDER, venue=venue, operation=operation)
+    if _is_transport_failure(exc):
+        return AmbiguousOutcome(message, venue=venue, operation=operation)
+    if isinstance(exc, ccxt.ExchangeError | ccxt.InvalidNonce):
+        return _rejected(message, RejectReason.OTHER, venue=venue, operation=operation)
+    # Anything else from ccxt while placing: we cannot tell whether the order went out.
+    return AmbiguousOutcome(message, venue=venue, operation=operation)
+
+
+def _cancelling(exc: ccxt.BaseError, message: str, *, venue: str, operation: str) -> VenueError:
+    if isinstance(exc, ccxt.OrderNotFound):
+        return OrderNotFound(message, venue=venue, operation=operation)
+    if _is_transport_failure(exc):
+        return AmbiguousOutcome(message, venue=venue, operation=operation)
+    if isinstance(exc, ccxt.ExchangeError | ccxt.InvalidNonce):
+        return _rejected(message, RejectReason.OTHER, venue=venue, operation=operation)
+    return AmbiguousOutcome(message, venue=venue, operation=operation)
+
+
+def _querying(exc: ccxt.BaseError, message: str, *, venue: str, operation: str) -> VenueError:
+    if isinstance(exc, ccxt.OrderNotFound):
+        return OrderNotFound(message, venue=venue, operation=operation)
+    if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
+        return _rejected(message, RejectReason.RATE_LIMITED, venue=venue, operation=operation)
+    if _is_transport_failure(exc):
+        return _rejected(message, RejectReason.VENUE_UNAVAILABLE, venue=venue, operation=operation)
+    if isinstance(exc, ccxt.BadSymbol):
+        return _rejected(message, RejectReason.INVALID_ORDER, venue=venue, operation=operation)
+    return _rejected(message, RejectReason.OTHER, venue=venue, operation=operation)
