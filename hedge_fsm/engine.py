@@ -186,7 +186,7 @@ class HedgeEngine:
             for i, spec in enumerate(specs)
         ]
         supervisor = HedgeSupervisor(
-            hedge_id=hedge_id or self._hedge_ids(), plans=plans, config=self.config
+            hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config
         )
         return await self._drive(supervisor)
 
@@ -232,7 +232,7 @@ class HedgeEngine:
             for i, item in enumerate(items)
         ]
         supervisor = HedgeSupervisor(
-            hedge_id=hedge_id or self._hedge_ids(),
+            hedge_id=self._new_hedge_id(hedge_id),
             plans=plans,
             config=self.config,
             direct=True,
@@ -242,6 +242,16 @@ class HedgeEngine:
         return await self._drive(supervisor)
 
     # ------------------------------------------------------------------ set-up
+
+    def _new_hedge_id(self, given: str | None) -> str:
+        hedge_id = given if given is not None else self._hedge_ids()
+        # Client order ids are built from it: letters and digits, short enough for every venue.
+        if not (hedge_id.isascii() and hedge_id.isalnum() and 1 <= len(hedge_id) <= 16):
+            raise InvalidValue(
+                f"hedge_id must be 1-16 ASCII letters or digits (it prefixes client order ids), "
+                f"got {hedge_id!r}"
+            )
+        return hedge_id
 
     def _check_venues_and_duplicates(self, keys: list[tuple[str, str]]) -> None:
         seen: set[tuple[str, str]] = set()

@@ -135,7 +135,7 @@ def execute(
 
 
 def fill_entry(venue: ScriptedVenue, leg: int, quantity: D = D("1")) -> Callable[[], object]:
-    return lambda: venue.fill(venue.by_client[f"h1-e{leg}-1"], quantity)
+    return lambda: venue.fill(venue.by_client[f"h1e{leg}n1"], quantity)
 
 
 def fill_live(venue: ScriptedVenue, prefix: str, quantity: D | None = None) -> Callable[[], object]:
@@ -164,7 +164,7 @@ def test_clean_trigger_then_maker_hedge() -> None:
     result = execute(
         {"a": a, "b": b},
         LONG_A_SHORT_B,
-        actions=[(0.5, fill_entry(a, 0)), (0.9, fill_live(b, "h1-h1"))],
+        actions=[(0.5, fill_entry(a, 0)), (0.9, fill_live(b, "h1h1n"))],
     )
     assert result.state == "done"
     hedge = result.legs[1]
@@ -172,7 +172,7 @@ def test_clean_trigger_then_maker_hedge() -> None:
     assert hedge.maker_quantity == D("1") and hedge.taker_quantity == D("0")
     # Trigger bought at 100.0 paying taker 5 bps (no liquidity reported); the hedge pays maker 2 bps:
     # break-even sell = 100.0 * 1.0005 / 0.9998 = 100.070..., rounded up to the 0.1 tick = 100.1.
-    first_hedge = [c for c in b.placed() if c["client_order_id"].startswith("h1-h1")][0]
+    first_hedge = [c for c in b.placed() if c["client_order_id"].startswith("h1h1n")][0]
     assert first_hedge["price"] == D("100.1")
     assert first_hedge["post_only"] is True
     assert result.net_exposure == D(0)
@@ -190,7 +190,7 @@ def test_partial_fills_then_market_fallback() -> None:
     result = execute(
         {"a": a, "b": b},
         LONG_A_SHORT_B,
-        actions=[(0.5, fill_entry(a, 0)), (0.6, fill_live(b, "h1-h1", D("0.3")))],
+        actions=[(0.5, fill_entry(a, 0)), (0.6, fill_live(b, "h1h1n", D("0.3")))],
         config=config,
     )
     assert result.state == "done"
@@ -211,7 +211,7 @@ def test_post_only_rejects_escalate_the_ladder() -> None:
     config = HedgeConfig(opening=RetryPolicy(inside_tick_attempts=2))
     result = execute({"a": a, "b": b}, LONG_A_SHORT_B, actions=[(0.5, fill_entry(a, 0))], config=config)
     assert result.state == "done"
-    hedges = [c for c in b.placed() if c["client_order_id"].startswith("h1-h1")]
+    hedges = [c for c in b.placed() if c["client_order_id"].startswith("h1h1n")]
     assert [c["post_only"] for c in hedges] == [True, True, False]
     assert hedges[2]["price"] == D("100.0")  # sell at the bid
     assert len({c["client_order_id"] for c in hedges}) == 3
@@ -226,7 +226,7 @@ def test_fill_on_earlier_order_after_cancel_is_not_over_hedged() -> None:
     b.script_cancel("BTC", Cancel("normal"), Cancel("fill_first", D("0.4")))
     result = execute({"a": a, "b": b}, LONG_A_SHORT_B, actions=[(0.5, fill_entry(a, 0))], config=config)
     assert result.state == "done"
-    hedges = [c for c in b.placed() if c["client_order_id"].startswith("h1-h1")]
+    hedges = [c for c in b.placed() if c["client_order_id"].startswith("h1h1n")]
     assert hedges[0]["quantity"] == D("1")
     assert hedges[1]["quantity"] == D("0.6")
     assert result.legs[1].filled_quantity == D("1")
@@ -240,12 +240,12 @@ def test_ambiguous_placement_that_created_the_order_is_not_duplicated() -> None:
     result = execute(
         {"a": a, "b": b},
         LONG_A_SHORT_B,
-        actions=[(0.5, fill_entry(a, 0)), (0.8, fill_live(b, "h1-h1"))],
+        actions=[(0.5, fill_entry(a, 0)), (0.8, fill_live(b, "h1h1n"))],
     )
     assert result.state == "done"
-    hedges = [c for c in b.placed() if c["client_order_id"].startswith("h1-h1")]
+    hedges = [c for c in b.placed() if c["client_order_id"].startswith("h1h1n")]
     assert len(hedges) == 1
-    lookups = [args for op, args in b.calls if op == "order" and args["client_order_id"] == "h1-h1-0"]
+    lookups = [args for op, args in b.calls if op == "order" and args["client_order_id"] == "h1h1n0"]
     assert lookups, "the ambiguous order was never looked up by client id"
     assert result.legs[1].filled_quantity == D("1")
     assert b.positions["BTC"] == D("-1")
@@ -258,7 +258,7 @@ def test_unhedgeable_leg_rolls_back_on_the_correct_side() -> None:
     config = HedgeConfig(opening=RetryPolicy(max_attempts=3))
     result = execute({"a": a, "b": b}, LONG_A_SHORT_B, actions=[(0.5, fill_entry(a, 0))], config=config)
     assert result.state == "rolled_back"
-    rollbacks = [c for c in a.placed() if c["client_order_id"].startswith("h1-r0")]
+    rollbacks = [c for c in a.placed() if c["client_order_id"].startswith("h1r0n")]
     assert len(rollbacks) == 1
     assert rollbacks[0]["side"] is Side.SELL
     assert rollbacks[0]["reduce_only"] is True
@@ -309,7 +309,7 @@ def test_entry_timeout_with_partial_fill_hedges_to_the_largest_fill() -> None:
     result = execute(
         {"a": a, "b": b},
         LONG_A_SHORT_B,
-        actions=[(0.5, fill_entry(a, 0, D("0.4"))), (2.5, fill_live(b, "h1-h1"))],
+        actions=[(0.5, fill_entry(a, 0, D("0.4"))), (2.5, fill_live(b, "h1h1n"))],
         config=HedgeConfig(entry_timeout=2.0, partial_entry_policy=PartialEntryPolicy.HEDGE),
     )
     assert result.state == "done"
@@ -343,11 +343,11 @@ def test_thousand_x_multiplier_leg_against_one_x_leg() -> None:
     result = execute(
         {"a": a, "b": b},
         legs,
-        actions=[(0.5, fill_entry(a, 0, D("20000"))), (0.9, fill_live(b, "h1-h1"))],
+        actions=[(0.5, fill_entry(a, 0, D("20000"))), (0.9, fill_live(b, "h1h1n"))],
         config=config,
     )
     assert result.state == "done"
-    hedge = [c for c in b.placed() if c["client_order_id"].startswith("h1-h1")][0]
+    hedge = [c for c in b.placed() if c["client_order_id"].startswith("h1h1n")][0]
     assert hedge["quantity"] == D("20")
     # Break-even per token: 0.0000100 PEPE -> 0.0100 per kPEPE contract; it must be a passive
     # sell above the 0.0100 bid, so the ladder prices one tick inside: 0.0101 (>= 0.0100).
@@ -389,7 +389,7 @@ def test_direct_hedge_uses_break_even_from_the_given_trigger() -> None:
 
     async def main() -> ExecutionResult:
         loop = asyncio.get_running_loop()
-        loop.call_at(0.3, fill_live(b, "h3-h0"))
+        loop.call_at(0.3, fill_live(b, "h3h0n"))
         engine = HedgeEngine({"a": a, "b": b}, HedgeConfig(break_even_include_fees=False),
                              hedge_ids=lambda: "h3")
         return await engine.hedge(

@@ -18,7 +18,7 @@ def _run_clean_hedge() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         loop.call_at(0.5, fill_entry(a, 0))
-        loop.call_at(0.9, fill_live(b, "h1-h1"))
+        loop.call_at(0.9, fill_live(b, "h1h1n"))
         await HedgeEngine({"a": a, "b": b}, HedgeConfig(), hedge_ids=lambda: "h1").execute(
             LONG_A_SHORT_B
         )

@@ -430,7 +430,8 @@ class LegHedge(FsmModel):
         self._emit(WaitUntil(at=at, token=self.timer_token))
 
     def _next_client_id(self) -> str:
-        return f"{self.hedge_id}-{self.order_tag}{self.leg_index}-{self.orders_sent}"
+        # Letters and digits only, at most 32 characters: what every venue accepts (OKX's rule).
+        return f"{self.hedge_id}{self.order_tag}{self.leg_index}n{self.orders_sent}"
 
     def request_bbo(self, event: Event) -> None:
         """Ask for a fresh BBO to price the next attempt."""

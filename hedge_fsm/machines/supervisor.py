@@ -395,7 +395,7 @@ class HedgeSupervisor(FsmModel):
 
     def _client_id(self, plan: LegPlan, tag: str) -> str:
         plan.orders_sent += 1
-        return f"{self.hedge_id}-{tag}{plan.index}-{plan.orders_sent}"
+        return f"{self.hedge_id}{tag}{plan.index}n{plan.orders_sent}"
 
     def _record_of(self, leg: int, event: Event) -> OrderRecord | None:
         plan = self.plans[leg]
