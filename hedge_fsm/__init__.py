@@ -10,6 +10,7 @@ from loguru import logger
 
 from hedge_fsm.clock import Clock, LoopClock
 from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy, RetryPolicy
+from hedge_fsm.engine import HedgeEngine
 from hedge_fsm.errors import (
     AmbiguousOutcome,
     ConfigError,
@@ -36,7 +37,6 @@ from hedge_fsm.values import (
     TriggerFill,
 )
 from hedge_fsm.venue import Venue
-from hedge_fsm.engine import HedgeEngine  # noqa: E402  (after the values it builds on)
 
 logger.disable("hedge_fsm")
 
@@ -58,8 +58,8 @@ __all__ = [
     "IllegalTransition",
     "Instrument",
     "InvalidValue",
-    "LoopClock",
     "LegSpec",
+    "LoopClock",
     "OrderInfo",
     "OrderNotFound",
     "OrderStatus",
