@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
+import attrs
 from loguru import logger
 
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
@@ -86,25 +88,45 @@ from hedge_fsm.values import (
 )
 from hedge_fsm.venue import Venue
 
-__all__ = ["HedgeEngine", "HedgeObserver", "placement_event"]
+__all__ = ["HedgeEngine", "HedgeObserver", "Resume", "placement_event"]
 
 _log = logger.bind(component="engine")
 
 
 class HedgeObserver(Protocol):
-    """Sees every event fed to the machines and every command they issue (journal, metrics)."""
+    """Sees every event fed to the machines and every command they issue (journal, metrics).
+
+    ``command_id`` numbers a hedge's commands from 1; an event's ``cause`` is the
+    id of the command it answers (None for events the driver makes up itself).
+    """
 
     def on_start(self, supervisor: HedgeSupervisor) -> None: ...
 
-    def on_command(self, route: Route, command: Command) -> None:
+    def on_command(self, hedge_id: str, route: Route, command: Command, command_id: int) -> None:
         """Called before the command is carried out (write-ahead)."""
         ...
 
-    def on_event(self, route: Route, event: Event) -> None:
+    def on_event(self, hedge_id: str, route: Route, event: Event, cause: int | None) -> None:
         """Called before the event is dispatched."""
         ...
 
-    def on_finish(self, result: ExecutionResult) -> None: ...
+    def on_finish(self, hedge_id: str, result: ExecutionResult) -> None: ...
+
+
+@attrs.frozen
+class Resume:
+    """How to restart a hedge rebuilt from a journal (see :meth:`HedgeEngine.recover`)."""
+
+    commands: list[tuple[Route, Command]]
+    """Commands to issue first: reconciliation queries, re-armed timers."""
+    events: list[tuple[Route, Event]]
+    """Events to feed first: outcomes lost in the crash, as the machines must see them."""
+    next_command_id: int
+
+
+def replace_now(event: Event, now: float) -> Event:
+    """The same event, happening at ``now``."""
+    return attrs.evolve(event, now=now)
 
 
 def placement_event(command: PlaceLimit | PlaceMarket, order: OrderInfo, now: float) -> Event:
@@ -274,39 +296,49 @@ class HedgeEngine:
 
     # ------------------------------------------------------------------ the loop
 
-    async def _drive(self, supervisor: HedgeSupervisor) -> ExecutionResult:
+    async def _drive(
+        self, supervisor: HedgeSupervisor, resume: Resume | None = None
+    ) -> ExecutionResult:
         clock = self.clock
-        queue: asyncio.Queue[tuple[Route, Event]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[Route, Event, int | None]] = asyncio.Queue()
         in_flight: set[asyncio.Task[None]] = set()
         timers: dict[Route, TimerHandle] = {}
         observers = self.observers
-        log = _log.bind(hedge_id=supervisor.hedge_id)
-        logged = 0
+        hedge_id = supervisor.hedge_id
+        log = _log.bind(hedge_id=hedge_id)
+        logged = len(supervisor.history)
+        command_ids = itertools.count(resume.next_command_id if resume is not None else 1)
 
-        def fire_timer(route: Route, token: int) -> None:
+        def fire_timer(route: Route, token: int, command_id: int) -> None:
             timers.pop(route, None)
-            queue.put_nowait((route, TimerFired(now=clock.now(), token=token)))
+            queue.put_nowait((route, TimerFired(now=clock.now(), token=token), command_id))
+
+        def issue(route: Route, command: Command) -> None:
+            command_id = next(command_ids)
+            for observer in observers:
+                observer.on_command(hedge_id, route, command, command_id)  # write-ahead
+            if isinstance(command, WaitUntil):
+                previous = timers.pop(route, None)
+                if previous is not None:
+                    previous.cancel()
+                timers[route] = clock.call_at(
+                    command.at, functools.partial(fire_timer, route, command.token, command_id)
+                )
+            else:
+                task = asyncio.create_task(
+                    self._perform(supervisor, route, command, command_id, queue)
+                )
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
 
         def pump() -> None:
             for route, command in supervisor.drain_routed():
-                for observer in observers:
-                    observer.on_command(route, command)
-                if isinstance(command, WaitUntil):
-                    previous = timers.pop(route, None)
-                    if previous is not None:
-                        previous.cancel()
-                    timers[route] = clock.call_at(
-                        command.at, functools.partial(fire_timer, route, command.token)
-                    )
-                else:
-                    task = asyncio.create_task(self._perform(supervisor, route, command, queue))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
+                issue(route, command)
 
-        def deliver(route: Route, event: Event) -> None:
+        def deliver(route: Route, event: Event, cause: int | None) -> None:
             nonlocal logged
             for observer in observers:
-                observer.on_event(route, event)
+                observer.on_event(hedge_id, route, event, cause)
             supervisor.dispatch(route, event)
             history = supervisor.history
             while logged < len(history):
@@ -317,34 +349,50 @@ class HedgeEngine:
                     record.machine, record.leg, record.source, record.trigger, record.destination,
                 )
 
-        for observer in observers:
-            observer.on_start(supervisor)
+        if resume is None:
+            for observer in observers:
+                observer.on_start(supervisor)
         try:
-            deliver(SUPERVISOR_ROUTE, Start(now=clock.now()))
+            if resume is None:
+                deliver(SUPERVISOR_ROUTE, Start(now=clock.now()), None)
+            else:
+                for route, command in resume.commands:
+                    issue(route, command)
+                for route, event in resume.events:
+                    deliver(route, replace_now(event, clock.now()), None)
             pump()
             while not supervisor.is_finished:
-                route, event = await queue.get()
-                deliver(route, event)
+                route, event, cause = await queue.get()
+                deliver(route, event, cause)
                 pump()
-        finally:
+        except BaseException:
+            # A crash (or an outside cancellation): stop at once, as a dying process would.
+            # Whatever was in flight is for recovery (the journal) to reconcile.
             for handle in timers.values():
                 handle.cancel()
-            timers.clear()
-            if in_flight:
-                # Venue calls still out: their answers may carry fills. Wait (bounded).
-                _, pending = await asyncio.wait(set(in_flight), timeout=self.config.stuck_timeout)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.gather(*pending, return_exceptions=True)
-            while not queue.empty():
-                route, event = queue.get_nowait()
-                supervisor.absorb_late(route, event)
+            for task in in_flight:
+                task.cancel()
+            raise
+        for handle in timers.values():
+            handle.cancel()
+        timers.clear()
+        if in_flight:
+            # Venue calls still out: their answers may carry fills. Wait (bounded).
+            _, pending = await asyncio.wait(set(in_flight), timeout=self.config.stuck_timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        while not queue.empty():
+            route, event, cause = queue.get_nowait()
+            for observer in observers:
+                observer.on_event(hedge_id, route, event, cause)
+            supervisor.absorb_late(route, event)
         result = supervisor.result()
         for observer in observers:
-            observer.on_finish(result)
+            observer.on_finish(hedge_id, result)
         log.bind(state=result.state).info(
-            "hedge {} ended {} net exposure {}", supervisor.hedge_id, result.state, result.net_exposure
+            "hedge {} ended {} net exposure {}", hedge_id, result.state, result.net_exposure
         )
         return result
 
@@ -353,7 +401,8 @@ class HedgeEngine:
         supervisor: HedgeSupervisor,
         route: Route,
         command: Command,
-        queue: asyncio.Queue[tuple[Route, Event]],
+        command_id: int,
+        queue: asyncio.Queue[tuple[Route, Event, int | None]],
     ) -> None:
         leg = getattr(command, "leg", None)
         assert leg is not None
@@ -361,7 +410,7 @@ class HedgeEngine:
         venue = self.venues[plan.venue]
         symbol = plan.instrument.symbol
         event = await _call_venue(venue, symbol, command, self.clock)
-        queue.put_nowait((route, event))
+        queue.put_nowait((route, event, command_id))
 
 
 async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock) -> Event:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from hedge_fsm.core.targets import is_unplaceable
 from hedge_fsm.machines.commands import Command, PlaceLimit, PlaceMarket
 from hedge_fsm.machines.leg import LegHedge, LegState
 from hedge_fsm.machines.supervisor import HedgeSupervisor, SupervisorState
@@ -47,8 +48,10 @@ def check_leg(leg: LegHedge) -> list[str]:
         problems.append(f"{where}: {len(live)} orders may fill at once: {[r.client_order_id for r in live]}")
     if leg.state == LegState.DONE and live:
         problems.append(f"{where}: done with live orders {[r.client_order_id for r in live]}")
-    if leg.state == LegState.DONE and leg.error is None and leg.remaining >= max(
-        leg.instrument.placeable_minimum, leg.config.dust_tolerance
+    if (
+        leg.state == LegState.DONE
+        and leg.error is None
+        and not is_unplaceable(leg.remaining, leg.instrument, leg.config.dust_tolerance)
     ):
         problems.append(f"{where}: done with {leg.remaining} left (placeable)")
     if leg.attempts > leg.policy.max_attempts:
@@ -116,10 +119,9 @@ def check_supervisor(
         if abs(exposure) > bound:
             problems.append(f"done with net exposure {exposure} tokens > bound {bound}")
     if state == SupervisorState.ROLLED_BACK and positions is not None:
+        dust = supervisor.config.dust_tolerance
         for plan, position in zip(supervisor.plans, positions, strict=True):
-            if abs(position - plan.baseline) >= max(
-                plan.instrument.placeable_minimum, supervisor.config.dust_tolerance
-            ):
+            if not is_unplaceable(position - plan.baseline, plan.instrument, dust):
                 problems.append(
                     f"leg {plan.index}: rolled_back but position {position} != baseline {plan.baseline}"
                 )

@@ -89,16 +89,16 @@ class InvariantWatch:
     def on_start(self, supervisor: HedgeSupervisor) -> None:
         self.supervisor = supervisor
 
-    def on_command(self, route: Route, command: Command) -> None:
+    def on_command(self, hedge_id: str, route: Route, command: Command, command_id: int) -> None:
         if isinstance(command, PlaceLimit | PlaceMarket) and self.supervisor is not None:
             plan = self.supervisor.plans[command.leg]
             bbo = plan.hedge.last_bbo if route.machine == "leg" and plan.hedge else None
             self.problems += check_order_command(command, plan.instrument, bbo)
 
-    def on_event(self, route: Route, event: Event) -> None:
+    def on_event(self, hedge_id: str, route: Route, event: Event, cause: int | None) -> None:
         pass
 
-    def on_finish(self, result: ExecutionResult) -> None:
+    def on_finish(self, hedge_id: str, result: ExecutionResult) -> None:
         pass
 
 

@@ -10,8 +10,16 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, Decimal
 
 from hedge_fsm.errors import InvalidValue
+from hedge_fsm.values import Instrument
 
-__all__ = ["floor_to_step", "hedge_target", "remaining_quantity", "scaled_target", "to_tokens"]
+__all__ = [
+    "floor_to_step",
+    "hedge_target",
+    "is_unplaceable",
+    "remaining_quantity",
+    "scaled_target",
+    "to_tokens",
+]
 
 ZERO = Decimal(0)
 
@@ -62,3 +70,15 @@ def scaled_target(
 def remaining_quantity(target: Decimal, filled: Decimal) -> Decimal:
     """What is left to hedge; never negative (an overfill shows as zero remaining)."""
     return max(ZERO, target - filled)
+
+
+def is_unplaceable(quantity: Decimal, instrument: Instrument, dust_tolerance: Decimal) -> bool:
+    """Too small to trade: within the dust tolerance, or no valid order (lot grid and minimum) fits.
+
+    This is the one rule for "nothing left": a leg is hedged, a position is flat,
+    when what remains is unplaceable.
+    """
+    quantity = abs(quantity)
+    if quantity <= dust_tolerance:
+        return True
+    return floor_to_step(quantity, instrument.lot_size) < instrument.placeable_minimum

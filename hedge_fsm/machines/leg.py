@@ -53,7 +53,7 @@ from decimal import Decimal
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.core.pricer import PriceQuote, price_attempt
-from hedge_fsm.core.targets import floor_to_step, remaining_quantity
+from hedge_fsm.core.targets import floor_to_step, is_unplaceable, remaining_quantity
 from hedge_fsm.core.tracker import build_hedge_result
 from hedge_fsm.machines.base import Edge, FsmModel, MachineKind
 from hedge_fsm.machines.commands import (
@@ -107,21 +107,23 @@ AMBIGUOUS = "timeout, 5xx or lost ack: the order may exist; never place another 
 # fmt: off
 LEG_EDGES: tuple[Edge, ...] = (
     # ---- pricing: waiting for a BBO to price the next attempt
+    E("start",               S.PRICING, None,              ("is_started",), (), "a repeated start changes nothing"),
     E("start",               S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",)),
     E("start",               S.PRICING, S.MARKET_FALLBACK, ("is_market_only",), ("emit_market_order",)),
     E("start",               S.PRICING, None,              (), ("request_bbo",)),
     E("bbo_received",        S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",)),
     E("bbo_received",        S.PRICING, S.MARKET_FALLBACK, ("is_budget_spent",), ("emit_market_order",)),
-    E("bbo_received",        S.PRICING, S.DONE,            ("is_below_min_notional",), ("finish",)),
     E("bbo_received",        S.PRICING, None,              ("is_bbo_unusable",), ("schedule_bbo_retry",),
       "venues publish locked or crossed books during fast moves"),
     E("bbo_received",        S.PRICING, S.PLACED,          (), ("place_limit_order",)),
     E("bbo_failed",          S.PRICING, None,              (), ("schedule_bbo_retry",)),
     E("timer_fired",         S.PRICING, None,              ("is_stale_timer",), ()),
+    E("timer_fired",         S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",), LATE),
     E("timer_fired",         S.PRICING, S.MARKET_FALLBACK, ("is_budget_spent",), ("emit_market_order",)),
     E("timer_fired",         S.PRICING, None,              (), ("request_bbo",)),
 
     # ---- placed: the ack (or, after an ambiguous outcome, the lookup) is awaited
+    E("order_acked",         S.PLACED, None,               ("is_stale_report",), ("record_report",), LATE),
     E("order_acked",         S.PLACED, S.DONE,             ("is_hedged",), ("record_report", "finish")),
     E("order_acked",         S.PLACED, S.MARKET_FALLBACK,  ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
     E("order_acked",         S.PLACED, S.RETRY,            ("is_order_closed",), ("record_report", "schedule_backoff")),
@@ -134,17 +136,24 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("order_updated",       S.PLACED, S.PARTIAL,          ("has_fill",), ("record_report", "emit_cancel")),
     E("order_updated",       S.PLACED, S.POLLING,          (), ("record_report", "schedule_poll"),
       "a stream update or a lookup can answer before the ack"),
+    E("post_only_rejected",  S.PLACED, None,               ("is_stale_report",), ()),
+    E("post_only_rejected",  S.PLACED, S.DONE,             ("is_nothing_left",), ("close_rejected_order", "finish"), LATE),
     E("post_only_rejected",  S.PLACED, S.MARKET_FALLBACK,  ("is_budget_spent",), ("close_rejected_order", "emit_market_order")),
     E("post_only_rejected",  S.PLACED, S.RETRY,            (), ("close_rejected_order", "schedule_backoff"),
       "post-only is judged on arrival: the book moved during the latency"),
+    E("order_rejected",      S.PLACED, None,               ("is_stale_report",), ()),
+    E("order_rejected",      S.PLACED, S.DONE,             ("is_nothing_left",), ("close_rejected_order", "finish"), LATE),
     E("order_rejected",      S.PLACED, S.MARKET_FALLBACK,  ("is_budget_spent",), ("close_rejected_order", "emit_market_order")),
     E("order_rejected",      S.PLACED, S.RETRY,            (), ("close_rejected_order", "schedule_backoff")),
     E("placement_ambiguous", S.PLACED, None,               (), ("begin_lookup",), AMBIGUOUS),
     E("order_not_found",     S.PLACED, None,               ("is_stale_report",), ()),
+    E("order_not_found",     S.PLACED, None,               ("is_not_looking_up",), ()),
+    E("order_not_found",     S.PLACED, S.DONE,             ("is_lookup_exhausted", "is_nothing_left"), ("abandon_order", "finish"), LATE),
     E("order_not_found",     S.PLACED, S.MARKET_FALLBACK,  ("is_lookup_exhausted", "is_budget_spent"), ("abandon_order", "emit_market_order")),
     E("order_not_found",     S.PLACED, S.RETRY,            ("is_lookup_exhausted",), ("abandon_order", "schedule_backoff")),
     E("order_not_found",     S.PLACED, None,               (), ("schedule_lookup",),
       "a venue may not show an order it is still processing"),
+    E("query_failed",        S.PLACED, None,               ("is_stale_report",), ()),
     E("query_failed",        S.PLACED, None,               ("is_looking_up",), ("schedule_lookup",)),
     E("query_failed",        S.PLACED, None,               (), ()),
     E("timer_fired",         S.PLACED, None,               ("is_stale_timer",), ()),
@@ -213,6 +222,7 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.RETRY, S.PRICING,           (), ("request_bbo",)),
 
     # ---- market_fallback: a market order for what remains
+    E("order_acked",         S.MARKET_FALLBACK, None,       ("is_stale_report",), ("record_report",), LATE),
     E("order_acked",         S.MARKET_FALLBACK, S.DONE,     ("is_hedged",), ("record_report", "finish")),
     E("order_acked",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("record_report", "fail_market")),
     E("order_acked",         S.MARKET_FALLBACK, None,       (), ("record_report", "schedule_poll"),
@@ -221,14 +231,19 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("order_updated",       S.MARKET_FALLBACK, S.DONE,     ("is_hedged",), ("record_report", "finish")),
     E("order_updated",       S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("record_report", "fail_market")),
     E("order_updated",       S.MARKET_FALLBACK, None,       (), ("record_report", "schedule_poll")),
+    E("order_rejected",      S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
     E("order_rejected",      S.MARKET_FALLBACK, S.ROLLBACK, (), ("close_rejected_order", "fail_market")),
+    E("post_only_rejected",  S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
     E("post_only_rejected",  S.MARKET_FALLBACK, S.ROLLBACK, (), ("close_rejected_order", "fail_market"),
       "a venue misreporting a market order's refusal"),
     E("placement_ambiguous", S.MARKET_FALLBACK, None,       (), ("begin_lookup",), AMBIGUOUS),
     E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
-    E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_lookup_exhausted",), ("abandon_order", "fail_market")),
-    E("order_not_found",     S.MARKET_FALLBACK, None,       (), ("schedule_lookup",),
+    E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_looking_up", "is_lookup_exhausted"), ("abandon_order", "fail_market")),
+    E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up",), ("schedule_lookup",),
       "a venue may not show an order it is still processing"),
+    E("order_not_found",     S.MARKET_FALLBACK, None,       (), (),
+      "a lagging replica may not show an acknowledged order; the next poll asks again"),
+    E("query_failed",        S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
     E("query_failed",        S.MARKET_FALLBACK, None,       ("is_looking_up",), ("schedule_lookup",)),
     E("query_failed",        S.MARKET_FALLBACK, None,       (), ()),
     E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_stale_timer",), ()),
@@ -242,7 +257,9 @@ LEG_EDGES: tuple[Edge, ...] = (
 # answer) are folded into the ledger in every live state that has no edge of its own
 # for them: they can only ever add a fill that was really made.
 _LIVE = (S.PRICING, S.PLACED, S.POLLING, S.PARTIAL, S.CANCELLING, S.RETRY, S.MARKET_FALLBACK)
-_LATE_TRIGGERS = ("order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed")
+_LATE_TRIGGERS = (
+    "order_acked", "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
+)
 LEG_EDGES += tuple(
     E(trigger, state, None, (), ("record_report",), LATE)
     for state in _LIVE
@@ -323,7 +340,9 @@ class LegHedge(FsmModel):
         self.last_quote: PriceQuote | None = None
         self.error: str | None = None
         self.finished_at: float | None = None
-        self._placeable = max(instrument.placeable_minimum, config.dust_tolerance)
+        self.started = False
+        self.waiting_in: str | None = None
+        self.cancel_sent_at = 0.0
 
     # ------------------------------------------------------------------ quantities
 
@@ -337,8 +356,13 @@ class LegHedge(FsmModel):
         return remaining_quantity(self.target, filled)
 
     def _is_small(self, remaining: Decimal) -> bool:
-        # Below one placeable unit (or within the dust tolerance) nothing more can be sent.
-        return remaining < self._placeable or remaining <= self.config.dust_tolerance
+        if is_unplaceable(remaining, self.instrument, self.config.dust_tolerance):
+            return True
+        # Below the venue's minimum notional at the last known price, no order can carry it.
+        bbo = self.last_bbo
+        return bbo is not None and (
+            floor_to_step(remaining, self.instrument.lot_size) * bbo.mid < self.instrument.min_notional
+        )
 
     def _order_quantity(self) -> Decimal:
         return floor_to_step(self.remaining, self.instrument.lot_size)
@@ -347,7 +371,16 @@ class LegHedge(FsmModel):
 
     def is_nothing_left(self, event: Event) -> bool:
         """Is what remains too small to place (so the leg is hedged)?"""
-        return self._is_small(self._remaining_after(event))
+        remaining = self._remaining_after(event)
+        if isinstance(event, BboReceived) and not is_unplaceable(
+            remaining, self.instrument, self.config.dust_tolerance
+        ):
+            notional = floor_to_step(remaining, self.instrument.lot_size) * event.bbo.mid
+            return notional < self.instrument.min_notional
+        return self._is_small(remaining)
+
+    def is_started(self, event: Event) -> bool:
+        return self.started
 
     def is_market_only(self, event: Event) -> bool:
         return self.market_only
@@ -359,11 +392,6 @@ class LegHedge(FsmModel):
             or self.attempts >= self.policy.max_attempts
             or self.orders_sent >= self.config.max_orders_per_leg - 1
         )
-
-    def is_below_min_notional(self, event: Event) -> bool:
-        """Would the next order be below the venue's minimum notional?"""
-        assert isinstance(event, BboReceived)
-        return self._order_quantity() * event.bbo.mid < self.instrument.min_notional
 
     def is_bbo_unusable(self, event: Event) -> bool:
         assert isinstance(event, BboReceived)
@@ -420,10 +448,18 @@ class LegHedge(FsmModel):
     def is_looking_up(self, event: Event) -> bool:
         return self.looking_up
 
+    def is_not_looking_up(self, event: Event) -> bool:
+        return not self.looking_up
+
     # ------------------------------------------------------------------ callbacks (do things)
 
     def _emit(self, command: Command) -> None:
         self.outbox.append(command)
+
+    def _wait(self, event: Event) -> None:
+        # Called after the move: the state is the one the leg now waits in.
+        self.waiting_since = event.now
+        self.waiting_in = self.state
 
     def _wake_at(self, at: float) -> None:
         self.timer_token += 1
@@ -435,6 +471,7 @@ class LegHedge(FsmModel):
 
     def request_bbo(self, event: Event) -> None:
         """Ask for a fresh BBO to price the next attempt."""
+        self.started = True
         assert self.leg_index is not None
         self._emit(FetchBbo(leg=self.leg_index))
 
@@ -488,6 +525,7 @@ class LegHedge(FsmModel):
     def emit_market_order(self, event: Event) -> None:
         """Send a market order for everything that remains."""
         assert self.leg_index is not None
+        self.started = True
         quantity = self._order_quantity()
         client_order_id = self._next_client_id()
         self.current = self.ledger.register(
@@ -496,7 +534,7 @@ class LegHedge(FsmModel):
         self.orders_sent += 1
         self.looking_up = False
         self.lookups_missed = 0
-        self.waiting_since = event.now
+        self._wait(event)
         self._emit(
             PlaceMarket(
                 leg=self.leg_index,
@@ -543,33 +581,36 @@ class LegHedge(FsmModel):
     def emit_cancel(self, event: Event) -> None:
         """Cancel the current order; the leg waits for the venue to confirm it."""
         assert self.current is not None and self.leg_index is not None
-        self.waiting_since = event.now
+        self._wait(event)
         if self.current.order_id is None:
             # Known only by client id (found by a lookup that has not answered yet).
             self._query_current()
         else:
-            self.cancel_in_flight = True
-            self._emit(
-                CancelOrder(
-                    leg=self.leg_index,
-                    client_order_id=self.current.client_order_id,
-                    order_id=self.current.order_id,
-                )
-            )
+            self._send_cancel(event)
         self._wake_at(event.now + self.policy.poll_interval)
+
+    def _send_cancel(self, event: Event) -> None:
+        assert self.current is not None and self.current.order_id is not None
+        assert self.leg_index is not None
+        self.cancel_in_flight = True
+        self.cancel_sent_at = event.now
+        self._emit(
+            CancelOrder(
+                leg=self.leg_index,
+                client_order_id=self.current.client_order_id,
+                order_id=self.current.order_id,
+            )
+        )
 
     def chase_cancel(self, event: Event) -> None:
         """No confirmation yet: ask again (resend the cancel if none is in flight)."""
         assert self.current is not None and self.leg_index is not None
-        if not self.cancel_in_flight and self.current.order_id is not None:
-            self.cancel_in_flight = True
-            self._emit(
-                CancelOrder(
-                    leg=self.leg_index,
-                    client_order_id=self.current.client_order_id,
-                    order_id=self.current.order_id,
-                )
-            )
+        # A cancel answered "still open" (or lost) is sent again after a few polls.
+        resend = not self.cancel_in_flight or (
+            event.now - self.cancel_sent_at >= 5 * self.policy.poll_interval
+        )
+        if resend and self.current.order_id is not None:
+            self._send_cancel(event)
         else:
             self._query_current()
         self._wake_at(event.now + self.policy.poll_interval)
@@ -598,7 +639,7 @@ class LegHedge(FsmModel):
         """An ambiguous outcome: look the order up by client order id."""
         assert isinstance(event, PlacementAmbiguous)
         self.looking_up = True
-        self.waiting_since = event.now
+        self._wait(event)
         self.lookups_missed = 0
         self.emit_lookup(event)
 
@@ -633,17 +674,18 @@ class LegHedge(FsmModel):
     def give_up(self, event: Event) -> None:
         """The venue stopped answering: report instead of waiting forever."""
         self.error = (
-            f"venue gave no answer for {self.config.stuck_timeout}s in state {self.state}; "
+            f"venue gave no answer for {self.config.stuck_timeout}s in state {self.waiting_in}; "
             f"order {self.current.client_order_id if self.current else '-'} unresolved"
         )
         self.finished_at = event.now
 
     def finish(self, event: Event) -> None:
         """The leg is hedged; note a residual the venue's minimums left behind."""
+        self.started = True
         self.finished_at = event.now
         self.waiting_since = None
         self.error = None
-        if isinstance(event, BboReceived) and not self._is_small(self.remaining):
+        if not is_unplaceable(self.remaining, self.instrument, self.config.dust_tolerance):
             self.error = (
                 f"remaining {self.remaining} is below the venue's minimum notional "
                 f"{self.instrument.min_notional}; left unhedged"

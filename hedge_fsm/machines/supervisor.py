@@ -50,7 +50,7 @@ import attrs
 
 from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy
 from hedge_fsm.core.ledger import Ledger, OrderRecord
-from hedge_fsm.core.targets import floor_to_step, scaled_target
+from hedge_fsm.core.targets import floor_to_step, is_unplaceable, scaled_target
 from hedge_fsm.core.tracker import build_hedge_result
 from hedge_fsm.machines.base import Edge, FsmModel, MachineKind
 from hedge_fsm.machines.commands import (
@@ -506,7 +506,7 @@ class HedgeSupervisor(FsmModel):
         )
 
     def is_nothing_to_hedge(self, leg: int | None, event: Event) -> bool:
-        return all(self._leg_remaining(p) < self._placeable(p) for p in self.plans)
+        return all(self._is_small(p, self._leg_remaining(p)) for p in self.plans)
 
     def is_every_leg_finished(self, leg: int | None, event: Event) -> bool:
         return all(p.hedge is None or p.hedge.is_finished for p in self.plans)
@@ -523,7 +523,7 @@ class HedgeSupervisor(FsmModel):
         for plan in self.plans:
             position = event.quantity if plan.index == leg else plan.position
             assert position is not None
-            if abs(position - plan.baseline) >= self._placeable(plan):
+            if not self._is_small(plan, position - plan.baseline):
                 return False
         return True
 
@@ -538,8 +538,8 @@ class HedgeSupervisor(FsmModel):
 
     # ------------------------------------------------------------------ quantities
 
-    def _placeable(self, plan: LegPlan) -> Decimal:
-        return max(plan.instrument.placeable_minimum, self.config.dust_tolerance)
+    def _is_small(self, plan: LegPlan, quantity: Decimal) -> bool:
+        return is_unplaceable(quantity, plan.instrument, self.config.dust_tolerance)
 
     def _leg_remaining(self, plan: LegPlan) -> Decimal:
         return max(ZERO, plan.target - plan.entry_filled)
@@ -731,7 +731,7 @@ class HedgeSupervisor(FsmModel):
         trigger_fill = self.trigger_fill
         for plan in self.plans:
             remaining = floor_to_step(self._leg_remaining(plan), plan.instrument.lot_size)
-            if remaining < self._placeable(plan):
+            if self._is_small(plan, remaining):
                 continue
             hedge = LegHedge(
                 leg=plan.index,
@@ -805,7 +805,7 @@ class HedgeSupervisor(FsmModel):
                 # Later rounds: undo what the venue says is still there.
                 excess = plan.position - plan.baseline
             quantity = floor_to_step(abs(excess), plan.instrument.lot_size)
-            if quantity < self._placeable(plan):
+            if self._is_small(plan, quantity):
                 continue
             side = Side.SELL if excess > 0 else Side.BUY
             reduces = (plan.position > 0 and side is Side.SELL) or (

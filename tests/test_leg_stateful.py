@@ -1,0 +1,865 @@
+"""The leg hedge machine against an adversarial model venue (Hypothesis stateful testing).
+
+The test plays the driver *and* the venue. The venue keeps, per order, the **true**
+cumulative fill (monotone, never above the order's quantity, final once the order
+is terminal) and answers the leg's commands adversarially and out of order:
+partial fills, fills that land during a cancel (a CancelConfirmed larger than any
+report before it), duplicate and stale snapshots delivered at random times,
+post-only and definitive rejects, ambiguous placements (the order created or not,
+and maybe not visible to the first lookups), failed lookups and cancels, cancels
+left pending, orders the venue expires on its own, partial market fills, crossed
+and moving books, current and stale timers.
+
+After every step the invariants of DESIGN.md section 5 are checked (1-5, 7, 8):
+``check_leg`` is clean; every order command passes ``check_order_command`` against
+the BBO it was priced on; the ledger's fill never decreases and equals, per order,
+the largest cumulative fill the venue ever *reported* (fill conservation, computed
+here from the reports delivered); the venue's true fills never exceed the target;
+a new order is only sent when every earlier one is truly unable to fill; attempts
+stay within the policy; a live leg always has something in flight (a command or a
+timer); illegal triggers raise and change nothing; terminal states are absorbing.
+
+At the end of every run (``teardown``) the venue turns cooperative (fills what is
+sent, confirms cancels, reveals orders) and the leg must reach a terminal state in
+a bounded number of steps, within a bounded virtual time (invariant 2).
+
+Model assumptions (the contract the machine relies on, stated so a failure is read
+correctly): every command gets exactly one answer; an order created after an
+ambiguous placement becomes visible before ``lookup_attempts`` lookups have missed
+it; a terminal report carries the order's final fill (fills after a CANCELED report
+are covered by example tests in ``test_leg_machine.py``); unsolicited reports are
+only sent for orders whose placement the leg has already heard answered.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from hedge_fsm import (
+    BBO,
+    HedgeConfig,
+    IllegalTransition,
+    Instrument,
+    OrderInfo,
+    OrderStatus,
+    RejectReason,
+    RetryPolicy,
+    Side,
+    TriggerFill,
+)
+from hedge_fsm.invariants import check_leg, check_order_command
+from hedge_fsm.machines.commands import (
+    CancelOrder,
+    Command,
+    FetchBbo,
+    PlaceLimit,
+    PlaceMarket,
+    QueryOrder,
+    WaitUntil,
+)
+from hedge_fsm.machines.events import (
+    BboFailed,
+    BboReceived,
+    CancelConfirmed,
+    CancelFailed,
+    Event,
+    LegFinished,
+    OrderAcked,
+    OrderMissing,
+    OrderRejected,
+    OrderUpdated,
+    PlacementAmbiguous,
+    PositionFailed,
+    PositionRead,
+    PostOnlyRejected,
+    QueryFailed,
+    Start,
+    TargetsSet,
+    TimerFired,
+)
+from hedge_fsm.machines.leg import LEG, LegHedge
+
+D = Decimal
+ZERO = D(0)
+REFERENCE = D("100")
+"""Every book is quoted around 100 (per contract)."""
+
+INSTRUMENTS = (
+    Instrument(
+        symbol="BTC-PERP", tick_size=D("0.01"), lot_size=D("1"), min_quantity=D("1"), min_notional=D("0")
+    ),
+    # Min quantity 3 lots, a minimum notional that 3 lots (about 30) do not reach, a multiplier.
+    Instrument(
+        symbol="kPEPE",
+        tick_size=D("0.05"),
+        lot_size=D("0.1"),
+        min_quantity=D("0.3"),
+        min_notional=D("35"),
+        multiplier=D("10"),
+    ),
+    # Fine lots, a maker rebate and a taker fee (break-even includes fees).
+    Instrument(
+        symbol="ETH-PERP",
+        tick_size=D("0.5"),
+        lot_size=D("0.001"),
+        min_quantity=D("0.001"),
+        min_notional=D("0"),
+        maker_fee=D("-0.0001"),
+        taker_fee=D("0.0005"),
+    ),
+)
+
+FAST_OPENING = RetryPolicy(
+    max_attempts=4, budget=1.0, backoff=0.05, inside_tick_attempts=2, attempt_wait=0.3, poll_interval=0.1
+)
+FAST_CLOSING = RetryPolicy(
+    max_attempts=3, budget=0.6, backoff=0.03, inside_tick_attempts=1, attempt_wait=0.2, poll_interval=0.1
+)
+POLICIES = (
+    (FAST_OPENING, FAST_CLOSING),
+    (RetryPolicy(), RetryPolicy(max_attempts=5, budget=3.0, backoff=0.05, inside_tick_attempts=2)),
+)
+
+LATENCIES = (0.0, 0.0, 0.001, 0.01, 0.05, 0.2, 0.5)
+"""How long the venue takes to answer (virtual seconds)."""
+
+COOPERATIVE_STEPS = 300
+"""Steps the cooperative venue allows the leg to reach a terminal state."""
+
+
+@attrs.define
+class VenueOrder:
+    """The venue's truth about one order the leg sent."""
+
+    client_order_id: str
+    order_id: str
+    side: Side
+    quantity: Decimal
+    price: Decimal | None
+    post_only: bool
+    is_market: bool
+    symbol: str
+    fill_price: Decimal
+    reports_maker: bool
+    created: bool = False
+    hidden: int = 0
+    """Lookups by client id still answered "not found" although the order exists (in flight)."""
+    filled: Decimal = ZERO
+    status: OrderStatus = OrderStatus.OPEN
+    cancel_pending: bool = False
+    known: bool = False
+    """The leg has received a report about it (its placement answered)."""
+    snapshots: list[OrderInfo] = attrs.Factory(list)
+
+    @property
+    def terminal(self) -> bool:
+        return self.created and self.status.is_terminal
+
+    @property
+    def live(self) -> bool:
+        return self.created and not self.status.is_terminal
+
+    def snapshot(self) -> OrderInfo:
+        maker = None
+        if self.reports_maker:
+            maker = self.filled if self.post_only else ZERO
+        return OrderInfo(
+            order_id=self.order_id,
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            quantity=self.quantity,
+            price=self.price,
+            status=self.status,
+            filled_quantity=self.filled,
+            average_price=self.fill_price if self.filled > 0 else None,
+            maker_quantity=maker,
+        )
+
+    def record(self) -> None:
+        info = self.snapshot()
+        if not self.snapshots or self.snapshots[-1] != info:
+            self.snapshots.append(info)
+
+    def fill_to(self, filled: Decimal) -> None:
+        """Move the true fill forward (never back, never past the quantity, never after terminal)."""
+        assert not self.status.is_terminal
+        assert self.filled <= filled <= self.quantity
+        self.filled = filled
+        if filled == self.quantity:
+            self.status = OrderStatus.FILLED
+        elif filled > 0:
+            self.status = OrderStatus.PARTIALLY_FILLED
+        self.record()
+
+    def close(self, status: OrderStatus) -> None:
+        """Terminate an unfilled remainder (cancel, expiry): the fill is final from here on."""
+        if self.status.is_terminal:
+            return
+        self.status = OrderStatus.FILLED if self.filled == self.quantity else status
+        self.cancel_pending = False
+        self.record()
+
+
+def step(function: Callable[..., None]) -> Callable[..., None]:
+    """Mark the machine unclean while a step runs, so teardown skips a run that already failed."""
+
+    @functools.wraps(function)
+    def wrapper(self: LegAgainstAdversarialVenue, *args: Any, **kwargs: Any) -> None:
+        self.clean = False
+        function(self, *args, **kwargs)
+        self.clean = True
+
+    return wrapper
+
+
+def foreign_order() -> OrderInfo:
+    return OrderInfo(
+        order_id="foreign-1",
+        client_order_id="foreign-1",
+        symbol="OTHER",
+        side=Side.BUY,
+        quantity=D("1"),
+        price=D("1"),
+        status=OrderStatus.FILLED,
+        filled_quantity=D("1"),
+        average_price=D("1"),
+    )
+
+
+def event_for(trigger: str, now: float) -> Event:
+    """An event of each trigger, about nothing the leg knows (for illegal-trigger checks)."""
+    order = foreign_order()
+    bbo = BBO(bid=D("99"), ask=D("101"))
+    build: dict[str, Callable[[], Event]] = {
+        "start": lambda: Start(now=now),
+        "bbo_received": lambda: BboReceived(now=now, bbo=bbo),
+        "bbo_failed": lambda: BboFailed(now=now),
+        "order_acked": lambda: OrderAcked(now=now, order=order),
+        "post_only_rejected": lambda: PostOnlyRejected(now=now, client_order_id="foreign-1"),
+        "order_rejected": lambda: OrderRejected(now=now, client_order_id="foreign-1"),
+        "placement_ambiguous": lambda: PlacementAmbiguous(now=now, client_order_id="foreign-1"),
+        "order_updated": lambda: OrderUpdated(now=now, order=order),
+        "order_not_found": lambda: OrderMissing(now=now, client_order_id="foreign-1"),
+        "query_failed": lambda: QueryFailed(now=now, client_order_id="foreign-1"),
+        "cancel_confirmed": lambda: CancelConfirmed(now=now, order=order),
+        "cancel_failed": lambda: CancelFailed(now=now, client_order_id="foreign-1"),
+        "timer_fired": lambda: TimerFired(now=now, token=-1),
+        "position_read": lambda: PositionRead(now=now, quantity=ZERO),
+        "position_failed": lambda: PositionFailed(now=now),
+        "targets_set": lambda: TargetsSet(now=now),
+        "leg_finished": lambda: LegFinished(now=now),
+    }
+    return build[trigger]()
+
+
+ALL_TRIGGERS = tuple(
+    sorted(
+        {
+            "start",
+            "bbo_received",
+            "bbo_failed",
+            "order_acked",
+            "post_only_rejected",
+            "order_rejected",
+            "placement_ambiguous",
+            "order_updated",
+            "order_not_found",
+            "query_failed",
+            "cancel_confirmed",
+            "cancel_failed",
+            "timer_fired",
+            "position_read",
+            "position_failed",
+            "targets_set",
+            "leg_finished",
+        }
+    )
+)
+
+
+class LegAgainstAdversarialVenue(RuleBasedStateMachine):
+    """One leg machine, a model venue, a virtual clock, and the driver's bookkeeping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clean = True
+        self.legs_run = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh venue, clock and driver for a new leg."""
+        self.leg: LegHedge | None = None
+        self.now = 0.0
+        self.latency = 0.0
+        """Total virtual time spent waiting on the venue's answers (not the leg's own timers)."""
+        self.pending: list[Command] = []
+        self.timer: WaitUntil | None = None
+        self.stale_tokens: list[int] = []
+        self.orders: dict[str, VenueOrder] = {}
+        self.reported: dict[str, Decimal] = {}
+        """Per order, the largest cumulative fill any delivered report carried."""
+        self.last_filled = ZERO
+        self.order_counter = 0
+        self.illegal_checks = 0
+
+    # ------------------------------------------------------------------ set-up
+
+    @initialize(data=st.data())
+    @step
+    def build_leg(self, data: st.DataObject) -> None:
+        self.new_leg(data)
+
+    def new_leg(self, data: st.DataObject) -> None:
+        self.reset()
+        self.legs_run += 1
+        instrument = data.draw(st.sampled_from(INSTRUMENTS), label="instrument")
+        opening, closing = data.draw(st.sampled_from(POLICIES), label="policies")
+        config = HedgeConfig(
+            opening=opening,
+            closing=closing,
+            stuck_timeout=data.draw(st.sampled_from([0.5, 1.0, 2.0]), label="stuck_timeout"),
+            lookup_attempts=data.draw(st.integers(1, 3), label="lookup_attempts"),
+            break_even=data.draw(st.booleans(), label="break_even"),
+            dust_tolerance=data.draw(st.sampled_from([ZERO, ZERO, instrument.lot_size]), label="dust"),
+            max_orders_per_leg=data.draw(st.sampled_from([3, 32]), label="max_orders"),
+        )
+        side = data.draw(st.sampled_from(Side), label="side")
+        lots = data.draw(st.integers(1, 40), label="target_lots")
+        trigger = None
+        if data.draw(st.booleans(), label="has_trigger"):
+            ticks = data.draw(st.integers(-30, 30), label="trigger_ticks")
+            contract_price = REFERENCE + ticks * instrument.tick_size
+            trigger = TriggerFill(
+                side=side.opposite,
+                price=contract_price / instrument.multiplier,
+                multiplier=D(1),
+                fee_rate=data.draw(st.sampled_from([ZERO, D("0.0002")]), label="trigger_fee"),
+            )
+        self.instrument = instrument
+        self.config = config
+        self.leg = LegHedge(
+            leg=0,
+            hedge_id=f"hx{self.legs_run}",
+            venue="model",
+            instrument=instrument,
+            side=side,
+            target=lots * instrument.lot_size,
+            reduce_only=data.draw(st.booleans(), label="reduce_only"),
+            config=config,
+            started_at=0.0,
+            trigger=trigger,
+            market_only=data.draw(st.sampled_from([False, False, False, True]), label="market_only"),
+        )
+        self.feed(Start(now=self.now))
+
+    # ------------------------------------------------------------------ the driver
+
+    @property
+    def finished(self) -> bool:
+        return self.leg is not None and self.leg.is_finished
+
+    def feed(self, event: Event) -> None:
+        """Deliver one event, check what it did, and take the commands it produced."""
+        leg = self.leg
+        assert leg is not None
+        report = getattr(event, "order", None)
+        leg.feed(event)
+        if isinstance(report, OrderInfo):
+            cid = report.client_order_id
+            self.reported[cid] = max(self.reported.get(cid, ZERO), report.filled_quantity)
+            if cid in self.orders:
+                self.orders[cid].known = True
+        for command in leg.drain():
+            self.take(command, event)
+
+    def take(self, command: Command, cause: Event) -> None:
+        if isinstance(command, WaitUntil):
+            if self.timer is not None:
+                self.stale_tokens.append(self.timer.token)
+            self.timer = command
+            return
+        if isinstance(command, PlaceLimit | PlaceMarket):
+            bbo = cause.bbo if isinstance(cause, BboReceived) else None
+            if isinstance(command, PlaceLimit):
+                # Invariant 7 needs the BBO the price came from: limits are priced on a fresh BBO.
+                assert bbo is not None, f"{command} was not priced on a BBO (caused by {cause})"
+            problems = check_order_command(command, self.instrument, bbo)
+            assert problems == [], problems
+            assert command.client_order_id not in self.orders, f"client order id reused: {command}"
+            # No over-hedge by construction: nothing else of the leg can still fill.
+            still_live = [o.client_order_id for o in self.orders.values() if o.live]
+            assert still_live == [], f"{command} sent while {still_live} can still fill"
+            self.order_counter += 1
+            price = command.price if isinstance(command, PlaceLimit) else None
+            self.orders[command.client_order_id] = VenueOrder(
+                client_order_id=command.client_order_id,
+                order_id=f"v-{self.order_counter}",
+                side=command.side,
+                quantity=command.quantity,
+                price=price,
+                post_only=isinstance(command, PlaceLimit) and command.post_only,
+                is_market=isinstance(command, PlaceMarket),
+                symbol=self.instrument.symbol,
+                fill_price=price if price is not None else REFERENCE,
+                reports_maker=self.order_counter % 2 == 0,
+            )
+        self.pending.append(command)
+
+    def wait(self, data: st.DataObject) -> None:
+        """The venue takes a little while to answer."""
+        latency = data.draw(st.sampled_from(LATENCIES), label="latency")
+        self.now += latency
+        self.latency += latency
+
+    def draw_bbo(self, data: st.DataObject) -> BBO:
+        tick = self.instrument.tick_size
+        bid = REFERENCE + data.draw(st.integers(-30, 30), label="bid_ticks") * tick
+        shape = data.draw(st.sampled_from(["normal"] * 6 + ["one_tick", "locked", "crossed"]), label="book")
+        if shape == "locked":
+            ask = bid
+        elif shape == "crossed":
+            ask = bid - tick
+        elif shape == "one_tick":
+            ask = bid + tick
+        else:
+            ask = bid + data.draw(st.integers(2, 8), label="spread_ticks") * tick
+        return BBO(bid=bid, ask=ask)
+
+    def draw_fill(self, data: st.DataObject, order: VenueOrder, label: str) -> Decimal:
+        """A true cumulative fill at or beyond the current one (on the lot grid)."""
+        lot = self.instrument.lot_size
+        done = int(order.filled / lot)
+        total = int(order.quantity / lot)
+        left = total - done
+        size = data.draw(st.sampled_from(["one", "two", "half", "all", "none"]), label=label)
+        add = {"one": 1, "two": 2, "half": left // 2, "all": left, "none": 0}[size]
+        return (done + min(add, left)) * lot
+
+    def progress(self, data: st.DataObject, order: VenueOrder, label: str) -> None:
+        """The market trades against a live order (maybe not at all)."""
+        if order.live and data.draw(st.booleans(), label=f"{label}_trades"):
+            order.fill_to(self.draw_fill(data, order, label))
+
+    # ------------------------------------------------------------------ rules: answers
+
+    def has_pending(self) -> bool:
+        return not self.finished and bool(self.pending)
+
+    @precondition(lambda self: self.has_pending())
+    @rule(data=st.data())
+    @step
+    def answer_a_command(self, data: st.DataObject) -> None:
+        """Answer one outstanding command (any of them: answers come out of order)."""
+        index = data.draw(st.integers(0, len(self.pending) - 1), label="which")
+        self.answer(data, self.pending.pop(index))
+
+    def answer(self, data: st.DataObject, command: Command) -> None:
+        self.wait(data)
+        if isinstance(command, FetchBbo):
+            self.answer_bbo(data)
+        elif isinstance(command, PlaceLimit | PlaceMarket):
+            self.answer_placement(data, command)
+        elif isinstance(command, QueryOrder):
+            self.answer_query(data, command)
+        elif isinstance(command, CancelOrder):
+            self.answer_cancel(data, command)
+        else:  # pragma: no cover - the leg sends nothing else
+            raise AssertionError(f"unexpected command {command}")
+
+    @precondition(lambda self: self.has_pending())
+    @rule(data=st.data())
+    @step
+    def answer_the_oldest_command(self, data: st.DataObject) -> None:
+        """Answer the oldest outstanding command (the usual order, when the venue keeps up)."""
+        self.answer(data, self.pending.pop(0))
+
+    def answer_bbo(self, data: st.DataObject) -> None:
+        if data.draw(st.integers(0, 5), label="bbo_fails") == 0:
+            self.feed(BboFailed(now=self.now, message="timeout"))
+        else:
+            self.feed(BboReceived(now=self.now, bbo=self.draw_bbo(data)))
+
+    def answer_placement(self, data: st.DataObject, command: PlaceLimit | PlaceMarket) -> None:
+        order = self.orders[command.client_order_id]
+        outcomes = ["ack", "ack", "ack", "reject", "ambiguous"]
+        if isinstance(command, PlaceLimit) and command.post_only:
+            outcomes += ["post_only", "post_only"]
+        if isinstance(command, PlaceMarket):
+            outcomes += ["post_only"]  # a venue misreporting a market order's refusal
+        outcome = data.draw(st.sampled_from(outcomes), label="placement")
+        if outcome == "post_only":
+            self.feed(PostOnlyRejected(now=self.now, client_order_id=command.client_order_id))
+        elif outcome == "reject":
+            reason = data.draw(st.sampled_from(RejectReason), label="reason")
+            self.feed(OrderRejected(now=self.now, client_order_id=command.client_order_id, reason=reason))
+        elif outcome == "ambiguous":
+            if data.draw(st.booleans(), label="created"):
+                order.created = True
+                order.hidden = data.draw(st.integers(0, self.config.lookup_attempts - 1), label="hidden")
+                order.record()
+                self.progress(data, order, "after_ambiguous")
+            self.feed(PlacementAmbiguous(now=self.now, client_order_id=command.client_order_id))
+        else:
+            order.created = True
+            order.record()
+            self.progress(data, order, "before_ack")
+            marketable = isinstance(command, PlaceMarket) or not command.post_only
+            if order.live and marketable and data.draw(st.booleans(), label="immediate_or_cancel"):
+                # A taker order's unfilled rest is cancelled at once (IOC-like), or expires.
+                order.close(data.draw(st.sampled_from([OrderStatus.CANCELED, OrderStatus.EXPIRED])))
+            self.feed(OrderAcked(now=self.now, order=order.snapshot()))
+
+    def answer_query(self, data: st.DataObject, command: QueryOrder) -> None:
+        order = self.orders[command.client_order_id]
+        if command.order_id is not None:
+            assert order.created and command.order_id == order.order_id
+        if not order.created or (command.order_id is None and order.hidden > 0):
+            if order.created:
+                order.hidden -= 1
+            if data.draw(st.integers(0, 3), label="query_fails") == 0:
+                self.feed(QueryFailed(now=self.now, client_order_id=command.client_order_id))
+            else:
+                self.feed(OrderMissing(now=self.now, client_order_id=command.client_order_id))
+            return
+        outcome = data.draw(st.sampled_from(["fresh", "fresh", "stale", "failed"]), label="query")
+        if outcome == "failed":
+            self.feed(QueryFailed(now=self.now, client_order_id=command.client_order_id))
+            return
+        self.progress(data, order, "before_query")
+        if order.cancel_pending and data.draw(st.booleans(), label="cancel_lands"):
+            order.close(OrderStatus.CANCELED)
+        if outcome == "stale":
+            # A lagging replica: any snapshot the venue has had, maybe an old one.
+            which = data.draw(st.integers(0, len(order.snapshots) - 1), label="snapshot")
+            self.feed(OrderUpdated(now=self.now, order=order.snapshots[which]))
+        else:
+            self.feed(OrderUpdated(now=self.now, order=order.snapshot()))
+
+    def answer_cancel(self, data: st.DataObject, command: CancelOrder) -> None:
+        order = self.orders[command.client_order_id]
+        assert order.created and command.order_id == order.order_id
+        if order.terminal:
+            if data.draw(st.booleans(), label="cancel_on_terminal_fails"):
+                self.feed(CancelFailed(now=self.now, client_order_id=command.client_order_id))
+            else:
+                self.feed(CancelConfirmed(now=self.now, order=order.snapshot()))
+            return
+        # A fill can land while the cancel is in flight.
+        self.progress(data, order, "during_cancel")
+        outcome = data.draw(
+            st.sampled_from(["confirm", "confirm", "failed", "failed_but_applied", "pending"]),
+            label="cancel",
+        )
+        if outcome == "failed":
+            self.feed(CancelFailed(now=self.now, client_order_id=command.client_order_id))
+        elif outcome == "failed_but_applied":
+            order.close(OrderStatus.CANCELED)
+            self.feed(CancelFailed(now=self.now, client_order_id=command.client_order_id))
+        elif outcome == "pending" and order.live:
+            order.cancel_pending = True
+            self.feed(OrderUpdated(now=self.now, order=order.snapshot()))
+        else:
+            order.close(OrderStatus.CANCELED)
+            self.feed(CancelConfirmed(now=self.now, order=order.snapshot()))
+
+    # ------------------------------------------------------------------ rules: the venue on its own
+
+    def live_orders(self) -> list[VenueOrder]:
+        return [o for o in self.orders.values() if o.live]
+
+    @precondition(lambda self: not self.finished and bool(self.live_orders()))
+    @rule(data=st.data())
+    @step
+    def market_trades(self, data: st.DataObject) -> None:
+        """The venue moves on its own: fills, a pending cancel landing, or an expiry. No report."""
+        live = self.live_orders()
+        order = live[data.draw(st.integers(0, len(live) - 1), label="order")]
+        move = data.draw(st.sampled_from(["fill", "fill", "cancel_lands", "expire"]), label="move")
+        if move == "fill":
+            order.fill_to(self.draw_fill(data, order, "fill"))
+        elif move == "cancel_lands" and order.cancel_pending:
+            order.close(OrderStatus.CANCELED)
+        elif move == "expire":
+            # Venues expire resting orders, and cancel a market order's rest beyond a price band.
+            order.close(OrderStatus.EXPIRED)
+
+    def known_orders(self) -> list[VenueOrder]:
+        return [o for o in self.orders.values() if o.known and o.snapshots]
+
+    @precondition(lambda self: not self.finished and bool(self.known_orders()))
+    @rule(data=st.data())
+    @step
+    def deliver_unsolicited_report(self, data: st.DataObject) -> None:
+        """A duplicate, stale or fresh snapshot of an order the leg knows, delivered at a random time.
+
+        Terminal snapshots may come as a second cancel's answer (CancelConfirmed).
+        """
+        known = self.known_orders()
+        order = known[data.draw(st.integers(0, len(known) - 1), label="order")]
+        info = order.snapshots[data.draw(st.integers(0, len(order.snapshots) - 1), label="snapshot")]
+        self.wait(data)
+        if info.is_terminal and data.draw(st.booleans(), label="as_cancel_answer"):
+            self.feed(CancelConfirmed(now=self.now, order=info))
+        else:
+            self.feed(OrderUpdated(now=self.now, order=info))
+
+    # ------------------------------------------------------------------ rules: timers
+
+    @precondition(lambda self: not self.finished and self.timer is not None)
+    @rule()
+    @step
+    def timer_comes_due(self) -> None:
+        """The live timer fires at its time (virtual time jumps there)."""
+        timer = self.timer
+        assert timer is not None
+        self.timer = None
+        self.now = max(self.now, timer.at)
+        self.feed(TimerFired(now=self.now, token=timer.token))
+
+    @precondition(lambda self: not self.finished and bool(self.stale_tokens))
+    @rule(data=st.data())
+    @step
+    def stale_timer_fires(self, data: st.DataObject) -> None:
+        """A replaced timer's wake-up arrives anyway: it must be ignored."""
+        token = data.draw(st.sampled_from(self.stale_tokens), label="token")
+        leg = self.leg
+        assert leg is not None
+        before = (leg.state, len(self.pending), self.timer, leg.timer_token, leg.ledger.filled)
+        self.feed(TimerFired(now=self.now, token=token))
+        assert (leg.state, len(self.pending), self.timer, leg.timer_token, leg.ledger.filled) == before
+
+    # ------------------------------------------------------------------ rules: after the end
+
+    @precondition(lambda self: self.finished)
+    @rule(data=st.data())
+    @step
+    def late_event_after_the_end(self, data: st.DataObject) -> None:
+        """Invariant 1: whatever still arrives once the leg is terminal raises and changes nothing.
+
+        A real answer the venue still owes (a late report of one of the leg's orders)
+        included: the driver must route those to the ledger, never to the machine.
+        """
+        leg = self.leg
+        assert leg is not None
+        events = [event_for(trigger, self.now) for trigger in ALL_TRIGGERS]
+        events += [OrderUpdated(now=self.now, order=o.snapshot()) for o in self.orders.values() if o.created]
+        event = events[data.draw(st.integers(0, len(events) - 1), label="late_event")]
+        before = self.fingerprint()
+        try:
+            leg.feed(event)
+        except IllegalTransition as error:
+            assert error.state == leg.state and error.trigger == event.TRIGGER
+        else:
+            raise AssertionError(f"{event.TRIGGER} accepted in terminal state {leg.state}")
+        assert self.fingerprint() == before
+
+    @precondition(lambda self: self.finished)
+    @rule(data=st.data())
+    @step
+    def start_another_leg(self, data: st.DataObject) -> None:
+        """A finished leg has nothing left to explore: hedge another one, on a fresh venue."""
+        self.new_leg(data)
+
+    # ------------------------------------------------------------------ invariants: illegal events
+
+    @invariant()
+    def illegal_triggers_raise_and_change_nothing(self) -> None:
+        """Invariants 1 and 8: an event the state has no edge for raises and leaves no trace.
+
+        One refused trigger per step, rotating, so every (state, refused trigger) pair the
+        run passes through gets tried over the steps.
+        """
+        leg = self.leg
+        if leg is None:
+            return
+        refused = [t for t in ALL_TRIGGERS if t not in LEG.allowed[leg.state]]
+        if not refused:
+            return
+        self.illegal_checks += 1
+        trigger = refused[self.illegal_checks % len(refused)]
+        before = self.fingerprint()
+        try:
+            leg.feed(event_for(trigger, self.now))
+        except IllegalTransition as error:
+            assert error.state == leg.state and error.trigger == trigger
+        else:
+            raise AssertionError(f"{trigger} accepted in {leg.state}")
+        assert self.fingerprint() == before
+
+    def fingerprint(self) -> tuple[object, ...]:
+        leg = self.leg
+        assert leg is not None
+        return (
+            leg.state,
+            len(leg.history),
+            leg.ledger.filled,
+            tuple((r.client_order_id, r.filled, r.terminal, r.status) for r in leg.ledger.orders.values()),
+            len(leg.ledger.quarantined),
+            len(leg.outbox),
+            leg.attempts,
+            leg.orders_sent,
+            leg.timer_token,
+            leg.error,
+        )
+
+    # ------------------------------------------------------------------ invariants
+
+    @invariant()
+    def leg_invariants_hold(self) -> None:
+        """check_leg (invariants 3-5), attempts within the policy, orders within the cap."""
+        if self.leg is None:
+            return
+        problems = check_leg(self.leg)
+        assert problems == [], problems
+        assert self.leg.attempts <= self.leg.policy.max_attempts
+
+    @invariant()
+    def filled_never_decreases(self) -> None:
+        if self.leg is None:
+            return
+        assert self.leg.ledger.filled >= self.last_filled
+        self.last_filled = self.leg.ledger.filled
+
+    @invariant()
+    def every_reported_fill_is_counted_exactly_once(self) -> None:
+        """Fill conservation: per order, the ledger holds the largest cumulative fill ever reported."""
+        if self.leg is None:
+            return
+        ledger = self.leg.ledger
+        counted = {cid: r.filled for cid, r in ledger.orders.items() if r.filled > 0}
+        reported = {cid: f for cid, f in self.reported.items() if f > 0}
+        assert counted == reported
+        assert ledger.filled == sum(self.reported.values(), ZERO)
+        assert ledger.maker + ledger.taker == ledger.filled
+
+    @invariant()
+    def the_venue_never_trades_beyond_the_target(self) -> None:
+        """Invariant 3 against the truth: everything that really filled is within the target."""
+        if self.leg is None:
+            return
+        truly_filled = sum((o.filled for o in self.orders.values()), ZERO)
+        assert truly_filled <= self.leg.target
+
+    @invariant()
+    def a_live_leg_always_waits_on_something(self) -> None:
+        """Liveness: a leg that is not finished has a command out or a timer armed (else it hangs)."""
+        if self.leg is None or self.finished:
+            return
+        assert self.pending or self.timer is not None, f"leg stuck in {self.leg.state} with nothing in flight"
+
+    @invariant()
+    def a_finished_leg_ended_in_bounded_time(self) -> None:
+        """Invariant 2: however adversarial the venue was, the leg ended within the time bound."""
+        if not self.finished:
+            return
+        assert self.leg is not None and self.leg.finished_at is not None
+        assert self.leg.finished_at <= self.time_bound(), (
+            f"finished at {self.leg.finished_at:.3f}s, beyond the bound {self.time_bound():.3f}s"
+        )
+
+    @invariant()
+    def terminal_states_are_absorbing(self) -> None:
+        """Invariant 1: once terminal, an event the driver might still deliver raises and moves nothing."""
+        if not self.finished:
+            return
+        assert self.leg is not None
+        before = self.fingerprint()
+        late = OrderUpdated(now=self.now, order=foreign_order())
+        try:
+            self.leg.feed(late)
+        except IllegalTransition:
+            pass
+        else:
+            raise AssertionError(f"{late.TRIGGER} accepted in terminal state {self.leg.state}")
+        assert self.fingerprint() == before
+
+    # ------------------------------------------------------------------ the end: a cooperative venue
+
+    def teardown(self) -> None:
+        """From wherever the run stopped, answer cooperatively: the leg must end, in bounded time."""
+        if not self.clean or self.leg is None:
+            return
+        leg = self.leg
+        for _ in range(COOPERATIVE_STEPS):
+            if leg.is_finished:
+                break
+            if self.pending:
+                self.answer_cooperatively(self.pending.pop(0))
+            elif self.timer is not None:
+                self.timer_comes_due()
+            else:
+                raise AssertionError(f"leg stuck in {leg.state} with nothing in flight")
+            self.leg_invariants_hold()
+            self.filled_never_decreases()
+            self.every_reported_fill_is_counted_exactly_once()
+            self.the_venue_never_trades_beyond_the_target()
+        assert leg.is_finished, f"not finished after {COOPERATIVE_STEPS} cooperative steps: {leg.state}"
+        self.terminal_states_are_absorbing()
+        self.a_finished_leg_ended_in_bounded_time()
+
+    def time_bound(self) -> float:
+        """Invariant 2: the limit budget, then at most one lookup, one cancel and one market phase.
+
+        Each phase waits at most ``stuck_timeout`` plus a timer interval for the venue, a
+        lookup up to twice that (its timer is re-armed for a full ``stuck_timeout``); add
+        the backoffs, poll intervals, and the time the venue itself took to answer.
+        """
+        assert self.leg is not None
+        policy = self.leg.policy
+        stuck = self.config.stuck_timeout
+        return (
+            self.leg.started_at
+            + policy.budget
+            + 5 * stuck
+            + 5 * policy.poll_interval
+            + 3 * policy.backoff
+            + self.latency
+        )
+
+    def answer_cooperatively(self, command: Command) -> None:
+        if isinstance(command, FetchBbo):
+            tick = self.instrument.tick_size
+            self.feed(BboReceived(now=self.now, bbo=BBO(bid=REFERENCE, ask=REFERENCE + 4 * tick)))
+            return
+        if isinstance(command, PlaceLimit | PlaceMarket):
+            order = self.orders[command.client_order_id]
+            order.created = True
+            order.record()
+            order.fill_to(order.quantity)
+            self.feed(OrderAcked(now=self.now, order=order.snapshot()))
+            return
+        order = self.orders[command.client_order_id]
+        if isinstance(command, QueryOrder):
+            if not order.created:
+                self.feed(OrderMissing(now=self.now, client_order_id=command.client_order_id))
+                return
+            order.hidden = 0
+            if order.live:
+                if order.cancel_pending:
+                    order.close(OrderStatus.CANCELED)
+                else:
+                    order.fill_to(order.quantity)
+            self.feed(OrderUpdated(now=self.now, order=order.snapshot()))
+            return
+        assert isinstance(command, CancelOrder)
+        order.close(OrderStatus.CANCELED)
+        self.feed(CancelConfirmed(now=self.now, order=order.snapshot()))
+
+
+LegAgainstAdversarialVenue.TestCase.settings = settings(settings.default, stateful_step_count=50)
+TestLegAgainstAdversarialVenue = LegAgainstAdversarialVenue.TestCase
