@@ -9,10 +9,11 @@ under :func:`hedge_fsm.sim.run` (a loop whose time jumps to the next timer).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "LoopClock", "TimerHandle"]
+__all__ = ["Clock", "LoopClock", "TimerHandle", "WallClock"]
 
 
 class TimerHandle(Protocol):
@@ -45,3 +46,21 @@ class LoopClock:
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         return asyncio.get_running_loop().call_at(when, callback)
+
+
+class WallClock:
+    """Seconds since the Unix epoch: a time line that survives a restart.
+
+    Use it for engines whose hedges may be recovered from a journal by another
+    process (the loop's monotonic clock restarts from an arbitrary origin).
+    """
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
+        loop = asyncio.get_running_loop()
+        return loop.call_at(loop.time() + (when - time.time()), callback)

@@ -32,10 +32,13 @@ import itertools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from hedge_fsm.journal import JournalHedge
 
 import attrs
-from loguru import logger
 
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
 from hedge_fsm.config import HedgeConfig
@@ -76,6 +79,7 @@ from hedge_fsm.machines.events import (
     TimerFired,
 )
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
+from hedge_fsm.secrets import log
 from hedge_fsm.values import (
     ExecutionResult,
     HedgeTarget,
@@ -90,7 +94,7 @@ from hedge_fsm.venue import Venue
 
 __all__ = ["HedgeEngine", "HedgeObserver", "Resume", "placement_event"]
 
-_log = logger.bind(component="engine")
+_log = log.bind(component="engine")
 
 
 class HedgeObserver(Protocol):
@@ -262,6 +266,86 @@ class HedgeEngine:
             market_only=market_only,
         )
         return await self._drive(supervisor)
+
+    async def recover(self, journal: str | Path) -> list[ExecutionResult]:
+        """Resume every unfinished hedge of ``journal`` after a crash, to a terminal state.
+
+        Each hedge is rebuilt by replaying its events into fresh machines. Then:
+        a placement the journal shows as sent but never answered is *looked up by
+        client order id* (fed to the machines as an ambiguous outcome), never sent
+        again; an unanswered cancel is followed by a look at the order; unanswered
+        reads are asked again; the last pending timer of each machine is re-armed;
+        every order that may still fill is queried, so fills made while the
+        process was down are counted. Commands the machines emitted after the
+        journal's last record were never sent (write-ahead) and are sent now.
+
+        The engine's clock must share the journal's time line (the same virtual
+        loop in simulations; :class:`hedge_fsm.clock.WallClock` across processes).
+        """
+        from hedge_fsm.journal import read_journal, replay
+
+        hedges = [h for h in read_journal(journal).values() if not h.finished]
+        runs = []
+        for hedge in hedges:
+            rebuilt = replay(hedge)
+            for problem in rebuilt.mismatches:
+                _log.bind(hedge_id=hedge.hedge_id).warning("journal replay mismatch: {}", problem)
+            supervisor = rebuilt.supervisor
+            resume = self._resume_plan(hedge, supervisor, rebuilt.pending)
+            runs.append(self._drive(supervisor, resume))
+        return list(await asyncio.gather(*runs))
+
+    def _resume_plan(
+        self,
+        hedge: JournalHedge,
+        supervisor: HedgeSupervisor,
+        pending: list[tuple[Route, Command]],
+    ) -> Resume:
+        now = self.clock.now()
+        events: list[tuple[Route, Event]] = []
+        commands: list[tuple[Route, Command]] = []
+        if supervisor.state == "idle":
+            events.append((SUPERVISOR_ROUTE, Start(now=now)))
+        unanswered = hedge.unanswered()
+        last_timer: dict[Route, int] = {}
+        for record in hedge.commands:
+            if isinstance(record.command, WaitUntil):
+                last_timer[record.route] = record.id
+        placing: set[str] = set()
+        restarted = "the engine restarted before the venue answered"
+        for record in unanswered:
+            command, route = record.command, record.route
+            if isinstance(command, PlaceLimit | PlaceMarket):
+                placing.add(command.client_order_id)
+                events.append(
+                    (route, PlacementAmbiguous(now=now, client_order_id=command.client_order_id,
+                                               message=restarted))
+                )
+            elif isinstance(command, CancelOrder):
+                events.append(
+                    (route, CancelFailed(now=now, client_order_id=command.client_order_id,
+                                         message=restarted))
+                )
+            elif isinstance(command, WaitUntil):
+                if last_timer.get(route) == record.id:
+                    commands.append((route, command))
+            else:
+                commands.append((route, command))
+        for plan in supervisor.plans:
+            owners = [(Route("supervisor", plan.index), plan.ledger)]
+            if plan.hedge is not None:
+                owners.append((Route("leg", plan.index), plan.hedge.ledger))
+            for route, ledger in owners:
+                for order in ledger.live_orders:
+                    if order.client_order_id in placing:
+                        continue  # its lookup is already on the way
+                    commands.append(
+                        (route, QueryOrder(leg=plan.index, client_order_id=order.client_order_id,
+                                           order_id=order.order_id))
+                    )
+        commands.extend(pending)
+        next_id = max((r.id for r in hedge.commands), default=0) + 1
+        return Resume(commands=commands, events=events, next_command_id=next_id)
 
     # ------------------------------------------------------------------ set-up
 
