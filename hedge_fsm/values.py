@@ -345,6 +345,14 @@ class TransitionRecord:
     destination: str
     time: float
 
+    def describe(self) -> str:
+        """``leg 1: polling --order_updated--> done`` (or ``supervisor (leg 1): ...``)."""
+        if self.machine == "leg":
+            who = f"leg {self.leg}"
+        else:
+            who = self.machine if self.leg is None else f"{self.machine} (leg {self.leg})"
+        return f"{who}: {self.source} --{self.trigger}--> {self.destination}"
+
 
 @attrs.frozen(kw_only=True)
 class ExecutionResult:
