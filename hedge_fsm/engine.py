@@ -30,10 +30,10 @@ import asyncio
 import functools
 import itertools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from hedge_fsm.journal import JournalHedge
@@ -48,6 +48,7 @@ from hedge_fsm.errors import (
     InvalidValue,
     OrderNotFound,
     RejectReason,
+    VenueError,
     VenueRejected,
 )
 from hedge_fsm.machines.commands import (
@@ -79,7 +80,7 @@ from hedge_fsm.machines.events import (
     TimerFired,
 )
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
-from hedge_fsm.secrets import log
+from hedge_fsm.secrets import log, redact
 from hedge_fsm.values import (
     ExecutionResult,
     HedgeTarget,
@@ -95,6 +96,7 @@ from hedge_fsm.venue import Venue
 __all__ = ["HedgeEngine", "HedgeObserver", "Resume", "placement_event"]
 
 _log = log.bind(component="engine")
+_T = TypeVar("_T")
 
 
 class HedgeObserver(Protocol):
@@ -372,11 +374,36 @@ class HedgeEngine:
 
     async def _instruments(self, keys: list[tuple[str, str]]) -> list[Instrument]:
         return list(
-            await asyncio.gather(*(self.venues[v].instrument(s) for v, s in keys))
+            await asyncio.gather(
+                *(self._read(v, s, "instrument", self.venues[v].instrument) for v, s in keys)
+            )
         )
 
     async def _positions(self, keys: list[tuple[str, str]]) -> list[Decimal]:
-        return list(await asyncio.gather(*(self.venues[v].position(s) for v, s in keys)))
+        return list(
+            await asyncio.gather(
+                *(self._read(v, s, "position", self.venues[v].position) for v, s in keys)
+            )
+        )
+
+    async def _read(
+        self, venue: str, symbol: str, what: str, read: Callable[[str], Awaitable[_T]]
+    ) -> _T:
+        """A set-up read (nothing is sent yet, so retrying is safe), a few times with backoff."""
+        attempts = 5
+        for attempt in range(attempts):
+            try:
+                return await read(symbol)
+            except VenueError as exc:
+                if attempt == attempts - 1:
+                    raise VenueError(
+                        f"cannot read {what} of {venue} {symbol} after {attempts} attempts "
+                        f"(nothing was sent): {redact(str(exc))}",
+                        venue=venue,
+                        operation=what,
+                    ) from exc
+                await self.clock.sleep(self.config.opening.backoff * (attempt + 1))
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ the loop
 

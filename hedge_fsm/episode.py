@@ -27,13 +27,14 @@ import attrs
 
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.engine import HedgeEngine, HedgeObserver
+from hedge_fsm.errors import VenueError
 from hedge_fsm.invariants import check_supervisor
 from hedge_fsm.journal import JournalWriter
 from hedge_fsm.machines.commands import Command
 from hedge_fsm.machines.events import Event
 from hedge_fsm.machines.supervisor import HedgeSupervisor, Route
 from hedge_fsm.sim import SimVenue, build_venues, run
-from hedge_fsm.values import ExecutionResult, LegSpec, Side
+from hedge_fsm.values import BBO, ExecutionResult, LegSpec, Side
 
 __all__ = ["DEFAULT_TOKENS", "Episode", "LegReport", "TimelineEntry", "default_legs", "simulate"]
 
@@ -116,13 +117,23 @@ class _Capture:
         pass
 
 
+async def _book(venue: SimVenue, symbol: str) -> BBO:
+    # The harness reads a price to rest at; a faulty venue may refuse a read: ask again.
+    for _ in range(20):
+        try:
+            return await venue.best_bid_offer(symbol)
+        except VenueError:
+            await asyncio.sleep(0.05)
+    return await venue.best_bid_offer(symbol)
+
+
 async def default_legs(venues: dict[str, SimVenue], tokens: Decimal = DEFAULT_TOKENS) -> list[LegSpec]:
     """Buy PEPE on ``binance`` at its bid, sell the same tokens of kPEPE on ``lighter`` at its ask."""
     binance, lighter = venues["binance"], venues["lighter"]
     pepe = await binance.instrument("PEPEUSDT")
     kpepe = await lighter.instrument("kPEPE")
-    pepe_book = await binance.best_bid_offer("PEPEUSDT")
-    kpepe_book = await lighter.best_bid_offer("kPEPE")
+    pepe_book = await _book(binance, "PEPEUSDT")
+    kpepe_book = await _book(lighter, "kPEPE")
     return [
         LegSpec(venue="binance", symbol="PEPEUSDT", side=Side.BUY,
                 quantity=tokens / pepe.multiplier, price=pepe_book.bid),
