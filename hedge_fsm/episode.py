@@ -33,7 +33,7 @@ from hedge_fsm.journal import JournalWriter
 from hedge_fsm.machines.commands import Command
 from hedge_fsm.machines.events import Event
 from hedge_fsm.machines.supervisor import HedgeSupervisor, Route
-from hedge_fsm.sim import SimVenue, build_venues, run
+from hedge_fsm.sim import Scenario, SimVenue, build_venues, run
 from hedge_fsm.values import BBO, ExecutionResult, LegSpec, Side
 
 __all__ = ["DEFAULT_TOKENS", "Episode", "LegReport", "TimelineEntry", "default_legs", "simulate"]
@@ -143,7 +143,7 @@ async def default_legs(venues: dict[str, SimVenue], tokens: Decimal = DEFAULT_TO
 
 
 def simulate(
-    scenario: str = "calm",
+    scenario: str | Scenario = "calm",
     seed: int = 1,
     *,
     config: HedgeConfig | None = None,
@@ -154,6 +154,7 @@ def simulate(
 ) -> Episode:
     """Run the default two-leg episode on the simulated venues (virtual time)."""
     venues = build_venues(scenario, seed, zero_latency=zero_latency)
+    scenario_name = scenario if isinstance(scenario, str) else scenario.name
     capture = _Capture()
     watchers: list[HedgeObserver] = [capture, *observers]
     writer = JournalWriter(journal, fsync="never") if journal is not None else None
@@ -180,9 +181,16 @@ def simulate(
     violations = check_supervisor(supervisor, positions)
     for venue in venues.values():
         violations += [f"{venue.name}: order left open {o.client_order_id}" for o in venue.open_orders()]
+    for plan, position in zip(supervisor.plans, positions, strict=True):
+        # Fill conservation against the venue's truth: every fill counted exactly once.
+        traded = position - plan.baseline
+        if traded != plan.net_signed():
+            violations.append(
+                f"leg {plan.index}: venue position moved {traded}, ledgers count {plan.net_signed()}"
+            )
     trigger_time = _trigger_time(result)
     return Episode(
-        scenario=scenario,
+        scenario=scenario_name,
         seed=seed,
         result=result,
         venues=venues,
