@@ -157,7 +157,11 @@ class HedgeConfig:
     rollback_attempts: int = attrs.field(default=3, validator=_positive_int)
     rollback_budget: float = attrs.field(default=10.0, validator=_positive_number)
     max_orders_per_leg: int = attrs.field(default=32, validator=_positive_int)
-    """Hard cap on orders one leg may send, whatever the venue does."""
+    """Hard cap on orders one leg may send, whatever the venue does (the last one is the market
+    fallback; past the cap the leg ends in ``rollback``, never in a loop)."""
+    venue_order_rate: float = attrs.field(default=20.0, validator=_positive_number)
+    """Most order actions (places and cancels) per second per venue, across all hedges of an
+    engine; a burst of this many is allowed, the rest wait their turn."""
 
     def policy_for(self, reduce_only: bool) -> RetryPolicy:
         """The closing policy for reduce-only legs, the opening one otherwise."""

@@ -156,6 +156,34 @@ def placement_event(command: PlaceLimit | PlaceMarket, order: OrderInfo, now: fl
     return OrderAcked(now=now, order=order)
 
 
+class _OrderRateGuard:
+    """A token bucket per venue: at most ``rate`` order actions per second, bursts of ``rate``.
+
+    A misbehaving venue (or a bug) can then never make the engine spam orders;
+    actions over the rate wait on the clock, in the order they were issued.
+    """
+
+    def __init__(self, rate: float, clock: Clock) -> None:
+        self.rate = rate
+        self.clock = clock
+        self._tokens: dict[str, float] = {}
+        self._stamp: dict[str, float] = {}
+
+    async def acquire(self, venue: str) -> None:
+        while True:
+            now = self.clock.now()
+            tokens = min(
+                self.rate,
+                self._tokens.get(venue, self.rate) + (now - self._stamp.get(venue, now)) * self.rate,
+            )
+            self._stamp[venue] = now
+            if tokens >= 1.0:
+                self._tokens[venue] = tokens - 1.0
+                return
+            self._tokens[venue] = tokens
+            await self.clock.sleep((1.0 - tokens) / self.rate)
+
+
 class HedgeEngine:
     """Runs hedges against venues.
 
@@ -180,6 +208,7 @@ class HedgeEngine:
         self.clock: Clock = clock if clock is not None else LoopClock()
         self.observers = list(observers)
         self._hedge_ids = hedge_ids if hedge_ids is not None else (lambda: uuid.uuid4().hex[:12])
+        self._rate_guard = _OrderRateGuard(self.config.venue_order_rate, self.clock)
 
     # ------------------------------------------------------------------ public API
 
@@ -520,8 +549,31 @@ class HedgeEngine:
         plan = supervisor.plans[leg]
         venue = self.venues[plan.venue]
         symbol = plan.instrument.symbol
+        if isinstance(command, PlaceLimit | PlaceMarket | CancelOrder):
+            await self._rate_guard.acquire(plan.venue)
         event = await _call_venue(venue, symbol, command, self.clock)
         queue.put_nowait((route, event, command_id))
+
+
+def _checked(command: Command, symbol: str, order: OrderInfo) -> OrderInfo:
+    """Quarantine a report that cannot be about the order asked for (it never reaches a ledger)."""
+    problems = []
+    if order.symbol != symbol:
+        problems.append(f"symbol {order.symbol!r} != {symbol!r}")
+    side = getattr(command, "side", None)
+    if side is not None and order.side is not side:
+        problems.append(f"side {order.side} != {side}")
+    order_id = getattr(command, "order_id", None)
+    if order_id is not None and order.order_id != order_id:
+        problems.append(f"order id {order.order_id!r} != {order_id!r}")
+    if isinstance(command, QueryOrder) and command.order_id is None and (
+        order.client_order_id != command.client_order_id
+    ):
+        problems.append(f"client order id {order.client_order_id!r} != {command.client_order_id!r}")
+    if problems:
+        _log.warning("quarantined a venue report for {}: {}", type(command).__name__, "; ".join(problems))
+        raise InvalidValue(f"venue report quarantined: {'; '.join(problems)}")
+    return order
 
 
 async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock) -> Event:
@@ -539,7 +591,7 @@ async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock)
                 reduce_only=command.reduce_only,
                 client_order_id=command.client_order_id,
             )
-            return placement_event(command, order, clock.now())
+            return placement_event(command, _checked(command, symbol, order), clock.now())
         if isinstance(command, PlaceMarket):
             order = await venue.place_market(
                 symbol,
@@ -548,9 +600,9 @@ async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock)
                 reduce_only=command.reduce_only,
                 client_order_id=command.client_order_id,
             )
-            return placement_event(command, order, clock.now())
+            return placement_event(command, _checked(command, symbol, order), clock.now())
         if isinstance(command, CancelOrder):
-            order = await venue.cancel(symbol, command.order_id)
+            order = _checked(command, symbol, await venue.cancel(symbol, command.order_id))
             if order.is_terminal:
                 return CancelConfirmed(now=clock.now(), order=order)
             return OrderUpdated(now=clock.now(), order=order)
@@ -559,7 +611,7 @@ async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock)
                 order = await venue.order(symbol, order_id=command.order_id)
             else:
                 order = await venue.order(symbol, client_order_id=command.client_order_id)
-            return OrderUpdated(now=clock.now(), order=order)
+            return OrderUpdated(now=clock.now(), order=_checked(command, symbol, order))
         if isinstance(command, ReadPosition):
             return PositionRead(now=clock.now(), quantity=await venue.position(symbol))
     except asyncio.CancelledError:

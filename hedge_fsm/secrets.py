@@ -23,6 +23,8 @@ from typing import Any, NoReturn
 
 from loguru import logger
 
+from hedge_fsm.convert import converter
+
 __all__ = ["MASK", "Secret", "log", "redact", "redact_record"]
 
 MASK = "***"
@@ -34,7 +36,7 @@ _PATTERNS = [
     re.compile(
         r"(?i)\b(signature|sign|sig|api[_-]?key|apikey|secret|passphrase|password|token|"
         r"x-mbx-apikey|ok-access-key|ok-access-sign|x-bapi-api-key|x-bapi-sign)"
-        r"(\"?\s*[=:]\s*\"?)([^\s&\"',;}]+)"
+        r"([\"']?\s*[=:]\s*[\"']?)([^\s&\"',;}]+)"
     ),
     re.compile(r"(?i)\b(bearer)(\s+)([A-Za-z0-9._~+/=-]+)"),
     # long hex strings (HMAC-SHA256 signatures are 64 hex digits) and long base64 tokens
@@ -74,6 +76,15 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash((Secret, self._value))
+
+
+def _refuse_unstructure(_secret: Secret) -> NoReturn:
+    raise TypeError("a Secret cannot be unstructured or serialized; reveal() it where a request is signed")
+
+
+# The library's one converter (journal, config, results) refuses a Secret outright,
+# rather than passing the object through for a later serializer to stringify.
+converter.register_unstructure_hook(Secret, _refuse_unstructure)
 
 
 def redact(text: str) -> str:

@@ -46,6 +46,8 @@ class OrderRecord:
     """None until the venue has reported the order at all."""
     maker: Decimal = ZERO
     terminal: bool = False
+    abandoned: bool = False
+    """Taken as never placed (refused, or not found by lookups) without any report from the venue."""
 
     @property
     def notional(self) -> Decimal:
@@ -123,6 +125,11 @@ class Ledger:
         if record.order_id is None:
             record.order_id = report.order_id
             self._by_order_id[report.order_id] = record.client_order_id
+        if record.abandoned and not report.is_terminal:
+            # The venue shows an order we had given up as never placed: it is live after all.
+            record.abandoned = False
+            record.terminal = False
+        record.abandoned = False
         was_terminal = record.terminal
         added = ZERO
         if report.filled_quantity > record.filled:
@@ -142,10 +149,11 @@ class Ledger:
     def mark_terminal(self, client_order_id: str) -> None:
         """An order known never to fill (never placed, definitively rejected)."""
         record = self.orders.get(client_order_id)
-        if record is not None:
+        if record is not None and not record.terminal:
             record.terminal = True
             if record.status is None:
                 record.status = OrderStatus.REJECTED
+                record.abandoned = True
 
     @staticmethod
     def _maker_part(record: OrderRecord, report: OrderInfo, added: Decimal) -> Decimal:

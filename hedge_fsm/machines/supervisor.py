@@ -181,27 +181,26 @@ SUPERVISOR_EDGES: tuple[Edge, ...] = (
     E("leg_finished",        S.HEDGING, S.DONE,            ("is_every_leg_finished",), ("finish",)),
     E("leg_finished",        S.HEDGING, None,              (), ()),
 
-    # ---- rolling_back: flatten, confirm with positions, repeat within budget
-    E("position_read",       S.ROLLING_BACK, S.ROLLED_BACK, ("is_all_read", "is_flat"), ("record_position", "finish")),
-    E("position_read",       S.ROLLING_BACK, S.FAILED,      ("is_all_read", "is_rollback_exhausted"), ("record_position", "report_residual")),
-    E("position_read",       S.ROLLING_BACK, None,          ("is_all_read",), ("record_position", "place_rollback_orders")),
-    E("position_read",       S.ROLLING_BACK, None,          (), ("record_position",)),
-    E("position_failed",     S.ROLLING_BACK, None,          (), ("schedule_rollback_poll",)),
-    E("order_acked",         S.ROLLING_BACK, None,          ("is_all_closed",), ("record_report", "read_positions")),
-    E("order_acked",         S.ROLLING_BACK, None,          (), ("record_report", "schedule_rollback_poll")),
-    E("order_updated",       S.ROLLING_BACK, None,          ("is_all_closed",), ("record_report", "read_positions")),
-    E("order_updated",       S.ROLLING_BACK, None,          (), ("record_report",), LATE),
-    E("order_rejected",      S.ROLLING_BACK, None,          ("is_all_closed",), ("close_order", "read_positions")),
-    E("order_rejected",      S.ROLLING_BACK, None,          (), ("close_order",)),
-    E("post_only_rejected",  S.ROLLING_BACK, None,          ("is_all_closed",), ("close_order", "read_positions")),
-    E("post_only_rejected",  S.ROLLING_BACK, None,          (), ("close_order",)),
+    # ---- rolling_back: close every order, read positions, flatten, read again, within budget
+    E("position_read",       S.ROLLING_BACK, S.ROLLED_BACK, ("is_reading_complete", "is_flat"), ("record_position", "finish")),
+    E("position_read",       S.ROLLING_BACK, S.FAILED,      ("is_reading_complete", "is_rollback_exhausted"), ("record_position", "report_residual")),
+    E("position_read",       S.ROLLING_BACK, None,          ("is_reading_complete",), ("record_position", "place_rollback_orders")),
+    E("position_read",       S.ROLLING_BACK, None,          (), ("record_position",),
+      "an answer to an older read, or reads still out: only a complete, fresh set decides"),
+    E("position_failed",     S.ROLLING_BACK, None,          (), ("reread_position",)),
+    E("order_acked",         S.ROLLING_BACK, None,          (), ("record_report", "continue_rollback")),
+    E("order_updated",       S.ROLLING_BACK, None,          (), ("record_report", "continue_rollback"), LATE),
+    E("cancel_confirmed",    S.ROLLING_BACK, None,          (), ("record_report", "continue_rollback")),
+    E("cancel_failed",       S.ROLLING_BACK, None,          (), ("requery_order",),
+      "cancelling an order that just filled is refused by many venues"),
+    E("order_rejected",      S.ROLLING_BACK, None,          (), ("close_order", "continue_rollback")),
+    E("post_only_rejected",  S.ROLLING_BACK, None,          (), ("close_order", "continue_rollback")),
     E("placement_ambiguous", S.ROLLING_BACK, None,          (), ("begin_lookup",), AMBIGUOUS),
-    E("order_not_found",     S.ROLLING_BACK, None,          ("is_lookup_exhausted", "is_all_closed"), ("abandon_order", "read_positions")),
-    E("order_not_found",     S.ROLLING_BACK, None,          ("is_lookup_exhausted",), ("abandon_order",)),
+    E("order_not_found",     S.ROLLING_BACK, None,          ("is_lookup_exhausted",), ("abandon_order", "continue_rollback")),
     E("order_not_found",     S.ROLLING_BACK, None,          (), ("note_missing",)),
     E("timer_fired",         S.ROLLING_BACK, None,          ("is_stale_timer",), ()),
     E("timer_fired",         S.ROLLING_BACK, S.FAILED,      ("is_rollback_budget_spent",), ("report_residual",)),
-    E("timer_fired",         S.ROLLING_BACK, None,          (), ("poll_rollback",)),
+    E("timer_fired",         S.ROLLING_BACK, None,          (), ("chase_rollback",)),
 )
 # fmt: on
 
@@ -210,6 +209,7 @@ SUPERVISOR_EDGES: tuple[Edge, ...] = (
 # edge of its own for them: they can only ever add a fill that was really made.
 _LIVE = (S.ENTERING, S.WATCHING, S.CANCELLING, S.HEDGING, S.ROLLING_BACK)
 _LATE_TRIGGERS = (
+    "order_acked", "post_only_rejected", "order_rejected", "placement_ambiguous",
     "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
     "timer_fired",
 )
@@ -266,8 +266,32 @@ class LegPlan:
     position: Decimal | None = None
     looking_up: set[str] = attrs.Factory(set)
     missing: dict[str, int] = attrs.Factory(dict)
-    cancelling: set[str] = attrs.Factory(set)
+    cancelling: dict[str, float] = attrs.Factory(dict)
+    """Client ids with a cancel in flight, and when it was sent."""
+    reads_pending: int = 0
+    """Position reads sent and not yet answered."""
     orders_sent: int = 0
+
+    def ledgers(self) -> list[Ledger]:
+        """Every ledger of the leg: the supervisor's orders, then the leg machine's."""
+        return [self.ledger] if self.hedge is None else [self.ledger, self.hedge.ledger]
+
+    def find(self, report: OrderInfo) -> tuple[Ledger, OrderRecord] | None:
+        for ledger in self.ledgers():
+            record = ledger.find(report)
+            if record is not None:
+                return ledger, record
+        return None
+
+    def record(self, client_order_id: str) -> OrderRecord | None:
+        for ledger in self.ledgers():
+            record = ledger.orders.get(client_order_id)
+            if record is not None:
+                return record
+        return None
+
+    def live_orders(self) -> list[OrderRecord]:
+        return [r for ledger in self.ledgers() for r in ledger.live_orders]
 
     @property
     def entry_filled(self) -> Decimal:
@@ -321,6 +345,7 @@ class HedgeSupervisor(FsmModel):
         self.stuck_since: float | None = None
         self.rollback_deadline = 0.0
         self.rollback_round = 0
+        self.reads_dirty = False
         self.timer_token = 0
         self.error: str | None = None
         self.started_at: float | None = None
@@ -401,9 +426,10 @@ class HedgeSupervisor(FsmModel):
         plan = self.plans[leg]
         report = getattr(event, "order", None)
         if isinstance(report, OrderInfo):
-            return plan.ledger.find(report)
+            found = plan.find(report)
+            return found[1] if found is not None else None
         client_order_id = getattr(event, "client_order_id", None)
-        return plan.ledger.orders.get(client_order_id) if client_order_id else None
+        return plan.record(client_order_id) if client_order_id else None
 
     def _entry_filled_after(self, leg: int, event: Event, index: int) -> Decimal:
         plan = self.plans[index]
@@ -477,7 +503,8 @@ class HedgeSupervisor(FsmModel):
         return all(
             self._closed_after(leg if leg == p.index else None, event, record)
             for p in self.plans
-            for record in p.ledger.orders.values()
+            for ledger in p.ledgers()
+            for record in ledger.orders.values()
         )
 
     def is_stale_timer(self, leg: int | None, event: Event) -> bool:
@@ -514,16 +541,27 @@ class HedgeSupervisor(FsmModel):
     def has_failed_leg(self, leg: int | None, event: Event) -> bool:
         return any(p.hedge is not None and p.hedge.state == LegState.ROLLBACK for p in self.plans)
 
-    def is_all_read(self, leg: int, event: Event) -> bool:
-        return all(p.position is not None or p.index == leg for p in self.plans)
+    def is_reading_complete(self, leg: int, event: Event) -> bool:
+        """Does this read complete a fresh set (every leg read, none still out, no fill since)?"""
+        if self.reads_dirty:
+            return False
+        for plan in self.plans:
+            if plan.index == leg:
+                if plan.reads_pending != 1:
+                    return False
+            elif plan.reads_pending != 0 or plan.position is None:
+                return False
+        return True
 
     def is_flat(self, leg: int, event: Event) -> bool:
-        """Is every leg back at its baseline position (within one placeable unit)?"""
+        """Is every leg back at its baseline (venue and ledgers agree) with no order live?"""
         assert isinstance(event, PositionRead)
         for plan in self.plans:
             position = event.quantity if plan.index == leg else plan.position
             assert position is not None
             if not self._is_small(plan, position - plan.baseline):
+                return False
+            if not self._is_small(plan, plan.net_signed()) or plan.live_orders():
                 return False
         return True
 
@@ -573,12 +611,18 @@ class HedgeSupervisor(FsmModel):
         if leg is None or not isinstance(report, OrderInfo):
             return
         plan = self.plans[leg]
-        record = plan.ledger.find(report)
-        plan.ledger.apply(report)
-        if record is not None:
-            plan.looking_up.discard(record.client_order_id)
-            if report.is_terminal:
-                plan.cancelling.discard(record.client_order_id)
+        found = plan.find(report)
+        if found is None:
+            plan.ledger.apply(report)  # quarantined there: never counted
+            return
+        ledger, record = found
+        added = ledger.apply(report).quantity
+        plan.looking_up.discard(record.client_order_id)
+        if report.is_terminal:
+            plan.cancelling.pop(record.client_order_id, None)
+        if added > 0 and any(p.reads_pending for p in self.plans):
+            # A fill landed while positions were being read: those reads may predate it.
+            self.reads_dirty = True
         if self.trigger_leg is None and plan.entry is not None and plan.entry.filled >= plan.quantity:
             self.trigger_leg = leg
 
@@ -642,7 +686,7 @@ class HedgeSupervisor(FsmModel):
                 continue
             if entry.order_id is None:
                 continue  # not acknowledged yet: its ack or lookup will bring it back here
-            plan.cancelling.add(entry.client_order_id)
+            plan.cancelling[entry.client_order_id] = event.now
             self._emit(
                 CancelOrder(leg=plan.index, client_order_id=entry.client_order_id, order_id=entry.order_id)
             )
@@ -662,15 +706,27 @@ class HedgeSupervisor(FsmModel):
         record = self._record_of(leg, event)
         if record is None:
             return
-        self.plans[leg].cancelling.discard(record.client_order_id)
+        self.plans[leg].cancelling.pop(record.client_order_id, None)
         self._emit(QueryOrder(leg=leg, client_order_id=record.client_order_id, order_id=record.order_id))
 
     def chase_cancels(self, leg: int | None, event: Event) -> None:
         """Still unconfirmed: query live orders, resend cancels that are not in flight."""
+        self._chase_live_orders(event)
+        self._wake_at(event.now + self.poll_interval)
+
+    def _chase_live_orders(self, event: Event) -> bool:
+        """Cancel every live order (again, when a cancel got no terminal answer for a while),
+        or look it up when the venue has not given its id; True when any order is live."""
+        any_live = False
         for plan in self.plans:
-            for record in plan.ledger.live_orders:
-                if record.order_id is not None and record.client_order_id not in plan.cancelling:
-                    plan.cancelling.add(record.client_order_id)
+            for record in plan.live_orders():
+                any_live = True
+                sent = plan.cancelling.get(record.client_order_id)
+                stale = sent is not None and event.now - sent >= 5 * self.poll_interval
+                # A market order is never cancelled (it executes or expires at once): only asked.
+                cancel = not record.is_market and (sent is None or stale)
+                if record.order_id is not None and cancel:
+                    plan.cancelling[record.client_order_id] = event.now
                     self._emit(
                         CancelOrder(
                             leg=plan.index,
@@ -686,7 +742,14 @@ class HedgeSupervisor(FsmModel):
                             order_id=record.order_id,
                         )
                     )
-        self._wake_at(event.now + self.poll_interval)
+                elif plan.hedge is not None and plan.hedge.ledger.orders.get(
+                    record.client_order_id
+                ) is record:
+                    # A leg machine gave up on this order without learning its fate: look it up.
+                    plan.looking_up.add(record.client_order_id)
+                    self._emit(QueryOrder(leg=plan.index, client_order_id=record.client_order_id))
+                # else: our own placement is still in flight; its answer will come.
+        return any_live
 
     def give_up(self, leg: int | None, event: Event) -> None:
         self.error = f"venue gave no answer for {self.config.stuck_timeout}s while cancelling"
@@ -770,7 +833,7 @@ class HedgeSupervisor(FsmModel):
     # ------------------------------------------------------------------ callbacks: rollback
 
     def begin_rollback(self, leg: int | None, event: Event) -> None:
-        """Start unwinding: read every position first (reduce-only needs to know them)."""
+        """Start unwinding: close every order first, then read positions, then flatten."""
         if self.error is None:
             failed = [p.index for p in self.plans if p.hedge and p.hedge.state == LegState.ROLLBACK]
             self.error = (
@@ -779,38 +842,59 @@ class HedgeSupervisor(FsmModel):
             )
         self.rollback_deadline = event.now + self.config.rollback_budget
         self.rollback_round = 0
-        self.read_positions(leg, event)
+        self.continue_rollback(leg, event)
 
-    def read_positions(self, leg: int | None, event: Event) -> None:
-        """Read every leg's position (the rollback's confirmation step)."""
+    def continue_rollback(self, leg: int | None, event: Event) -> None:
+        """The next rollback step: chase live orders; once none is left, read every position."""
+        if self._chase_live_orders(event):
+            self._wake_at(event.now + self.poll_interval)
+        elif not any(p.reads_pending for p in self.plans) and any(
+            p.position is None for p in self.plans
+        ):
+            self._read_positions(event)
+
+    def _read_positions(self, event: Event) -> None:
+        # Only ever with no order live, so what is read cannot change before it is used.
+        self.reads_dirty = False
         for plan in self.plans:
             plan.position = None
+            plan.reads_pending += 1
             self._emit(ReadPosition(leg=plan.index))
         self._wake_at(event.now + self.poll_interval * 5)
 
     def record_position(self, leg: int, event: Event) -> None:
+        """Take a read; an answer to an older read (another is still out) is not trusted."""
         assert isinstance(event, PositionRead)
-        self.plans[leg].position = event.quantity
+        plan = self.plans[leg]
+        plan.reads_pending = max(0, plan.reads_pending - 1)
+        if plan.reads_pending == 0:
+            plan.position = event.quantity
+        if self.reads_dirty and not any(p.reads_pending for p in self.plans):
+            self._read_positions(event)  # a fill landed meanwhile: read again
+
+    def reread_position(self, leg: int, event: Event) -> None:
+        """A read failed: ask that leg again."""
+        self._emit(ReadPosition(leg=leg))
 
     def place_rollback_orders(self, leg: int | None, event: Event) -> None:
         """One flattening round: a market order per leg on the side that undoes its net fill."""
         self.rollback_round += 1
         sent = False
         for plan in self.plans:
-            assert plan.position is not None
+            position = plan.position
+            assert position is not None
             if self.rollback_round == 1:
                 # First round: undo exactly what our ledgers say we traded.
                 excess = plan.net_signed()
             else:
                 # Later rounds: undo what the venue says is still there.
-                excess = plan.position - plan.baseline
+                excess = position - plan.baseline
+            plan.position = None
             quantity = floor_to_step(abs(excess), plan.instrument.lot_size)
             if self._is_small(plan, quantity):
                 continue
             side = Side.SELL if excess > 0 else Side.BUY
-            reduces = (plan.position > 0 and side is Side.SELL) or (
-                plan.position < 0 and side is Side.BUY
-            )
+            reduces = (position > 0 and side is Side.SELL) or (position < 0 and side is Side.BUY)
             client_order_id = self._client_id(plan, "r")
             plan.ledger.register(client_order_id, side=side, quantity=quantity, is_market=True)
             self._emit(
@@ -819,35 +903,29 @@ class HedgeSupervisor(FsmModel):
                     client_order_id=client_order_id,
                     side=side,
                     quantity=quantity,
-                    reduce_only=reduces and quantity <= abs(plan.position),
+                    reduce_only=reduces and quantity <= abs(position),
                 )
             )
             sent = True
         if sent:
             self._wake_at(event.now + self.poll_interval)
         else:
-            # Nothing placeable is left by our ledgers, yet positions differ: read again.
-            self.read_positions(leg, event)
+            # Nothing placeable by our ledgers, yet the venue is not flat: read again.
+            self._read_positions(event)
 
-    def schedule_rollback_poll(self, leg: int | None, event: Event) -> None:
-        self._wake_at(event.now + self.poll_interval)
-
-    def poll_rollback(self, leg: int | None, event: Event) -> None:
-        """Query live rollback orders; re-read positions still missing."""
-        live = False
-        for plan in self.plans:
-            for record in plan.ledger.live_orders:
-                live = True
-                self._emit(
-                    QueryOrder(
-                        leg=plan.index, client_order_id=record.client_order_id, order_id=record.order_id
-                    )
-                )
-        if not live:
-            for plan in self.plans:
-                if plan.position is None:
-                    self._emit(ReadPosition(leg=plan.index))
-        self._wake_at(event.now + self.poll_interval)
+    def chase_rollback(self, leg: int | None, event: Event) -> None:
+        """No news for a while: chase live orders, re-ask unanswered reads, or take the next step."""
+        if self._chase_live_orders(event):
+            self._wake_at(event.now + self.poll_interval)
+            return
+        waiting = [p for p in self.plans if p.reads_pending]
+        for plan in waiting:
+            self._emit(ReadPosition(leg=plan.index))
+            plan.reads_pending += 1
+        if waiting:
+            self._wake_at(event.now + self.poll_interval * 5)
+        else:
+            self.continue_rollback(leg, event)
 
     def report_residual(self, leg: int | None, event: Event) -> None:
         """Rollback could not flatten: say exactly what is left, in contracts per leg."""
@@ -859,7 +937,10 @@ class HedgeSupervisor(FsmModel):
                 residual = plan.net_signed()
             if residual != 0:
                 residuals.append(f"leg {plan.index} ({plan.venue} {plan.instrument.symbol}): {residual}")
+        live = [r.client_order_id for p in self.plans for r in p.live_orders()]
         self.error = "rollback could not flatten; residual " + (", ".join(residuals) or "unknown")
+        if live:
+            self.error += f"; orders still live: {live}"
         self.finished_at = event.now
 
     def finish(self, leg: int | None, event: Event) -> None:

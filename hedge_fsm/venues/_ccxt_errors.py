@@ -33,6 +33,7 @@ import ccxt.async_support as ccxt
 
 from hedge_fsm.errors import (
     AmbiguousOutcome,
+    HedgeError,
     OrderNotFound,
     RejectReason,
     VenueError,
@@ -40,6 +41,7 @@ from hedge_fsm.errors import (
 )
 
 __all__ = [
+    "CREDENTIAL_ATTRIBUTES",
     "Action",
     "credentials_of",
     "is_post_only_text",
@@ -74,7 +76,7 @@ _REDUCE_ONLY_TEXT = re.compile(
     r"reduce[\s_-]?only order.{0,40}(?:increase|not allowed|rejected)"
 )
 # The credential attributes a ccxt exchange instance may hold (ccxt's requiredCredentials).
-_CREDENTIAL_ATTRIBUTES = (
+CREDENTIAL_ATTRIBUTES = (
     "apiKey",
     "secret",
     "password",
@@ -97,7 +99,7 @@ class Action(enum.Enum):
 def credentials_of(exchange: object) -> tuple[str, ...]:
     """The credential strings held by a ccxt exchange instance (to redact them)."""
     found: list[str] = []
-    for attribute in _CREDENTIAL_ATTRIBUTES:
+    for attribute in CREDENTIAL_ATTRIBUTES:
         value = getattr(exchange, attribute, None)
         # Very short values would redact ordinary words; ccxt credentials are long.
         if isinstance(value, str) and len(value) >= 6:
@@ -118,9 +120,28 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def scrub_exception(exc: BaseException, secrets: Iterable[str] = ()) -> None:
-    """Scrub ``exc``'s own message in place: it stays reachable as ``__cause__``."""
+    """Scrub ``exc`` and every exception chained to it, in place.
+
+    ``exc`` stays reachable as the ``__cause__`` of the error we raise, so its
+    message (and those of its own causes and contexts) is scrubbed, and its
+    traceback is dropped: the frames inside ccxt hold the signed request (URL,
+    headers with the API key, body) in their local variables, which tools that
+    print locals with a traceback (loguru's ``diagnose``, the default) would
+    show. What failed stays in the message: the exception type and ccxt's text.
+    """
     secrets = tuple(secrets)
-    exc.args = tuple(scrub(arg, secrets) if isinstance(arg, str) else arg for arg in exc.args)
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        # hedge_fsm's own errors further up the chain (being handled when ccxt was
+        # called) are already clean, and not ours to rewrite.
+        if id(current) in seen or isinstance(current, HedgeError):
+            continue
+        seen.add(id(current))
+        current.args = tuple(scrub(arg, secrets) if isinstance(arg, str) else arg for arg in current.args)
+        current.__traceback__ = None
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
 
 def is_post_only_text(text: str) -> bool:

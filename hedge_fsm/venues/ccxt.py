@@ -41,22 +41,55 @@ ROUND_HALF_UP and trap Underflow, which would leak into every Decimal
 computation of the caller's task. Every call into ccxt therefore runs inside a
 private :func:`decimal.localcontext`.
 
+Credentials
+-----------
+:meth:`CcxtVenue.from_credentials` is the way in for keys: it takes them only
+as :class:`~hedge_fsm.secrets.Secret` values (a plain ``str`` is refused,
+naming the parameter, never echoing the value) and reveals them once, into the
+ccxt instance it builds, which signs requests with them. Whatever the way the
+exchange was built, the venue keeps its keys out of what it shows:
+
+* the keys the instance holds are registered with :func:`hedge_fsm.secrets.redact`,
+  so every redacted text (library log records, journal messages) masks them;
+* ccxt's own stdlib logging (``logging.getLogger("ccxt.base.exchange")``, which
+  logs each request's URL, headers and body at DEBUG) goes through a redacting
+  adapter: the records that reach your handlers carry no key, secret or signature;
+* error messages are scrubbed, and the ccxt exceptions kept as ``__cause__``
+  lose their tracebacks (their frames hold the signed request in local variables);
+* ``repr(venue)`` names the venue and the exchange id, nothing else.
+
+ccxt's ``verbose`` mode prints every request (headers included) with ``print``,
+past any logging configuration: :meth:`CcxtVenue.from_credentials` refuses it,
+and a venue wrapping a verbose instance logs a warning.
+
 Usage::
 
-    import ccxt.async_support as ccxt
+    import os
+    from hedge_fsm.secrets import Secret
     from hedge_fsm.venues.ccxt import CcxtVenue
 
-    exchange = ccxt.binanceusdm({"apiKey": ..., "secret": ...})
-    exchange.set_sandbox_mode(True)
-    venue = CcxtVenue(exchange, name="binance")
+    venue = CcxtVenue.from_credentials(
+        "binanceusdm",
+        api_key=Secret(os.environ["BINANCE_KEY"]),
+        secret=Secret(os.environ["BINANCE_SECRET"]),
+        sandbox=True,
+        name="binance",
+    )
     ...
     await venue.close()
+
+An exchange instance built by hand (``CcxtVenue(ccxt.binanceusdm({...}))``) works
+the same way once wrapped.
 """
 
 from __future__ import annotations
 
 import decimal
+import logging
 import re
+import sys
+import traceback
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from decimal import Decimal
@@ -64,7 +97,6 @@ from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt
 from ccxt.base.decimal_to_precision import SIGNIFICANT_DIGITS
-from loguru import logger
 
 from hedge_fsm.errors import (
     AmbiguousOutcome,
@@ -74,8 +106,15 @@ from hedge_fsm.errors import (
     VenueError,
     VenueRejected,
 )
+from hedge_fsm.secrets import MASK, Secret, log, redact
 from hedge_fsm.values import BBO, Instrument, OrderInfo, Side
-from hedge_fsm.venues._ccxt_errors import Action, credentials_of, scrub, translate_error
+from hedge_fsm.venues._ccxt_errors import (
+    CREDENTIAL_ATTRIBUTES,
+    Action,
+    credentials_of,
+    scrub,
+    translate_error,
+)
 from hedge_fsm.venues._ccxt_parse import (
     FeeSchedule,
     ParseError,
@@ -86,7 +125,7 @@ from hedge_fsm.venues._ccxt_parse import (
     order_info_from_ccxt,
 )
 
-__all__ = ["CcxtVenue", "FeeSchedule"]
+__all__ = ["CcxtVenue", "CredentialError", "FeeSchedule"]
 
 _T = TypeVar("_T")
 
@@ -114,6 +153,68 @@ _CLIENT_ID_RULES: Mapping[str, tuple[re.Pattern[str], str]] = {
 }
 # Orders placed through this venue, remembered to fill the gaps of terse answers.
 _REMEMBERED_ORDERS = 4096
+
+
+class CredentialError(InvalidValue, TypeError):
+    """A credential was given as something other than a :class:`~hedge_fsm.secrets.Secret`.
+
+    The message names the parameter and the type received, never the value.
+    Both an :class:`~hedge_fsm.errors.InvalidValue` and a ``TypeError``.
+    """
+
+
+class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
+    """Stands in for a ccxt instance's stdlib logger: every record is redacted first.
+
+    ccxt logs each request at DEBUG as ``"%s %s, Request: %s %s"`` with the URL
+    (binance puts the signature in its query string), the headers (the API key)
+    and the body. The message is formatted here, redacted (registered secrets,
+    key and signature shapes, and the instance's own credentials), and handed on
+    as a plain string: handlers and formatters never see the raw arguments.
+    """
+
+    def __init__(self, logger: logging.Logger, exchange: Any) -> None:
+        super().__init__(logger)
+        self._exchange = weakref.ref(exchange)
+
+    def _redact(self, text: str) -> str:
+        exchange = self._exchange()
+        text = redact(text)
+        for credential in credentials_of(exchange) if exchange is not None else ():
+            text = text.replace(credential, MASK)
+        return text
+
+    def log(
+        self,
+        level: int,
+        msg: object,
+        *args: object,
+        exc_info: Any = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kwargs: object,
+    ) -> None:
+        if not self.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError, KeyError):
+            text = " ".join(str(part) for part in (msg, *args))
+        if exc_info:
+            # Formatted here so that the exception's text is redacted with the rest.
+            info: tuple[Any, Any, Any]
+            if isinstance(exc_info, BaseException):
+                info = (type(exc_info), exc_info, exc_info.__traceback__)
+            elif isinstance(exc_info, tuple):
+                info = exc_info
+            else:
+                info = sys.exc_info()
+            if info[0] is not None:
+                text += "\n" + "".join(traceback.format_exception(*info)).rstrip()
+        self.logger.log(
+            level, "%s", self._redact(text), stack_info=stack_info, stacklevel=stacklevel + 1, extra=extra
+        )
 
 
 class CcxtVenue:
@@ -148,7 +249,128 @@ class CcxtVenue:
         self._family = _exchange_family(exchange)
         self._instruments: dict[str, Instrument] = {}
         self._sent: OrderedDict[str, SentOrder] = OrderedDict()
-        self._log = logger.bind(venue=self.name)
+        self._log = log.bind(venue=self.name)
+        self._guard_credentials()
+
+    def _guard_credentials(self) -> None:
+        """Register the instance's keys for redaction and redact ccxt's own log records."""
+        for credential in credentials_of(self._exchange):
+            Secret(credential)  # a Secret registers its value with redact()
+        current = getattr(self._exchange, "logger", None)
+        if not isinstance(current, _RedactingLogger):
+            base = current if isinstance(current, logging.Logger) else logging.getLogger("ccxt.base.exchange")
+            self._exchange.logger = _RedactingLogger(base, self._exchange)
+        if getattr(self._exchange, "verbose", False):
+            self._log.warning(
+                "the ccxt instance is in verbose mode: ccxt prints every request, API key "
+                "included, to stdout; turn verbose off outside of debugging"
+            )
+
+    def __repr__(self) -> str:
+        # Never the exchange's attributes: ccxt instances hold the keys in them.
+        return f"CcxtVenue(name={self.name!r}, exchange={str(getattr(self._exchange, 'id', '?'))!r})"
+
+    @classmethod
+    def from_credentials(
+        cls,
+        exchange_id: str,
+        *,
+        api_key: Secret,
+        secret: Secret,
+        password: Secret | None = None,
+        options: Mapping[str, Any] | None = None,
+        sandbox: bool = False,
+        config: Mapping[str, Any] | None = None,
+        pro: bool = False,
+        name: str | None = None,
+        fees: FeeSchedule | Mapping[str, FeeSchedule] | None = None,
+        order_book_depth: int = 5,
+    ) -> CcxtVenue:
+        """A venue over a new ccxt exchange instance signed with the given credentials.
+
+        ``exchange_id`` is a ccxt id (``"binanceusdm"``, ``"bybit"``, ``"okx"``);
+        ``api_key``, ``secret`` and ``password`` (okx's passphrase) must be
+        :class:`~hedge_fsm.secrets.Secret` values: a plain ``str`` raises
+        :class:`CredentialError` naming the parameter. ``options`` becomes the
+        instance's ccxt ``options``; ``config`` holds any other ccxt constructor
+        setting (``enableRateLimit``, ``timeout``, ...) but no credential and no
+        ``verbose``. ``sandbox`` switches to the exchange's testnet. ``pro``
+        builds a ccxt.pro instance (order streams). The rest is as for
+        :class:`CcxtVenue`.
+        """
+        given = {"api_key": api_key, "secret": secret, "password": password}
+        wrong = [
+            (parameter, type(value).__name__)
+            for parameter, value in given.items()
+            if not isinstance(value, Secret) and not (parameter == "password" and value is None)
+        ]
+        if wrong:
+            parameter, kind = wrong[0]
+            raise CredentialError(
+                f"CcxtVenue.from_credentials: {parameter} must be a hedge_fsm.secrets.Secret, got "
+                f"{kind}; wrap the value where it is read, e.g. Secret(os.environ[...])",
+                field=parameter,
+            )
+        settings = dict(config or {})
+        for key in settings:
+            if key in CREDENTIAL_ATTRIBUTES:
+                raise CredentialError(
+                    f"CcxtVenue.from_credentials: config[{key!r}] is a credential; pass credentials "
+                    "as Secret parameters (api_key, secret, password)",
+                    field="config",
+                )
+        if settings.get("verbose"):
+            raise InvalidValue(
+                "CcxtVenue.from_credentials: config['verbose'] is refused: ccxt's verbose mode "
+                "prints every request, API key included, to stdout",
+                field="config",
+            )
+        module: Any = ccxt
+        if pro:
+            import ccxt.pro as ccxt_pro
+
+            module = ccxt_pro
+        exchange_class = getattr(module, exchange_id, None) if isinstance(exchange_id, str) else None
+        if not (
+            exchange_id in getattr(module, "exchanges", ())
+            and isinstance(exchange_class, type)
+            and issubclass(exchange_class, ccxt.Exchange)
+        ):
+            flavour = "ccxt.pro" if pro else "ccxt.async_support"
+            raise InvalidValue(
+                f"CcxtVenue.from_credentials: {exchange_id!r} is not a {flavour} exchange id",
+                field="exchange_id",
+            )
+        settings["apiKey"] = api_key.reveal()
+        settings["secret"] = secret.reveal()
+        if password is not None:
+            settings["password"] = password.reveal()
+        if options is not None:
+            settings["options"] = dict(options)
+        # Failures are raised outside the except blocks: ccxt's exception (whose frames
+        # hold ``settings``, keys included, as local variables) is not chained to ours.
+        failure: str | None = None
+        exchange: Any = None
+        try:
+            exchange = exchange_class(settings)
+        except Exception as exc:
+            failure = f"ccxt cannot build {exchange_id}: {type(exc).__name__}: {exc}"
+        finally:
+            settings.clear()
+        if exchange is not None and sandbox:
+            try:
+                exchange.set_sandbox_mode(True)
+            except (ccxt.BaseError, TypeError, KeyError) as exc:
+                # ccxt raises NotSupported, or trips over the missing test URLs.
+                failure = f"{exchange_id} has no sandbox: {type(exc).__name__}: {exc}"
+        if failure is not None:
+            credentials = [c.reveal() for c in (api_key, secret, password) if c is not None]
+            failure = scrub(failure, credentials)
+            raise InvalidValue(
+                f"CcxtVenue.from_credentials: {failure}",
+                field="sandbox" if exchange is not None else "config",
+            )
+        return cls(exchange, name=name, fees=fees, order_book_depth=order_book_depth)
 
     # ------------------------------------------------------------------ plumbing
 
