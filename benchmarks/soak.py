@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from hedge_fsm.episode import simulate
+from hedge_fsm.errors import VenueError
 from hedge_fsm.sim import FaultPlan, Scenario
 
 
@@ -59,6 +60,13 @@ def chunk(args: tuple[int, int]) -> tuple[int, int, dict[str, int], list[str]]:
         ran += 1
         try:
             episode = simulate(scenario, seed)
+        except VenueError as exc:
+            if "nothing was sent" not in str(exc):
+                raise
+            # The venue refused every set-up read: execute raised before any order. Nothing
+            # to break, but counted apart so the figure stays honest.
+            states["refused at set-up"] += 1
+            continue
         except Exception as exc:  # a crash is a broken episode, reported with its inputs
             broke += 1
             if len(examples) < 5:

@@ -418,8 +418,8 @@ class HedgeEngine:
     async def _read(
         self, venue: str, symbol: str, what: str, read: Callable[[str], Awaitable[_T]]
     ) -> _T:
-        """A set-up read (nothing is sent yet, so retrying is safe), a few times with backoff."""
-        attempts = 5
+        """A set-up read (nothing is sent yet, so retrying is safe), with exponential backoff."""
+        attempts = 8
         for attempt in range(attempts):
             try:
                 return await read(symbol)
@@ -431,7 +431,7 @@ class HedgeEngine:
                         venue=venue,
                         operation=what,
                     ) from exc
-                await self.clock.sleep(self.config.opening.backoff * (attempt + 1))
+                await self.clock.sleep(min(1.0, self.config.opening.backoff * 2**attempt))
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ the loop
