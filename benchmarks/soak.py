@@ -60,14 +60,12 @@ def chunk(args: tuple[int, int]) -> tuple[int, int, dict[str, int], list[str]]:
         ran += 1
         try:
             episode = simulate(scenario, seed)
-        except VenueError as exc:
-            if "nothing was sent" not in str(exc):
-                raise
-            # The venue refused every set-up read: execute raised before any order. Nothing
-            # to break, but counted apart so the figure stays honest.
-            states["refused at set-up"] += 1
-            continue
         except Exception as exc:  # a crash is a broken episode, reported with its inputs
+            if isinstance(exc, VenueError) and "nothing was sent" in str(exc):
+                # The venue refused every set-up read: execute raised before any order.
+                # Nothing to break, but counted apart so the figure stays honest.
+                states["refused at set-up"] += 1
+                continue
             broke += 1
             if len(examples) < 5:
                 examples.append(f"episode {index}: {type(exc).__name__}: {exc}")
