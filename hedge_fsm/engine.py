@@ -177,11 +177,12 @@ class _OrderRateGuard:
                 self._tokens.get(venue, self.rate) + (now - self._stamp.get(venue, now)) * self.rate,
             )
             self._stamp[venue] = now
-            if tokens >= 1.0:
-                self._tokens[venue] = tokens - 1.0
+            # The epsilon absorbs float rounding: a bucket 1e-12 short of a token is full.
+            if tokens >= 1.0 - 1e-9:
+                self._tokens[venue] = max(0.0, tokens - 1.0)
                 return
             self._tokens[venue] = tokens
-            await self.clock.sleep((1.0 - tokens) / self.rate)
+            await self.clock.sleep(max((1.0 - tokens) / self.rate, 1e-6))
 
 
 class HedgeEngine:
@@ -667,6 +668,13 @@ def _check_entry_specs(specs: list[LegSpec], instruments: list[Instrument]) -> N
             )
         net_tokens += spec.side.sign * spec.quantity * instrument.multiplier
         coarsest = max(coarsest, instrument.placeable_minimum * instrument.multiplier)
+    for spec, instrument in zip(specs, instruments, strict=True):
+        tokens = spec.quantity * instrument.multiplier
+        if tokens < coarsest:
+            raise InvalidValue(
+                f"leg {spec.venue} {spec.symbol}: {tokens} tokens is less than one lot of the "
+                f"coarsest leg ({coarsest} tokens): hedge targets would round to zero"
+            )
     if abs(net_tokens) >= coarsest:
         raise InvalidValue(
             f"legs do not offset: net {net_tokens} tokens (more than one lot of the coarsest leg, "
