@@ -395,10 +395,8 @@ class HedgeSupervisor(FsmModel):
         if not isinstance(report, OrderInfo) or route.leg is None:
             return
         plan = self.plans[route.leg]
-        if route.machine == "leg" and plan.hedge is not None:
-            plan.hedge.ledger.apply(report)
-        else:
-            plan.ledger.apply(report)
+        found = plan.find(report)
+        (found[0] if found is not None else plan.ledger).apply(report)
 
     def drain_routed(self) -> list[tuple[Route, Command]]:
         """Every command emitted since the last call, with the route of its answer."""
