@@ -840,14 +840,21 @@ class HedgeSupervisor(FsmModel):
             )
         self.rollback_deadline = event.now + self.config.rollback_budget
         self.rollback_round = 0
-        self.continue_rollback(leg, event)
-
-    def continue_rollback(self, leg: int | None, event: Event) -> None:
-        """The next rollback step: chase live orders; once none is left, read every position."""
         if self._chase_live_orders(event):
             self._wake_at(event.now + self.poll_interval)
-        elif not any(p.reads_pending for p in self.plans) and any(
-            p.position is None for p in self.plans
+        else:
+            self._read_positions(event)
+
+    def continue_rollback(self, leg: int | None, event: Event) -> None:
+        """Once no order is live (and no read is out), read every position.
+
+        Live orders are chased by the timer at the poll interval, not on every report:
+        a report that changes nothing must not send another request at once.
+        """
+        if (
+            not any(p.live_orders() for p in self.plans)
+            and not any(p.reads_pending for p in self.plans)
+            and any(p.position is None for p in self.plans)
         ):
             self._read_positions(event)
 
