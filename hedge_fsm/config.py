@@ -25,48 +25,16 @@ import cattrs
 
 from hedge_fsm.convert import converter
 from hedge_fsm.errors import ConfigError, InvalidValue
+from hedge_fsm.validators import integer_at_least, non_negative_decimal, number_in
 
 __all__ = ["HedgeConfig", "HedgeMode", "PartialEntryPolicy", "RetryPolicy"]
 
 
-def _positive_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a number > 0, got {value!r}",
-            field=attribute.name,
-        )
-
-
-def _non_negative_number(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a number >= 0, got {value!r}",
-            field=attribute.name,
-        )
-
-
-def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be an integer >= 1, got {value!r}",
-            field=attribute.name,
-        )
-
-
-def _non_negative_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be an integer >= 0, got {value!r}",
-            field=attribute.name,
-        )
-
-
-def _non_negative_decimal(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a Decimal >= 0, got {value!r}",
-            field=attribute.name,
-        )
+_positive_number = number_in(0, low_open=True)
+_non_negative_number = number_in(0)
+_positive_int = integer_at_least(1)
+_non_negative_int = integer_at_least(0)
+_non_negative_decimal = non_negative_decimal
 
 
 _FIELD_MARK = "\x00"

@@ -9,13 +9,19 @@ refused at construction with an error naming the class, the field and the value.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 import attrs
 
 from hedge_fsm.errors import InvalidValue, RejectReason
+from hedge_fsm.validators import (
+    check_decimal,
+    enum_member,
+    non_empty_str,
+    non_negative,
+    optional,
+    positive,
+)
 
 __all__ = [
     "BBO",
@@ -33,73 +39,6 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
-
-
-# --------------------------------------------------------------------------- validators
-
-
-def _where(instance: object, attribute: attrs.Attribute[Any]) -> str:
-    return f"{type(instance).__name__}.{attribute.name}"
-
-
-def check_decimal(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Refuse anything but a finite Decimal (floats lose money silently)."""
-    if isinstance(value, bool) or not isinstance(value, Decimal):
-        hint = " (floats are refused: pass Decimal('...'))" if isinstance(value, float) else ""
-        raise InvalidValue(
-            f"{_where(instance, attribute)} must be a Decimal, got "
-            f"{type(value).__name__} {value!r}{hint}"
-        )
-    if not value.is_finite():
-        raise InvalidValue(f"{_where(instance, attribute)} must be finite, got {value!r}")
-
-
-def positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A finite Decimal strictly above zero."""
-    check_decimal(instance, attribute, value)
-    assert isinstance(value, Decimal)
-    if value <= 0:
-        raise InvalidValue(f"{_where(instance, attribute)} must be > 0, got {value!r}")
-
-
-def non_negative(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """A finite Decimal at or above zero."""
-    check_decimal(instance, attribute, value)
-    assert isinstance(value, Decimal)
-    if value < 0:
-        raise InvalidValue(f"{_where(instance, attribute)} must be >= 0, got {value!r}")
-
-
-def optional(
-    check: Callable[[object, attrs.Attribute[Any], object], None],
-) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    """Apply ``check`` unless the value is None."""
-
-    def validate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if value is not None:
-            check(instance, attribute, value)
-
-    return validate
-
-
-def enum_member(
-    kind: type[enum.Enum],
-) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    """Refuse anything that is not a member of ``kind`` (a bare string included)."""
-
-    def validate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, kind):
-            raise InvalidValue(
-                f"{_where(instance, attribute)} must be a {kind.__name__}, got "
-                f"{type(value).__name__} {value!r}"
-            )
-
-    return validate
-
-
-def non_empty_str(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidValue(f"{_where(instance, attribute)} must be a non-empty str, got {value!r}")
 
 
 def is_on_grid(value: Decimal, step: Decimal) -> bool:

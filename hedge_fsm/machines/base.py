@@ -25,7 +25,7 @@ from hedge_fsm.machines.commands import Command
 from hedge_fsm.machines.events import Event
 from hedge_fsm.values import TransitionRecord
 
-__all__ = ["Edge", "FsmModel", "MachineKind"]
+__all__ = ["Edge", "FsmModel", "MachineKind", "late_report_edges"]
 
 
 def _optional_str(value: object) -> str | None:
@@ -50,6 +50,24 @@ class Edge:
     @property
     def destination(self) -> str:
         return self.source if self.dest is None else self.dest
+
+
+def late_report_edges(
+    edges: tuple[Edge, ...], live_states: Iterable[str], triggers: Iterable[str], reason: str
+) -> tuple[Edge, ...]:
+    """Internal ``record_report`` edges for every (live state, trigger) the table leaves open.
+
+    Late answers about orders a machine has moved past (a stale poll, a second cancel's
+    answer) are folded into the ledger wherever no edge of their own handles them: they
+    can only ever add a fill that was really made.
+    """
+    triggers = tuple(triggers)
+    return tuple(
+        Edge(trigger, str(state), None, (), ("record_report",), reason)
+        for state in live_states
+        for trigger in triggers
+        if not any(e.source == state and e.trigger == trigger for e in edges)
+    )
 
 
 class MachineKind:

@@ -55,7 +55,7 @@ from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.core.pricer import PriceQuote, price_attempt
 from hedge_fsm.core.targets import floor_to_step, is_unplaceable, remaining_quantity
 from hedge_fsm.core.tracker import build_hedge_result
-from hedge_fsm.machines.base import Edge, FsmModel, MachineKind
+from hedge_fsm.machines.base import Edge, FsmModel, MachineKind, late_report_edges
 from hedge_fsm.machines.commands import (
     CancelOrder,
     Command,
@@ -253,19 +253,11 @@ LEG_EDGES: tuple[Edge, ...] = (
 )
 # fmt: on
 
-# Late answers about orders the leg has moved past (a stale poll, a second cancel's
-# answer) are folded into the ledger in every live state that has no edge of its own
-# for them: they can only ever add a fill that was really made.
 _LIVE = (S.PRICING, S.PLACED, S.POLLING, S.PARTIAL, S.CANCELLING, S.RETRY, S.MARKET_FALLBACK)
 _LATE_TRIGGERS = (
     "order_acked", "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
 )
-LEG_EDGES += tuple(
-    E(trigger, state, None, (), ("record_report",), LATE)
-    for state in _LIVE
-    for trigger in _LATE_TRIGGERS
-    if not any(e.source == state and e.trigger == trigger for e in LEG_EDGES)
-)
+LEG_EDGES += late_report_edges(LEG_EDGES, _LIVE, _LATE_TRIGGERS, LATE)
 
 LEG = MachineKind(
     "leg",

@@ -52,7 +52,7 @@ from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy
 from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.core.targets import floor_to_step, is_unplaceable, scaled_target
 from hedge_fsm.core.tracker import build_hedge_result
-from hedge_fsm.machines.base import Edge, FsmModel, MachineKind
+from hedge_fsm.machines.base import Edge, FsmModel, MachineKind, late_report_edges
 from hedge_fsm.machines.commands import (
     CancelOrder,
     Command,
@@ -204,21 +204,13 @@ SUPERVISOR_EDGES: tuple[Edge, ...] = (
 )
 # fmt: on
 
-# Late answers about the supervisor's own orders (entry orders after the cancel phase, a
-# second cancel's answer) are folded into the ledgers in every live state without an
-# edge of its own for them: they can only ever add a fill that was really made.
 _LIVE = (S.ENTERING, S.WATCHING, S.CANCELLING, S.HEDGING, S.ROLLING_BACK)
 _LATE_TRIGGERS = (
     "order_acked", "post_only_rejected", "order_rejected", "placement_ambiguous",
     "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
     "timer_fired",
 )
-SUPERVISOR_EDGES += tuple(
-    E(trigger, state, None, (), ("record_report",), LATE)
-    for state in _LIVE
-    for trigger in _LATE_TRIGGERS
-    if not any(e.source == state and e.trigger == trigger for e in SUPERVISOR_EDGES)
-)
+SUPERVISOR_EDGES += late_report_edges(SUPERVISOR_EDGES, _LIVE, _LATE_TRIGGERS, LATE)
 
 SUPERVISOR = MachineKind(
     "supervisor",

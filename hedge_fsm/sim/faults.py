@@ -39,35 +39,19 @@ beyond its quantity.
 from __future__ import annotations
 
 import enum
-import math
 import random
 from typing import Any
 
 import attrs
 
 from hedge_fsm.errors import InvalidValue
+from hedge_fsm.validators import number_in
 
 __all__ = ["Fault", "FaultInjector", "FaultPlan"]
 
 
-def _probability(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a probability in [0, 1], "
-            f"got {value!r}"
-        )
-
-
-def _seconds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be seconds >= 0, got {value!r}"
-        )
+_probability = number_in(0.0, 1.0, what="a probability")
+_seconds = number_in(0.0, what="seconds")
 
 
 def _windows(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

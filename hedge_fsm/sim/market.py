@@ -54,56 +54,25 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
 from hedge_fsm.errors import InvalidValue
-from hedge_fsm.values import BBO, Side, is_on_grid, non_negative, positive
+from hedge_fsm.validators import integer_at_least, non_negative, number_in, positive
+from hedge_fsm.values import BBO, Side, is_on_grid
 
 __all__ = ["BBO", "Book", "BookConfig", "FillSink", "MarketModel", "RestingOrder"]
 
 _INF = math.inf
 
 
-def _unit_interval(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a number in [0, 1], got {value!r}"
-        )
-
-
-def _loading(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not -1.0 <= value <= 1.0:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a number in [-1, 1], got {value!r}"
-        )
-
-
-def _rate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be a finite number >= 0, "
-            f"got {value!r}"
-        )
-
-
-def _count(minimum: int) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    def validate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise InvalidValue(
-                f"{type(instance).__name__}.{attribute.name} must be an integer >= {minimum}, "
-                f"got {value!r}"
-            )
-
-    return validate
+_unit_interval = number_in(0.0, 1.0)
+_loading = number_in(-1.0, 1.0)
+_rate = number_in(0.0, what="a finite number")
+_count = integer_at_least
 
 
 @attrs.frozen(kw_only=True)

@@ -39,11 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import math
 import random
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 import attrs
 
@@ -56,6 +55,7 @@ from hedge_fsm.errors import (
 )
 from hedge_fsm.sim.faults import Fault, FaultInjector, FaultPlan
 from hedge_fsm.sim.market import Book, BookConfig, MarketModel, RestingOrder
+from hedge_fsm.validators import number_in
 from hedge_fsm.values import BBO, Instrument, OrderInfo, OrderStatus, Side, is_on_grid
 
 __all__ = [
@@ -75,23 +75,8 @@ _T = TypeVar("_T")
 ZERO = Decimal(0)
 
 
-def _seconds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be seconds >= 0, got {value!r}"
-        )
-
-
-def _share(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise InvalidValue(
-            f"{type(instance).__name__}.{attribute.name} must be in [0, 1], got {value!r}"
-        )
+_seconds = number_in(0.0, what="seconds")
+_share = number_in(0.0, 1.0)
 
 
 class PostOnlyReject(enum.StrEnum):
