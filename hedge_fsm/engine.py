@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from hedge_fsm.journal import JournalHedge
@@ -226,23 +226,7 @@ class HedgeEngine:
         for spec in specs:
             if not isinstance(spec, LegSpec):
                 raise InvalidValue(f"legs must be LegSpec values, got {type(spec).__name__}")
-        self._check_venues_and_duplicates([(s.venue, s.symbol) for s in specs])
-        instruments = await self._instruments([(s.venue, s.symbol) for s in specs])
-        _check_entry_specs(specs, instruments)
-        baselines = await self._positions([(s.venue, s.symbol) for s in specs])
-        plans = [
-            LegPlan(
-                index=i,
-                venue=spec.venue,
-                instrument=instruments[i],
-                side=spec.side,
-                quantity=spec.quantity,
-                price=spec.price,
-                reduce_only=spec.reduce_only,
-                baseline=baselines[i],
-            )
-            for i, spec in enumerate(specs)
-        ]
+        plans = await self._plans(specs, _check_entry_specs)
         supervisor = HedgeSupervisor(
             hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config
         )
@@ -267,28 +251,7 @@ class HedgeEngine:
         for item in items:
             if not isinstance(item, HedgeTarget):
                 raise InvalidValue(f"targets must be HedgeTarget values, got {type(item).__name__}")
-        self._check_venues_and_duplicates([(t.venue, t.symbol) for t in items])
-        instruments = await self._instruments([(t.venue, t.symbol) for t in items])
-        for item, instrument in zip(items, instruments, strict=True):
-            if not is_on_grid(item.quantity, instrument.lot_size):
-                raise InvalidValue(
-                    f"HedgeTarget.quantity {item.quantity} for {item.venue} {item.symbol} is not "
-                    f"a multiple of the lot size {instrument.lot_size}"
-                )
-        baselines = await self._positions([(t.venue, t.symbol) for t in items])
-        plans = [
-            LegPlan(
-                index=i,
-                venue=item.venue,
-                instrument=instruments[i],
-                side=item.side,
-                quantity=item.quantity,
-                price=None,
-                reduce_only=item.reduce_only,
-                baseline=baselines[i],
-            )
-            for i, item in enumerate(items)
-        ]
+        plans = await self._plans(items, _check_direct_targets)
         supervisor = HedgeSupervisor(
             hedge_id=self._new_hedge_id(hedge_id),
             plans=plans,
@@ -380,6 +343,31 @@ class HedgeEngine:
         return Resume(commands=commands, events=events, next_command_id=next_id)
 
     # ------------------------------------------------------------------ set-up
+
+    async def _plans(
+        self,
+        legs: Sequence[LegSpec | HedgeTarget],
+        check: Callable[[Sequence[Any], list[Instrument]], None],
+    ) -> list[LegPlan]:
+        """Check the legs, read their instruments and baseline positions: the supervisor's plans."""
+        keys = [(leg.venue, leg.symbol) for leg in legs]
+        self._check_venues_and_duplicates(keys)
+        instruments = await self._instruments(keys)
+        check(legs, instruments)
+        baselines = await self._positions(keys)
+        return [
+            LegPlan(
+                index=i,
+                venue=leg.venue,
+                instrument=instruments[i],
+                side=leg.side,
+                quantity=leg.quantity,
+                price=leg.price if isinstance(leg, LegSpec) else None,
+                reduce_only=leg.reduce_only,
+                baseline=baselines[i],
+            )
+            for i, leg in enumerate(legs)
+        ]
 
     def _new_hedge_id(self, given: str | None) -> str:
         hedge_id = given if given is not None else self._hedge_ids()
@@ -648,7 +636,17 @@ def _failure_event(command: Command, exc: Exception, now: float) -> Event:
     raise AssertionError(f"unknown command {command!r}") from exc
 
 
-def _check_entry_specs(specs: list[LegSpec], instruments: list[Instrument]) -> None:
+def _check_direct_targets(targets: Sequence[HedgeTarget], instruments: list[Instrument]) -> None:
+    """Direct hedge targets must be on their lot grid."""
+    for item, instrument in zip(targets, instruments, strict=True):
+        if not is_on_grid(item.quantity, instrument.lot_size):
+            raise InvalidValue(
+                f"HedgeTarget.quantity {item.quantity} for {item.venue} {item.symbol} is not "
+                f"a multiple of the lot size {instrument.lot_size}"
+            )
+
+
+def _check_entry_specs(specs: Sequence[LegSpec], instruments: list[Instrument]) -> None:
     """Quantities on the lot grid, prices on the tick grid, and legs that offset in tokens."""
     net_tokens = Decimal(0)
     coarsest = Decimal(0)
