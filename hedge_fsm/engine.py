@@ -91,7 +91,7 @@ from hedge_fsm.values import (
     TriggerFill,
     is_on_grid,
 )
-from hedge_fsm.venue import Venue
+from hedge_fsm.venue import OrderStream, Venue
 
 __all__ = ["HedgeEngine", "HedgeObserver", "Resume", "placement_event"]
 
@@ -478,6 +478,7 @@ class HedgeEngine:
                     record.machine, record.leg, record.source, record.trigger, record.destination,
                 )
 
+        streams = self._start_streams(supervisor, queue)
         if resume is None:
             for observer in observers:
                 observer.on_start(supervisor)
@@ -499,12 +500,16 @@ class HedgeEngine:
             # Whatever was in flight is for recovery (the journal) to reconcile.
             for handle in timers.values():
                 handle.cancel()
-            for task in in_flight:
+            for task in (*in_flight, *streams):
                 task.cancel()
             raise
         for handle in timers.values():
             handle.cancel()
         timers.clear()
+        for task in streams:
+            task.cancel()
+        if streams:
+            await asyncio.gather(*streams, return_exceptions=True)
         if in_flight:
             # Venue calls still out: their answers may carry fills. Wait (bounded).
             _, pending = await asyncio.wait(set(in_flight), timeout=self.config.stuck_timeout)
@@ -524,6 +529,42 @@ class HedgeEngine:
             "hedge {} ended {} net exposure {}", hedge_id, result.state, result.net_exposure
         )
         return result
+
+    def _start_streams(
+        self,
+        supervisor: HedgeSupervisor,
+        queue: asyncio.Queue[tuple[Route, Event, int | None]],
+    ) -> list[asyncio.Task[None]]:
+        """One task per leg whose venue pushes order updates; each pushed report is routed
+        to the machine that owns the order, so a fill is seen without waiting for a poll."""
+        tasks = []
+        for plan in supervisor.plans:
+            venue = self.venues[plan.venue]
+            if isinstance(venue, OrderStream) and venue.supports_order_updates:
+                tasks.append(asyncio.create_task(self._follow(supervisor, plan.index, venue, queue)))
+        return tasks
+
+    async def _follow(
+        self,
+        supervisor: HedgeSupervisor,
+        leg: int,
+        venue: OrderStream,
+        queue: asyncio.Queue[tuple[Route, Event, int | None]],
+    ) -> None:
+        symbol = supervisor.plans[leg].instrument.symbol
+        try:
+            async for report in venue.order_updates(symbol):
+                if report.symbol != symbol:
+                    continue
+                route = supervisor.route_for(leg, report)
+                if route is not None:
+                    queue.put_nowait((route, OrderUpdated(now=self.clock.now(), order=report), None))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the stream is a speed-up: polling carries on without it
+            _log.bind(hedge_id=supervisor.hedge_id, leg=leg).warning(
+                "order stream of {} stopped: {}", supervisor.plans[leg].venue, redact(str(exc))
+            )
 
     async def _perform(
         self,

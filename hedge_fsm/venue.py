@@ -17,12 +17,13 @@ Implementations: :mod:`hedge_fsm.sim` (simulated, virtual time) and
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from hedge_fsm.values import BBO, Instrument, OrderInfo, Side
 
-__all__ = ["Venue"]
+__all__ = ["OrderStream", "Venue"]
 
 
 @runtime_checkable
@@ -81,4 +82,21 @@ class Venue(Protocol):
 
     async def position(self, symbol: str) -> Decimal:
         """Signed net position in contracts (positive long)."""
+        ...
+
+
+@runtime_checkable
+class OrderStream(Protocol):
+    """Optional: a venue that pushes order updates (e.g. ccxt.pro ``watch_orders``).
+
+    When a venue offers it (and ``supports_order_updates`` is true), the engine
+    consumes the stream while a hedge runs and reacts to a pushed fill at once;
+    polling goes on underneath as the fallback.
+    """
+
+    @property
+    def supports_order_updates(self) -> bool: ...
+
+    def order_updates(self, symbol: str) -> AsyncIterator[OrderInfo]:
+        """Each update: the order's current state, with its cumulative fill."""
         ...

@@ -426,3 +426,45 @@ def test_inconsistent_legs_are_refused_before_any_order(legs: list[LegSpec], mes
     with pytest.raises(InvalidValue, match=message):
         run(main())
     assert a.placed() == [] and b.placed() == []
+
+
+class StreamingVenue(ScriptedVenue):
+    """A scripted venue that also pushes every fill on an order stream."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.updates: asyncio.Queue[object] | None = None
+
+    @property
+    def supports_order_updates(self) -> bool:
+        return True
+
+    async def order_updates(self, symbol: str):  # type: ignore[no-untyped-def]
+        self.updates = asyncio.Queue()
+        while True:
+            order = await self.updates.get()
+            yield order
+
+    def fill(self, order_id: str, quantity: D, price: D | None = None) -> object:  # type: ignore[override]
+        order = super().fill(order_id, quantity, price)
+        if self.updates is not None:
+            self.updates.put_nowait(order)
+        return order
+
+
+def test_a_pushed_fill_is_acted_on_without_waiting_for_the_next_poll() -> None:
+    """With an order stream, the hedge leg ends at the fill, not at the next (slow) poll."""
+    a, _ = two_venues()
+    b = StreamingVenue("b", [BTC], {"BTC": btc_bbo()})
+    config = HedgeConfig(opening=RetryPolicy(poll_interval=1.0, attempt_wait=5.0), entry_poll_interval=1.0)
+    result = execute(
+        {"a": a, "b": b},
+        LONG_A_SHORT_B,
+        actions=[(0.5, fill_entry(a, 0)), (1.6, fill_live(b, "h1h1n"))],
+        config=config,
+    )
+    assert result.state == "done"
+    done = next(t for t in result.transitions if t.machine == "leg" and t.destination == "done")
+    # Polls would only see the fill at the next poll, up to a second later.
+    assert 1.6 <= done.time < 1.61
+    assert done.trigger == "order_updated"

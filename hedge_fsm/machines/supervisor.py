@@ -381,6 +381,15 @@ class HedgeSupervisor(FsmModel):
         if leg.is_finished and self.state == S.HEDGING:
             self.KIND.fire(self, LegFinished(now=event.now), index)
 
+    def route_for(self, leg: int, report: OrderInfo) -> Route | None:
+        """Whose order a pushed report is about (None: not an order of this hedge)."""
+        plan = self.plans[leg]
+        if plan.hedge is not None and plan.hedge.ledger.find(report) is not None:
+            return Route("leg", leg)
+        if plan.ledger.find(report) is not None:
+            return Route("supervisor", leg)
+        return None
+
     def absorb_late(self, route: Route, event: Event) -> None:
         """After the end: no machine moves, but a report still counts in its ledger."""
         report = getattr(event, "order", None)
