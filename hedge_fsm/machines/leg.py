@@ -238,7 +238,9 @@ LEG_EDGES: tuple[Edge, ...] = (
       "a venue misreporting a market order's refusal"),
     E("placement_ambiguous", S.MARKET_FALLBACK, None,       (), ("begin_lookup",), AMBIGUOUS),
     E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
-    E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_looking_up", "is_lookup_exhausted"), ("abandon_order", "fail_market")),
+    E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_looking_up", "is_lookup_exhausted", "is_out_of_orders"), ("abandon_order", "fail_market")),
+    E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up", "is_lookup_exhausted"), ("abandon_order", "emit_market_order"),
+      "the market order never reached the venue (confirmed by lookups): send it again under a new id"),
     E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up",), ("schedule_lookup",),
       "a venue may not show an order it is still processing"),
     E("order_not_found",     S.MARKET_FALLBACK, None,       (), (),
@@ -439,6 +441,10 @@ class LegHedge(FsmModel):
 
     def is_looking_up(self, event: Event) -> bool:
         return self.looking_up
+
+    def is_out_of_orders(self, event: Event) -> bool:
+        """Has the leg sent as many orders as ``max_orders_per_leg`` allows?"""
+        return self.orders_sent >= self.config.max_orders_per_leg
 
     def is_not_looking_up(self, event: Event) -> bool:
         return not self.looking_up
