@@ -25,6 +25,7 @@ from hedge_fsm import __version__
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.convert import converter
 from hedge_fsm.errors import HedgeError
+from hedge_fsm.sweep import add_sweep_parser, run_sweep_command
 
 __all__ = ["main"]
 
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="rebuild the hedges of a journal by replaying it")
     replay.add_argument("journal", help="a journal written with --journal or JournalWriter")
     replay.add_argument("-v", "--verbose", action="store_true", help="also print every command and event")
+
+    add_sweep_parser(commands)
     return parser
 
 
@@ -217,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Tables stay readable when the output is piped (no terminal to measure).
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    handlers = {"simulate": _simulate, "diagrams": _diagrams, "replay": _replay}
+    handlers = {"simulate": _simulate, "diagrams": _diagrams, "replay": _replay, "sweep": run_sweep_command}
     handler = handlers[args.command]
     try:
         return handler(args, out)

@@ -85,13 +85,7 @@ def check_order_command(command: Command, instrument: Instrument, bbo: BBO | Non
 
 def exposure_bound(supervisor: HedgeSupervisor) -> Decimal:
     """Invariant 6's bound: one placeable unit of the coarsest leg, in tokens, plus dust."""
-    return max(
-        (
-            max(p.instrument.placeable_minimum, supervisor.config.dust_tolerance) * p.instrument.multiplier
-            for p in supervisor.plans
-        ),
-        default=ZERO,
-    )
+    return supervisor.exposure_bound()
 
 
 def check_supervisor(
@@ -113,7 +107,7 @@ def check_supervisor(
                 live += [r.client_order_id for r in plan.hedge.ledger.live_orders]
             if live and state != SupervisorState.FAILED:
                 problems.append(f"leg {plan.index}: {state} with live orders {live}")
-    if state == SupervisorState.DONE:
+    if state == SupervisorState.DONE and not supervisor.direct:
         exposure = supervisor.net_exposure()
         bound = exposure_bound(supervisor)
         if abs(exposure) > bound:

@@ -173,12 +173,16 @@ SUPERVISOR_EDGES: tuple[Edge, ...] = (
     # ---- targeting: momentary, left at once
     E("targets_set",         S.TARGETING, S.CANCELLED,     ("is_unfilled",), ("finish",)),
     E("targets_set",         S.TARGETING, S.ROLLING_BACK,  ("is_rollback_policy",), ("begin_rollback",)),
-    E("targets_set",         S.TARGETING, S.DONE,          ("is_nothing_to_hedge",), ("finish",)),
+    E("targets_set",         S.TARGETING, S.DONE,          ("is_nothing_to_hedge", "is_exposure_within_bound"), ("finish",)),
+    E("targets_set",         S.TARGETING, S.ROLLING_BACK,  ("is_nothing_to_hedge",), ("note_unhedgeable", "begin_rollback"),
+      "fills that round to nothing on the other legs leave more than a lot exposed: unwind"),
     E("targets_set",         S.TARGETING, S.HEDGING,       (), ("start_leg_hedges",)),
 
     # ---- hedging: the leg machines run concurrently
     E("leg_finished",        S.HEDGING, S.ROLLING_BACK,    ("is_every_leg_finished", "has_failed_leg"), ("begin_rollback",)),
-    E("leg_finished",        S.HEDGING, S.DONE,            ("is_every_leg_finished",), ("finish",)),
+    E("leg_finished",        S.HEDGING, S.DONE,            ("is_every_leg_finished", "is_exposure_within_bound"), ("finish",)),
+    E("leg_finished",        S.HEDGING, S.ROLLING_BACK,    ("is_every_leg_finished",), ("note_unhedgeable", "begin_rollback"),
+      "a venue minimum (notional, quantity) left more than a lot unhedged: unwind instead"),
     E("leg_finished",        S.HEDGING, None,              (), ()),
 
     # ---- rolling_back: close every order, read positions, flatten, read again, within budget
@@ -537,6 +541,23 @@ class HedgeSupervisor(FsmModel):
     def is_every_leg_finished(self, leg: int | None, event: Event) -> bool:
         return all(p.hedge is None or p.hedge.is_finished for p in self.plans)
 
+    def exposure_bound(self) -> Decimal:
+        """Invariant 6's bound: one placeable unit of the coarsest leg, in tokens, plus dust."""
+        return max(
+            (
+                max(p.instrument.placeable_minimum, self.config.dust_tolerance) * p.instrument.multiplier
+                for p in self.plans
+            ),
+            default=ZERO,
+        )
+
+    def is_exposure_within_bound(self, leg: int | None, event: Event) -> bool:
+        """Is the net exposure across legs (tokens) within one lot of the coarsest leg?
+
+        A direct hedge's legs offset a position held elsewhere: each is judged alone.
+        """
+        return self.direct or abs(self.net_exposure()) <= self.exposure_bound()
+
     def has_failed_leg(self, leg: int | None, event: Event) -> bool:
         return any(p.hedge is not None and p.hedge.state == LegState.ROLLBACK for p in self.plans)
 
@@ -749,6 +770,12 @@ class HedgeSupervisor(FsmModel):
                     self._emit(QueryOrder(leg=plan.index, client_order_id=record.client_order_id))
                 # else: our own placement is still in flight; its answer will come.
         return any_live
+
+    def note_unhedgeable(self, leg: int | None, event: Event) -> None:
+        self.error = (
+            f"net exposure {self.net_exposure()} tokens is more than one lot "
+            f"({self.exposure_bound()} tokens) and cannot be hedged (venue minimums); rolling back"
+        )
 
     def give_up(self, leg: int | None, event: Event) -> None:
         self.error = f"venue gave no answer for {self.config.stuck_timeout}s while cancelling"
