@@ -115,3 +115,25 @@ def test_targets_that_round_to_zero_are_refused_before_any_order() -> None:
     with pytest.raises(InvalidValue, match="round to zero"):
         run(main())
     assert a.placed() == [] and b.placed() == []
+
+
+def test_remainder_below_min_notional_is_rolled_back_not_left_exposed() -> None:
+    """Soak episode 97864: a partial entry of 0.004 BTC cannot be hedged on a venue whose
+    minimum notional is 5 (0.004 x 100 = 0.4). Invariant 6 allows one lot (0.001) of net
+    exposure at ``done``: the supervisor unwinds the 0.004 instead of calling it hedged."""
+    from hedge_fsm import BBO, Instrument, PartialEntryPolicy
+    from tests.test_engine import BTC, btc_bbo
+
+    strict = Instrument(
+        symbol="BTC", tick_size=D("0.1"), lot_size=D("0.001"), min_quantity=D("0.001"),
+        min_notional=D("5"), maker_fee=D("0.0002"), taker_fee=D("0.0005"),
+    )
+    a = ScriptedVenue("a", [BTC], {"BTC": btc_bbo()})
+    b = ScriptedVenue("b", [strict], {"BTC": BBO(bid=D("100.0"), ask=D("100.2"))})
+    config = HedgeConfig(entry_timeout=1.0, partial_entry_policy=PartialEntryPolicy.HEDGE)
+    result = execute(
+        {"a": a, "b": b}, LONG_A_SHORT_B, actions=[(0.5, fill_entry(a, 0, D("0.004")))], config=config
+    )
+    assert result.state == "rolled_back"
+    assert a.positions["BTC"] == D(0) and b.positions["BTC"] == D(0)
+    assert result.legs[1].filled_quantity == D(0)
