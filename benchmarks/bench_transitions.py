@@ -1,33 +1,50 @@
 """Microseconds per machine transition (leg and supervisor), against a bare transitions baseline.
 
-Run: python benchmarks/bench_transitions.py
+Run: python benchmarks/bench_transitions.py [--profile]
 
 The leg figure drives one LegHedge through a realistic cycle of events
 (start, BBO, ack, polls, partial fill, cancel confirmed, backoff timer, ...)
-and divides the wall time by the number of transitions taken. The baseline is
+and divides the wall time by the number of transitions taken. The supervisor
+figure does the same with a HedgeSupervisor through two cycles that stay in
+the supervisor (no leg machine): an entry whose trigger fills and whose other
+leg fills during its cancel (nothing left to hedge: done), and an entry that
+times out with a partial fill and is rolled back (positions read, market
+order, positions read again: rolled_back). Each figure includes building the
+events, the conditions, the callbacks (pricing, ledger, commands) and the
+history record, i.e. what one ``feed``/``dispatch`` costs. The baseline is
 a two-state transitions.Machine with one unconditional internal edge, measured
 in the same run, so the ratio is independent of the machine's speed.
+DESIGN.md section 8 sets a target of <= 10 us per machine transition.
 """
 
 from __future__ import annotations
 
+import argparse
+import cProfile
+import pstats
 import statistics
 import time
+from collections.abc import Callable
 from decimal import Decimal as D
 
 import attrs
+from _common import machine_line, print_profile
 from transitions import Machine
 
 from hedge_fsm import BBO, HedgeConfig, Instrument, OrderInfo, OrderStatus, Side, TriggerFill
+from hedge_fsm.config import PartialEntryPolicy
+from hedge_fsm.machines.commands import PlaceLimit, PlaceMarket
 from hedge_fsm.machines.events import (
     BboReceived,
     CancelConfirmed,
     OrderAcked,
     OrderUpdated,
+    PositionRead,
     Start,
     TimerFired,
 )
 from hedge_fsm.machines.leg import LegHedge
+from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
 
 BTC = Instrument(
     symbol="BTC", tick_size=D("0.1"), lot_size=D("0.001"), min_quantity=D("0.001"),
@@ -76,6 +93,98 @@ def one_leg_hedge() -> int:
     return len(leg.history)
 
 
+ROLLBACK_CONFIG = HedgeConfig(entry_timeout=1.0, partial_entry_policy=PartialEntryPolicy.ROLLBACK)
+
+
+def _plans() -> list[LegPlan]:
+    return [
+        LegPlan(index=0, venue="a", instrument=BTC, side=Side.BUY, quantity=D("1"), price=D("100.0"),
+                reduce_only=False, baseline=D(0)),
+        LegPlan(index=1, venue="b", instrument=BTC, side=Side.SELL, quantity=D("1"), price=D("100.2"),
+                reduce_only=False, baseline=D(0)),
+    ]
+
+
+def _acks(sup: HedgeSupervisor, now: float) -> list[OrderInfo]:
+    """Acknowledge every entry order the supervisor just placed; returns the orders."""
+    orders = []
+    for route, command in sup.drain_routed():
+        if isinstance(command, PlaceLimit):
+            orders.append(OrderInfo(
+                order_id=f"o{route.leg}", client_order_id=command.client_order_id, symbol="BTC",
+                side=command.side, quantity=command.quantity, price=command.price, status=OrderStatus.OPEN,
+            ))
+    for leg, order in enumerate(orders):
+        sup.dispatch(Route("supervisor", leg), OrderAcked(now=now, order=order))
+    return orders
+
+
+def supervisor_trigger_cycle() -> int:
+    """Entry, four polls, the trigger fills, the other leg fills during its cancel: done."""
+    sup = HedgeSupervisor(hedge_id="bench", plans=_plans(), config=CONFIG)
+    now = 0.0
+    sup.dispatch(SUPERVISOR_ROUTE, Start(now=now))
+    orders = _acks(sup, now)
+    for _ in range(4):
+        now += 0.25
+        sup.dispatch(SUPERVISOR_ROUTE, TimerFired(now=now, token=sup.timer_token))
+        sup.drain_routed()
+        for leg, order in enumerate(orders):
+            sup.dispatch(Route("supervisor", leg), OrderUpdated(now=now, order=order))
+    a, b = orders
+    sup.dispatch(Route("supervisor", 0), OrderUpdated(now=now, order=attrs.evolve(
+        a, status=OrderStatus.FILLED, filled_quantity=a.quantity, average_price=a.price)))
+    sup.drain_routed()
+    sup.dispatch(Route("supervisor", 1), CancelConfirmed(now=now, order=attrs.evolve(
+        b, status=OrderStatus.FILLED, filled_quantity=b.quantity, average_price=b.price)))
+    assert sup.state == "done", sup.state
+    return len(sup.history)
+
+
+def supervisor_rollback_cycle() -> int:
+    """Entry, polls with a partial fill, entry timeout, cancels, rollback, positions: rolled_back."""
+    sup = HedgeSupervisor(hedge_id="bench", plans=_plans(), config=ROLLBACK_CONFIG)
+    now = 0.0
+    sup.dispatch(SUPERVISOR_ROUTE, Start(now=now))
+    orders = _acks(sup, now)
+    a, b = orders
+    part = attrs.evolve(a, status=OrderStatus.PARTIALLY_FILLED, filled_quantity=D("0.4"),
+                        average_price=a.price)
+    while sup.state == "watching":
+        now += 0.25
+        sup.dispatch(SUPERVISOR_ROUTE, TimerFired(now=now, token=sup.timer_token))
+        sup.drain_routed()
+        if sup.state == "watching":
+            sup.dispatch(Route("supervisor", 0), OrderUpdated(now=now, order=part))
+            sup.dispatch(Route("supervisor", 1), OrderUpdated(now=now, order=b))
+    sup.drain_routed()
+    sup.dispatch(Route("supervisor", 0), CancelConfirmed(now=now, order=attrs.evolve(
+        part, status=OrderStatus.CANCELED)))
+    sup.dispatch(Route("supervisor", 1), CancelConfirmed(now=now, order=attrs.evolve(
+        b, status=OrderStatus.CANCELED)))
+    assert sup.state == "rolling_back", sup.state
+    sup.drain_routed()
+    now += 0.02
+    sup.dispatch(Route("supervisor", 0), PositionRead(now=now, quantity=D("0.4")))
+    sup.dispatch(Route("supervisor", 1), PositionRead(now=now, quantity=D("0")))
+    market = [c for _, c in sup.drain_routed() if isinstance(c, PlaceMarket)][0]
+    now += 0.02
+    sup.dispatch(Route("supervisor", 0), OrderAcked(now=now, order=OrderInfo(
+        order_id="r0", client_order_id=market.client_order_id, symbol="BTC", side=market.side,
+        quantity=market.quantity, price=None, status=OrderStatus.FILLED,
+        filled_quantity=market.quantity, average_price=D("99.9"))))
+    sup.drain_routed()
+    now += 0.02
+    sup.dispatch(Route("supervisor", 0), PositionRead(now=now, quantity=D("0")))
+    sup.dispatch(Route("supervisor", 1), PositionRead(now=now, quantity=D("0")))
+    assert sup.state == "rolled_back", sup.state
+    return len(sup.history)
+
+
+def supervisor_cycles() -> int:
+    return supervisor_trigger_cycle() + supervisor_rollback_cycle()
+
+
 class _Bare:
     state = "a"
 
@@ -94,20 +203,43 @@ def baseline_transitions(n: int) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
-def main() -> None:
-    runs = []
+def per_transition(cycle: Callable[[], int], cycles: int = 300, runs: int = 7) -> tuple[float, int]:
+    """Median over ``runs`` of the wall time per transition (us); and transitions per cycle."""
+    samples = []
     transitions = 0
-    for _ in range(7):
+    for _ in range(runs):
         start = time.perf_counter()
-        for _ in range(300):
-            transitions = one_leg_hedge()
-        runs.append((time.perf_counter() - start) / (300 * transitions) * 1e6)
-    leg_us = statistics.median(runs)
+        for _ in range(cycles):
+            transitions = cycle()
+        samples.append((time.perf_counter() - start) / (cycles * transitions) * 1e6)
+    return statistics.median(samples), transitions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="microseconds per machine transition")
+    parser.add_argument("--profile", action="store_true", help="also say where a transition's time goes")
+    args = parser.parse_args()
+    print(machine_line())
+    leg_us, leg_transitions = per_transition(one_leg_hedge)
+    sup_us, sup_transitions = per_transition(supervisor_cycles)
     base_us = statistics.median(baseline_transitions(20000) for _ in range(5))
-    print(f"leg machine: {transitions} transitions per hedge cycle")
+    print(f"leg machine: {leg_transitions} transitions per hedge cycle")
+    print(f"supervisor machine: {sup_transitions} transitions per cycle pair (trigger; timeout + rollback)")
     print(f"leg machine transition (incl. event construction, pricing, ledger): {leg_us:.2f} us")
+    print(f"supervisor machine transition (incl. events, ledgers, commands):  {sup_us:.2f} us")
     print(f"bare transitions.Machine internal edge (baseline, same run):     {base_us:.2f} us")
-    print(f"ratio leg / bare: {leg_us / base_us:.2f}")
+    print(f"ratio leg / bare: {leg_us / base_us:.2f}   ratio supervisor / bare: {sup_us / base_us:.2f}")
+    for name, value in (("leg", leg_us), ("supervisor", sup_us)):
+        verdict = "meets" if value <= 10 else f"misses by {value / 10:.1f}x"
+        print(f"DESIGN.md target <= 10 us per {name} transition: {verdict}")
+    if args.profile:
+        for title, cycle in (("leg machine cycles", one_leg_hedge), ("supervisor cycles", supervisor_cycles)):
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(300):
+                cycle()
+            profiler.disable()
+            print_profile(f"cProfile, {title} x300", pstats.Stats(profiler))
 
 
 if __name__ == "__main__":
