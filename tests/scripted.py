@@ -39,7 +39,8 @@ class Place:
     """What the next placement does."""
 
     kind: str = "auto"
-    """auto | rest | fill | partial | post_only | reject | ambiguous_created | ambiguous_lost | raise"""
+    """auto | rest | fill | partial | post_only | reject | rate_limited | ambiguous_created |
+    ambiguous_lost | raise"""
     quantity: Decimal = ZERO
     """For ``partial``: how much fills at once."""
     price: Decimal | None = None
@@ -169,6 +170,8 @@ class ScriptedVenue:
             raise VenueRejected(
                 "insufficient margin", reason=RejectReason.INSUFFICIENT_FUNDS, venue=self.name
             )
+        if behaviour.kind == "rate_limited":
+            raise VenueRejected("too many requests", reason=RejectReason.RATE_LIMITED, venue=self.name)
         if behaviour.kind == "ambiguous_lost":
             raise AmbiguousOutcome("timeout", venue=self.name)
         if behaviour.kind == "raise":

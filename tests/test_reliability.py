@@ -137,3 +137,29 @@ def test_remainder_below_min_notional_is_rolled_back_not_left_exposed() -> None:
     assert result.state == "rolled_back"
     assert a.positions["BTC"] == D(0) and b.positions["BTC"] == D(0)
     assert result.legs[1].filled_quantity == D(0)
+
+
+def test_rate_limited_market_order_is_sent_again_not_rolled_back() -> None:
+    """Market-only hedge: a rate-limited market order is retried after the backoff under a new
+    client id; only a definitive refusal would roll the position back."""
+    import asyncio
+
+    from hedge_fsm import HedgeEngine, HedgeTarget
+    from hedge_fsm.sim.loop import run
+
+    a, b = two_venues()
+    b.script_place("BTC", Place("rate_limited"), Place("rate_limited"))
+
+    async def main() -> str:
+        engine = HedgeEngine({"a": a, "b": b}, HedgeConfig(), hedge_ids=lambda: "m1")
+        result = await engine.hedge(
+            [HedgeTarget(venue="b", symbol="BTC", side=Side.SELL, quantity=D("1"))], market_only=True
+        )
+        assert not (asyncio.all_tasks() - {asyncio.current_task()})
+        return result.state
+
+    assert run(main()) == "done"
+    markets = [c for c in b.placed() if c["kind"] == "market"]
+    assert len(markets) == 3
+    assert len({c["client_order_id"] for c in markets}) == 3
+    assert b.positions["BTC"] == D("-1")

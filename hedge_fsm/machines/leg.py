@@ -55,6 +55,7 @@ from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.core.pricer import PriceQuote, price_attempt
 from hedge_fsm.core.targets import floor_to_step, is_unplaceable, remaining_quantity
 from hedge_fsm.core.tracker import build_hedge_result
+from hedge_fsm.errors import RejectReason
 from hedge_fsm.machines.base import Edge, FsmModel, MachineKind, late_report_edges
 from hedge_fsm.machines.commands import (
     CancelOrder,
@@ -232,6 +233,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("order_updated",       S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("record_report", "fail_market")),
     E("order_updated",       S.MARKET_FALLBACK, None,       (), ("record_report", "schedule_poll")),
     E("order_rejected",      S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
+    E("order_rejected",      S.MARKET_FALLBACK, None,       ("is_transient_refusal", "has_orders_left"), ("close_rejected_order", "schedule_backoff"),
+      "rate limits and short outages pass: send the market order again after the backoff"),
     E("order_rejected",      S.MARKET_FALLBACK, S.ROLLBACK, (), ("close_rejected_order", "fail_market")),
     E("post_only_rejected",  S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
     E("post_only_rejected",  S.MARKET_FALLBACK, S.ROLLBACK, (), ("close_rejected_order", "fail_market"),
@@ -251,6 +254,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_stale_timer",), ()),
     E("timer_fired",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_stuck",), ("give_up",),
       "the venue never reports the market order's outcome"),
+    E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_order_closed",), ("emit_market_order",),
+      "the backoff after a transient refusal is over: the market order goes again, under a new id"),
     E("timer_fired",         S.MARKET_FALLBACK, None,       (), ("poll_order",)),
 )
 # fmt: on
@@ -441,6 +446,17 @@ class LegHedge(FsmModel):
 
     def is_looking_up(self, event: Event) -> bool:
         return self.looking_up
+
+    def is_transient_refusal(self, event: Event) -> bool:
+        """Was the order refused for a reason that passes (rate limit, venue briefly down)?"""
+        return isinstance(event, OrderRejected) and event.reason in (
+            RejectReason.RATE_LIMITED,
+            RejectReason.VENUE_UNAVAILABLE,
+        )
+
+    def has_orders_left(self, event: Event) -> bool:
+        """May the leg still send another order under ``max_orders_per_leg``?"""
+        return self.orders_sent < self.config.max_orders_per_leg
 
     def is_out_of_orders(self, event: Event) -> bool:
         """Has the leg sent as many orders as ``max_orders_per_leg`` allows?"""
