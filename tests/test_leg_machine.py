@@ -1120,3 +1120,24 @@ def test_query_failure_about_an_earlier_order_leaves_the_current_lookup_alone() 
 
     assert feed(leg, QueryFailed(now=0.22, client_order_id=first.client_order_id)) == []
     assert leg.timer_token == lookup_timer.token
+
+
+def test_an_order_taken_as_never_placed_that_shows_up_live_is_cancelled() -> None:
+    """Lookups found nothing, so the leg moved on; then the venue reports that order OPEN.
+
+    The leg must cancel the stray order at once (only the current order may fill), and
+    count any fill it reports.
+    """
+    config = HedgeConfig(lookup_attempts=1)
+    leg = make_leg(config=config)
+    place = start_and_place(leg)
+    feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
+    feed(leg, OrderMissing(now=0.02, client_order_id=place.client_order_id))
+    assert leg.state == LegState.RETRY
+    stray = report(place, status=OPEN)
+    commands = feed(leg, OrderUpdated(now=0.03, order=stray))
+    cancels = [c for c in commands if isinstance(c, CancelOrder)]
+    assert [c.client_order_id for c in cancels] == [place.client_order_id]
+    assert leg.state == LegState.RETRY
+    # A second report of the same stray order does not send a second cancel.
+    assert not any(isinstance(c, CancelOrder) for c in feed(leg, OrderUpdated(now=0.04, order=stray)))

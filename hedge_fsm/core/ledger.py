@@ -64,6 +64,8 @@ class FillDelta:
 
     quantity: Decimal
     after_terminal: bool = False
+    revived: bool = False
+    """The order had been taken as never placed, and the venue just showed it live."""
 
 
 class Ledger:
@@ -125,9 +127,9 @@ class Ledger:
         if record.order_id is None:
             record.order_id = report.order_id
             self._by_order_id[report.order_id] = record.client_order_id
-        if record.abandoned and not report.is_terminal:
+        revived = record.abandoned and not report.is_terminal
+        if revived:
             # The venue shows an order we had given up as never placed: it is live after all.
-            record.abandoned = False
             record.terminal = False
         record.abandoned = False
         was_terminal = record.terminal
@@ -144,7 +146,7 @@ class Ledger:
         elif not record.terminal and report.filled_quantity >= record.filled:
             # Only the freshest report may set a live status (a stale OPEN never undoes a fill).
             record.status = report.status
-        return FillDelta(added, after_terminal=was_terminal and added > 0)
+        return FillDelta(added, after_terminal=was_terminal and added > 0, revived=revived)
 
     def mark_terminal(self, client_order_id: str) -> None:
         """An order known never to fill (never placed, definitively rejected)."""

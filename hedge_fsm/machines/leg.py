@@ -340,6 +340,7 @@ class LegHedge(FsmModel):
         self.error: str | None = None
         self.finished_at: float | None = None
         self.started = False
+        self.stray_cancels: set[str] = set()
         self.waiting_in: str | None = None
         self.cancel_sent_at = 0.0
 
@@ -564,10 +565,24 @@ class LegHedge(FsmModel):
     def record_report(self, event: Event) -> None:
         """Fold an order report into the ledger (max cumulative: never twice, never back)."""
         report = _report_of(event)
-        if report is not None:
-            self.ledger.apply(report)
-            if self.current is not None and self.ledger.find(report) is self.current:
-                self.looking_up = False
+        if report is None:
+            return
+        delta = self.ledger.apply(report)
+        record = self.ledger.find(report)
+        if record is None:
+            return
+        if record is self.current and not delta.revived:
+            self.looking_up = False
+        elif delta.revived and record.client_order_id not in self.stray_cancels:
+            # An order the leg had taken as never placed turns out to be live at the
+            # venue: the leg has moved on, so cancel it at once (its fills still count).
+            assert self.leg_index is not None
+            self.stray_cancels.add(record.client_order_id)
+            self._emit(
+                CancelOrder(
+                    leg=self.leg_index, client_order_id=record.client_order_id, order_id=report.order_id
+                )
+            )
 
     def schedule_poll(self, event: Event) -> None:
         """Poll the resting order at the poll interval, or cancel it when its time is up."""

@@ -636,8 +636,15 @@ class HedgeSupervisor(FsmModel):
             plan.ledger.apply(report)  # quarantined there: never counted
             return
         ledger, record = found
-        added = ledger.apply(report).quantity
+        delta = ledger.apply(report)
+        added = delta.quantity
         plan.looking_up.discard(record.client_order_id)
+        if delta.revived and record.client_order_id not in plan.cancelling:
+            # An order taken as never placed is live after all: cancel it at once.
+            plan.cancelling[record.client_order_id] = event.now
+            self._emit(
+                CancelOrder(leg=leg, client_order_id=record.client_order_id, order_id=report.order_id)
+            )
         if report.is_terminal:
             plan.cancelling.pop(record.client_order_id, None)
         if added > 0 and any(p.reads_pending for p in self.plans):
