@@ -57,6 +57,12 @@ class OrderRecord:
     def taker(self) -> Decimal:
         return self.filled - self.maker
 
+    def fee(self, maker_fee: Decimal, taker_fee: Decimal) -> Decimal:
+        """Fee paid on this order's fills (quote currency), from its maker/taker split."""
+        if self.average_price is None:
+            return ZERO
+        return self.average_price * (self.maker * maker_fee + self.taker * taker_fee)
+
 
 @attrs.frozen
 class FillDelta:
@@ -193,9 +199,4 @@ class Ledger:
 
     def fees(self, maker_fee: Decimal, taker_fee: Decimal) -> Decimal:
         """Fees paid (quote currency), from each order's maker/taker split and price."""
-        total = ZERO
-        for record in self.orders.values():
-            if record.average_price is None:
-                continue
-            total += record.average_price * (record.maker * maker_fee + record.taker * taker_fee)
-        return total
+        return sum((r.fee(maker_fee, taker_fee) for r in self.orders.values()), ZERO)

@@ -421,6 +421,14 @@ class HedgeSupervisor(FsmModel):
         self.timer_token += 1
         self._emit(WaitUntil(at=at, token=self.timer_token))
 
+    def _send_cancel(self, plan: LegPlan, record: OrderRecord, event: Event) -> None:
+        """Cancel one of the hedge's orders and note when, so a lost cancel is sent again."""
+        assert record.order_id is not None
+        plan.cancelling[record.client_order_id] = event.now
+        self._emit(
+            CancelOrder(leg=plan.index, client_order_id=record.client_order_id, order_id=record.order_id)
+        )
+
     def _client_id(self, plan: LegPlan, tag: str) -> str:
         plan.orders_sent += 1
         return f"{self.hedge_id}{tag}{plan.index}n{plan.orders_sent}"
@@ -641,10 +649,7 @@ class HedgeSupervisor(FsmModel):
         plan.looking_up.discard(record.client_order_id)
         if delta.revived and record.client_order_id not in plan.cancelling:
             # An order taken as never placed is live after all: cancel it at once.
-            plan.cancelling[record.client_order_id] = event.now
-            self._emit(
-                CancelOrder(leg=leg, client_order_id=record.client_order_id, order_id=report.order_id)
-            )
+            self._send_cancel(plan, record, event)
         if report.is_terminal:
             plan.cancelling.pop(record.client_order_id, None)
         if added > 0 and any(p.reads_pending for p in self.plans):
@@ -713,10 +718,7 @@ class HedgeSupervisor(FsmModel):
                 continue
             if entry.order_id is None:
                 continue  # not acknowledged yet: its ack or lookup will bring it back here
-            plan.cancelling[entry.client_order_id] = event.now
-            self._emit(
-                CancelOrder(leg=plan.index, client_order_id=entry.client_order_id, order_id=entry.order_id)
-            )
+            self._send_cancel(plan, entry, event)
         self._wake_at(event.now + self.poll_interval)
 
     def abort_entry(self, leg: int | None, event: Event) -> None:
@@ -753,14 +755,7 @@ class HedgeSupervisor(FsmModel):
                 # A market order is never cancelled (it executes or expires at once): only asked.
                 cancel = not record.is_market and (sent is None or stale)
                 if record.order_id is not None and cancel:
-                    plan.cancelling[record.client_order_id] = event.now
-                    self._emit(
-                        CancelOrder(
-                            leg=plan.index,
-                            client_order_id=record.client_order_id,
-                            order_id=record.order_id,
-                        )
-                    )
+                    self._send_cancel(plan, record, event)
                 elif record.order_id is not None or record.client_order_id in plan.looking_up:
                     self._emit(
                         QueryOrder(
@@ -1016,14 +1011,7 @@ class HedgeSupervisor(FsmModel):
                 extra_filled=entry_filled,
                 extra_notional=sum((r.notional for r in own), ZERO),
                 extra_maker=sum((r.maker for r in own), ZERO),
-                extra_fees=sum(
-                    (
-                        r.average_price * (r.maker * instrument.maker_fee + r.taker * instrument.taker_fee)
-                        for r in own
-                        if r.average_price is not None
-                    ),
-                    ZERO,
-                ),
+                extra_fees=sum((r.fee(instrument.maker_fee, instrument.taker_fee) for r in own), ZERO),
                 mode=ExecutionMode.ENTRY if hedge is None and entry_filled > 0 else None,
             )
             rolled_back = sum(
