@@ -27,7 +27,7 @@ from hedge_fsm.convert import converter
 from hedge_fsm.errors import ConfigError, InvalidValue
 from hedge_fsm.validators import integer_at_least, non_negative_decimal, number_in
 
-__all__ = ["HedgeConfig", "HedgeMode", "PartialEntryPolicy", "RetryPolicy"]
+__all__ = ["CallTimeouts", "HedgeConfig", "HedgeMode", "PartialEntryPolicy", "RetryPolicy"]
 
 
 _positive_number = number_in(0, low_open=True)
@@ -95,6 +95,26 @@ class RetryPolicy:
     poll_interval: float = attrs.field(default=0.1, validator=_positive_number)
 
 
+@attrs.frozen(kw_only=True)
+class CallTimeouts:
+    """The longest the driver waits for one venue call, per operation (seconds, on the clock).
+
+    A placement that times out is an ambiguous outcome (the order may exist: it is looked
+    up); any other call that times out is a failed call, retried by the machine's own rules.
+    """
+
+    place: float = attrs.field(default=2.0, validator=_positive_number)
+    cancel: float = attrs.field(default=2.0, validator=_positive_number)
+    query: float = attrs.field(default=2.0, validator=_positive_number)
+    bbo: float = attrs.field(default=1.0, validator=_positive_number)
+    position: float = attrs.field(default=2.0, validator=_positive_number)
+
+    @property
+    def longest(self) -> float:
+        """The longest of the timeouts: what one venue call can add to a hedge's duration."""
+        return max(self.place, self.cancel, self.query, self.bbo, self.position)
+
+
 OPENING_DEFAULTS = RetryPolicy()
 CLOSING_DEFAULTS = RetryPolicy(max_attempts=5, budget=3.0, backoff=0.05, inside_tick_attempts=2)
 
@@ -130,6 +150,15 @@ class HedgeConfig:
     venue_order_rate: float = attrs.field(default=20.0, validator=_positive_number)
     """Most order actions (places and cancels) per second per venue, across all hedges of an
     engine; a burst of this many is allowed, the rest wait their turn."""
+    call_timeouts: CallTimeouts = attrs.Factory(CallTimeouts)
+    """Per-operation bounds on every venue call."""
+    ambiguous_horizon: float = attrs.field(default=10.0, validator=_positive_number)
+    """Where a venue has no request validity window: how long after sending an ambiguous
+    placement that the venue never showed is still taken as possibly live (its quantity
+    reserved). Its id is watched after that, so a late appearance is cancelled and counted."""
+    position_settle_delay: float = attrs.field(default=0.5, validator=_non_negative_number)
+    """How long after the last fill a position read is trusted to include it (venues report
+    positions behind fills)."""
 
     def policy_for(self, reduce_only: bool) -> RetryPolicy:
         """The closing policy for reduce-only legs, the opening one otherwise."""

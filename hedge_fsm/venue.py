@@ -17,13 +17,89 @@ Implementations: :mod:`hedge_fsm.sim` (simulated, virtual time) and
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+import attrs
+
+from hedge_fsm.errors import InvalidValue
 from hedge_fsm.values import BBO, Instrument, OrderInfo, Side
 
-__all__ = ["OrderStream", "Venue"]
+__all__ = [
+    "DEFAULT_CAPABILITIES",
+    "AmendSupport",
+    "OrderStream",
+    "Venue",
+    "VenueCapabilities",
+    "capabilities_of",
+]
+
+
+class AmendSupport(enum.StrEnum):
+    """How a venue changes a resting order."""
+
+    NONE = "none"
+    """No amend: the engine cancels and re-places."""
+    NATIVE = "native"
+    """The venue edits the order in place (same order id)."""
+    EMULATED = "emulated"
+    """The adapter cancels and re-places under the hood (a new order id)."""
+
+
+def _optional_positive_seconds(
+    instance: object, attribute: attrs.Attribute[float | None], value: object
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidValue(
+            f"{type(instance).__name__}.{attribute.name} must be None or seconds > 0, got {value!r}",
+            field=attribute.name,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class VenueCapabilities:
+    """What a venue (through its adapter) can do: data, read by the engine at set-up.
+
+    A venue exposes it as a ``capabilities`` attribute; a venue without one gets
+    :data:`DEFAULT_CAPABILITIES` (see :func:`capabilities_of`). A leg that needs
+    a capability its venue lacks is refused before anything is sent.
+    """
+
+    order_lookup: bool = True
+    """``order(symbol, order_id=...)`` works (natively or emulated from order lists)."""
+    lookup_by_client_id: bool = True
+    """``order(symbol, client_order_id=...)`` works: needed to resolve an ambiguous placement."""
+    native_market: bool = True
+    """Market orders are native; otherwise the adapter sends a marketable limit bounded by a
+    slippage cap from the BBO."""
+    amend: AmendSupport = AmendSupport.NONE
+    amend_keeps_priority_on_decrease: bool = False
+    """A size decrease by amend keeps the order's place in the queue."""
+    request_window: float | None = attrs.field(default=None, validator=_optional_positive_seconds)
+    """Seconds after sending within which a request must reach the matching engine, or the
+    venue refuses it (Binance/Bybit ``recvWindow``, OKX ``expTime``, Hyperliquid
+    ``expiresAfter``). With a window an ambiguous placement is *provably dead* once the
+    window has passed without the venue showing it; None: no such guarantee."""
+    reports_cancel_early: bool = False
+    """The venue's cancel answer may understate the final fill (later fills are reported
+    later): a terminal cancel report is always confirmed by a query."""
+    order_stream: bool = False
+    book_stream: bool = False
+
+
+DEFAULT_CAPABILITIES = VenueCapabilities()
+"""What the engine assumes of a venue that says nothing: lookups by id and client id, native
+market orders, no amend, no request window (a configured horizon applies instead)."""
+
+
+def capabilities_of(venue: object) -> VenueCapabilities:
+    """The venue's :class:`VenueCapabilities`, or :data:`DEFAULT_CAPABILITIES`."""
+    caps = getattr(venue, "capabilities", None)
+    return caps if isinstance(caps, VenueCapabilities) else DEFAULT_CAPABILITIES
 
 
 @runtime_checkable
