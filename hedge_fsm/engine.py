@@ -91,7 +91,7 @@ from hedge_fsm.values import (
     TriggerFill,
     is_on_grid,
 )
-from hedge_fsm.venue import OrderStream, Venue
+from hedge_fsm.venue import OrderStream, Venue, capabilities_of
 
 __all__ = ["HedgeEngine", "HedgeObserver", "Resume", "placement_event"]
 
@@ -365,6 +365,7 @@ class HedgeEngine:
                 price=leg.price if isinstance(leg, LegSpec) else None,
                 reduce_only=leg.reduce_only,
                 baseline=baselines[i],
+                capabilities=capabilities_of(self.venues[leg.venue]),
             )
             for i, leg in enumerate(legs)
         ]

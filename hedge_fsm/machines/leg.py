@@ -78,6 +78,7 @@ from hedge_fsm.machines.events import (
     TimerFired,
 )
 from hedge_fsm.values import BBO, HedgeResult, Instrument, OrderInfo, Side, TriggerFill
+from hedge_fsm.venue import DEFAULT_CAPABILITIES, VenueCapabilities
 
 __all__ = ["LEG", "LEG_EDGES", "LegHedge", "LegState"]
 
@@ -304,8 +305,11 @@ class LegHedge(FsmModel):
         trigger: TriggerFill | None = None,
         market_only: bool = False,
         order_tag: str = "h",
+        capabilities: VenueCapabilities = DEFAULT_CAPABILITIES,
     ) -> None:
         self.state = S.PRICING.value
+        self.capabilities = capabilities
+        """What the venue can do: its request window bounds how long an ambiguous order lives."""
         self.leg_index = leg
         self.outbox: list[Command] = []
         self.history = []

@@ -84,6 +84,7 @@ from hedge_fsm.values import (
     Side,
     TriggerFill,
 )
+from hedge_fsm.venue import DEFAULT_CAPABILITIES, VenueCapabilities
 
 __all__ = ["SUPERVISOR", "SUPERVISOR_EDGES", "HedgeSupervisor", "LegPlan", "Route", "SupervisorState"]
 
@@ -253,6 +254,8 @@ class LegPlan:
     reduce_only: bool
     baseline: Decimal
     """The venue position before anything was sent (rollback returns to it)."""
+    capabilities: VenueCapabilities = DEFAULT_CAPABILITIES
+    """What the leg's venue can do (request window, amend, lookups...), read at set-up."""
     ledger: Ledger = attrs.Factory(Ledger)
     """The supervisor's own orders on this leg: the entry order and rollback orders."""
     entry: OrderRecord | None = None
@@ -836,6 +839,7 @@ class HedgeSupervisor(FsmModel):
                 started_at=event.now,
                 trigger=trigger_fill if trigger_fill is not None and trigger_fill.side is not plan.side else None,
                 market_only=self.market_only,
+                capabilities=plan.capabilities,
             )
             # One ordered history for the whole hedge.
             hedge.history = self.history
