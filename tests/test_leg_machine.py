@@ -1201,3 +1201,167 @@ def test_an_order_taken_as_never_placed_that_shows_up_live_is_cancelled() -> Non
     assert leg.state == LegState.RETRY
     # A second report of the same stray order does not send a second cancel.
     assert not any(isinstance(c, CancelOrder) for c in feed(leg, OrderUpdated(now=0.31, order=stray)))
+
+
+# ------------------------------------------------------------------- issue 11: the leg's guarantees
+
+
+def test_market_order_reported_filled_as_a_cancel_answer_ends_done_not_a_zero_market_order() -> None:
+    """Case 9 (``--hypothesis-seed=4``): a market order's FILLED report arrives as a cancel's
+    answer. ``market_fallback`` had no edge for it (only a ledger fold), so the leg stayed, and
+    its next timer sent a market order for quantity 0. Now the report ends the leg ``done``."""
+    leg = make_leg(market_only=True)
+    market = only(feed(leg, Start(now=0.0)), PlaceMarket)
+    feed(leg, OrderAcked(now=0.01, order=report(market, status=OPEN)))
+    commands = feed(leg, CancelConfirmed(now=0.05, order=report(market, status=FILLED, filled="10")))
+    assert leg.state == LegState.DONE
+    assert none_of(commands, PlaceMarket)
+
+
+def test_market_order_cut_short_reported_as_a_cancel_answer_rolls_back_within_the_order_cap() -> None:
+    """Case 9 (4 orders with ``max_orders_per_leg=3``): the market order's partial end came as
+    a cancel's answer; the leg stayed in ``market_fallback`` and its timer re-sent a market
+    order past the cap. Now the partial market fill rolls back, and no order exceeds the cap."""
+    leg = make_leg(market_only=True, config=HedgeConfig(max_orders_per_leg=1))
+    market = only(feed(leg, Start(now=0.0)), PlaceMarket)
+    feed(leg, OrderAcked(now=0.01, order=report(market, status=OPEN)))
+    feed(leg, CancelConfirmed(now=0.05, order=report(market, status=CANCELED, filled="4")))
+    assert leg.state == LegState.ROLLBACK
+    assert leg.orders_sent == 1
+
+
+def test_market_timer_after_a_transient_refusal_respects_the_order_cap() -> None:
+    """A rate-limited market order is sent again after the backoff only while orders are left;
+    the timer edge itself checks the cap (it did not)."""
+    leg = make_leg(market_only=True, config=HedgeConfig(max_orders_per_leg=2))
+    market = only(feed(leg, Start(now=0.0)), PlaceMarket)
+    commands = feed(leg, OrderRejected(now=0.01, client_order_id=market.client_order_id,
+                                       reason=RejectReason.RATE_LIMITED))
+    commands = fire(leg, only(commands, WaitUntil))
+    second = only(commands, PlaceMarket)
+    commands = feed(leg, OrderRejected(now=0.2, client_order_id=second.client_order_id,
+                                       reason=RejectReason.RATE_LIMITED))
+    assert leg.state == LegState.ROLLBACK
+    assert leg.orders_sent == 2
+
+
+def test_placed_timer_treats_a_placement_that_never_answers_as_ambiguous() -> None:
+    """Every live state has a timer: the placement's answer never comes, so at the place
+    timeout + a poll (2.1 s) the leg looks the order up by client id instead of waiting forever.
+    Not knowing when the request left, it never takes the order as dead: it gives up (rollback)
+    after ``stuck_timeout`` of lookups that find nothing, never placing a second order."""
+    leg = make_leg()
+    place = start_and_place(leg)
+    commands = fire(leg, WaitUntil(at=2.1, token=leg.timer_token))
+    assert only(commands, QueryOrder) == QueryOrder(leg=1, client_order_id=place.client_order_id)
+    assert leg.looking_up
+    commands, _ = answer_lookups_not_found(leg, place, commands)
+    assert leg.state == LegState.ROLLBACK
+    assert none_of(commands, PlaceLimit, PlaceMarket)
+    assert len(leg.ledger.orders) == 1 and not leg.ledger.orders[place.client_order_id].terminal
+
+
+def test_bbo_request_that_never_answers_is_asked_again() -> None:
+    """Every live state has a timer: a BBO request without an answer is asked again after the
+    BBO timeout + a poll (1.1 s); a second answer arriving later is ignored."""
+    leg = make_leg()
+    commands = feed(leg, Start(now=0.0))
+    wait = only(commands, WaitUntil)
+    assert isinstance(wait, WaitUntil) and wait.at == pytest.approx(1.1)
+    assert asks_for_bbo(fire(leg, wait)) == FetchBbo(leg=1)
+    start_and_place(leg, now=1.2)
+    assert feed(leg, BboReceived(now=1.3, bbo=QUOTE)) == []
+    assert leg.state == LegState.PLACED
+
+
+def test_confirming_a_cancel_reply_when_the_venue_reports_cancels_early() -> None:
+    """Case 3: with ``reports_cancel_early`` a CANCELED cancel answer (4 filled) is confirmed by
+    a query (``confirming``); the query's truth (7 filled) sizes the next order: 3, not 6."""
+    leg = make_leg(capabilities=VenueCapabilities(reports_cancel_early=True))
+    place = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(place, status=PARTIAL, filled="4")))
+    assert leg.state == LegState.PARTIAL
+    commands = feed(leg, CancelConfirmed(now=0.05, order=report(place, status=CANCELED, filled="4")))
+    assert leg.state == LegState.CONFIRMING
+    assert only(commands, QueryOrder).order_id == "v-1"
+    commands = feed(leg, OrderUpdated(now=0.06, order=report(place, status=CANCELED, filled="7")))
+    assert leg.state == LegState.RETRY
+    assert asks_for_bbo(fire(leg, only(commands, WaitUntil))) == FetchBbo(leg=1)
+    assert start_and_place(leg, now=0.2).quantity == D("3")
+
+
+def test_a_cancel_reply_below_a_fill_already_seen_is_confirmed() -> None:
+    """Case 3, a conflict: 5 were reported filled, the cancel answers CANCELED with 4. The venue
+    does not declare early reports; the conflict alone sends the leg to ``confirming``."""
+    leg = make_leg()
+    place = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(place, status=PARTIAL, filled="5")))
+    feed(leg, CancelConfirmed(now=0.05, order=report(place, status=CANCELED, filled="4")))
+    assert leg.state == LegState.CONFIRMING
+    assert leg.ledger.filled == D("5")
+
+
+def test_a_cancel_reply_that_agrees_with_what_was_seen_is_not_confirmed() -> None:
+    """The cost rule: without ``reports_cancel_early`` and without a conflict, a terminal report
+    is trusted (no extra round trip)."""
+    leg = make_leg()
+    place = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(place, status=PARTIAL, filled="4")))
+    feed(leg, CancelConfirmed(now=0.05, order=report(place, status=CANCELED, filled="4")))
+    assert leg.state == LegState.RETRY
+
+
+def test_late_fill_on_an_earlier_order_cancels_the_resting_order() -> None:
+    """Case 4: order 1 ended with 4 filled (so order 2 rests for 6); a late report shows order 1
+    at 7. 7 + 6 > 10: order 2 is cancelled at once (``cancelling``), then 3 are re-placed."""
+    leg = make_leg()
+    first = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(first, status=PARTIAL, filled="4")))
+    commands = feed(leg, CancelConfirmed(now=0.05, order=report(first, status=CANCELED, filled="4")))
+    fire(leg, only(commands, WaitUntil))
+    second = start_and_place(leg, now=0.2)
+    assert second.quantity == D("6")
+    feed(leg, OrderAcked(now=0.21, order=report(second, status=OPEN, order_id="v-2")))
+    assert leg.state == LegState.POLLING
+    commands = feed(leg, OrderUpdated(now=0.3, order=report(first, status=CANCELED, filled="7")))
+    assert leg.state == LegState.CANCELLING
+    assert only(commands, CancelOrder).order_id == "v-2"
+    commands = feed(leg, CancelConfirmed(now=0.35, order=report(second, status=CANCELED, order_id="v-2")))
+    assert leg.state == LegState.RETRY
+    fire(leg, only(commands, WaitUntil))
+    assert start_and_place(leg, now=0.5).quantity == D("3")
+
+
+def test_late_fill_that_leaves_room_for_the_resting_order_changes_nothing() -> None:
+    """A late fill of 1 on order 1 (4 → 5) with order 2 resting for 6: 5 + 6 > 10, cancel; but a
+    late fill that keeps filled + open within the target (none here beyond 4) leaves it alone."""
+    leg = make_leg()
+    first = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(first, status=PARTIAL, filled="4")))
+    commands = feed(leg, CancelConfirmed(now=0.05, order=report(first, status=CANCELED, filled="4")))
+    fire(leg, only(commands, WaitUntil))
+    second = start_and_place(leg, now=0.2)
+    feed(leg, OrderAcked(now=0.21, order=report(second, status=OPEN, order_id="v-2")))
+    feed(leg, OrderUpdated(now=0.3, order=report(first, status=CANCELED, filled="4")))
+    assert leg.state == LegState.POLLING
+
+
+def test_nothing_is_placed_while_a_stray_order_may_fill() -> None:
+    """An order taken as dead that the venue then shows live (a venue breaking its horizon) is
+    cancelled at once; the leg waits in ``retry`` (chasing the cancel) and places nothing until
+    the stray is confirmed closed, then sizes the next order from what it filled (2 → 8)."""
+    config = HedgeConfig(lookup_attempts=1, ambiguous_horizon=0.05)
+    leg = make_leg(config=config)
+    place = start_and_place(leg)
+    commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
+    commands, _ = answer_lookups_not_found(leg, place, commands)
+    assert leg.state == LegState.RETRY
+    wait = only(commands, WaitUntil)
+    feed(leg, OrderUpdated(now=0.2, order=report(place, status=PARTIAL, filled="2")))
+    commands = fire(leg, wait, now=max(0.21, wait.at))
+    assert leg.state == LegState.RETRY
+    assert none_of(commands, PlaceLimit, PlaceMarket, FetchBbo)
+    feed(leg, CancelConfirmed(now=0.3, order=report(place, status=CANCELED, filled="2")))
+    commands = fire(leg, only(commands, WaitUntil))
+    assert asks_for_bbo(commands) == FetchBbo(leg=1)
+    assert start_and_place(leg, now=0.5).quantity == D("8")

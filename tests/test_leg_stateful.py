@@ -23,12 +23,21 @@ At the end of every run (``teardown``) the venue turns cooperative (fills what i
 sent, confirms cancels, reveals orders) and the leg must reach a terminal state in
 a bounded number of steps, within a bounded virtual time (invariant 2).
 
+New misbehaviours (issue 11): ambiguous placements whose order reaches the matching
+engine late or stays invisible to lookups for a while (always within the venue's request
+window, or the configured horizon where it has none: the contract the leg relies on);
+terminal reports that understate the fill (cancel answers of a venue that says it
+``reports_cancel_early``, reports that conflict with a fill already reported, and an
+*undeclared* liar whose hidden amount is counted); the truth pushed late, as a late fill on
+an earlier order, maybe while the next order rests; calls that never return (at most one
+per leg), so only the leg's own timers move it on. ``check_leg`` (with its reservation and
+possibly-live checks) runs after every step.
+
 Model assumptions (the contract the machine relies on, stated so a failure is read
-correctly): every command gets exactly one answer; an order created after an
-ambiguous placement becomes visible before ``lookup_attempts`` lookups have missed
-it; a terminal report carries the order's final fill (fills after a CANCELED report
-are covered by example tests in ``test_leg_machine.py``); unsolicited reports are
-only sent for orders whose placement the leg has already heard answered.
+correctly): every command gets at most one answer; an order created after an ambiguous
+placement is visible to lookups before its window (or the horizon) has passed; a venue
+that understates without saying so can make the leg over-hedge by at most what it hid
+(the truth invariant allows exactly that, no more).
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ States:
 ``pricing``
     Waiting for a fresh BBO to price the next attempt.
 ``placed``
-    A limit order was sent; its ack has not arrived. After an ambiguous outcome
-    (timeout, 5xx, lost ack) the order is looked up here by client order id:
-    nothing else is placed for the leg until the venue has said whether it exists.
+    An order was sent; its answer has not arrived. After an ambiguous outcome
+    (timeout, 5xx, lost ack) the order is *possibly live*: it is looked up by
+    client order id, and nothing else is placed until the venue shows it or it
+    is *provably dead* (see below).
 ``polling``
     The order rests; it is polled until it fills or its attempt time runs out.
 ``partial``
@@ -22,8 +23,12 @@ States:
     being cancelled. Left only once the cancel is *confirmed* (with the order's
     final cumulative fill).
 ``cancelling``
-    The attempt timed out with no fill; the order is being cancelled. A fill
-    during the cancel moves to ``partial``.
+    The attempt timed out with no fill (or a late fill made the order too
+    large); the order is being cancelled. A fill during the cancel moves to
+    ``partial``.
+``confirming``
+    A terminal report that may understate the fill is being confirmed by a
+    query before the next order is sized.
 ``retry``
     Backoff before the next attempt.
 ``market_fallback``
@@ -31,12 +36,38 @@ States:
 ``done`` / ``rollback``
     Terminal; no edge leaves them and every event there is refused.
 
-Rules that hold (DESIGN.md section 5):
+Rules that hold (the invariants (docs/design.md)):
 
 * At most one order of the leg can fill at any time: a new order is placed only
-  when every earlier one is terminal (filled, rejected, or cancel confirmed).
-  Each order is sized ``floor_to_lot(target - filled)``, so the sum of fills
-  never exceeds the target.
+  when every earlier one is terminal (filled, rejected, cancel confirmed, or
+  provably dead). Each order is sized ``floor_to_lot(target - filled -
+  reserved)``, where *reserved* is what may still fill on orders not confirmed
+  terminal, so the sum of fills never exceeds the target.
+* **Possibly live.** An ambiguous placement stays possibly live until the venue
+  reports it, or it is *provably dead*: ``lookup_attempts`` lookups *sent* after
+  its validity window (``capabilities.request_window`` after the ambiguous
+  answer, plus the place timeout as a margin for clock skew; where the venue
+  has no window, ``config.ambiguous_horizon``) found nothing. Until then the leg
+  waits in ``placed`` (or ``market_fallback``: never a second market order
+  while the first may be live), its lookups spaced out up to the window's end.
+  A placement with no answer at all (the leg's own timer) may not even have been
+  sent: it is never taken as dead, only waited on, up to ``stuck_timeout``.
+  An order taken as dead is still watched: if the venue shows it later it is
+  cancelled at once, its fills counted, and nothing is placed while it may fill.
+* **Confirmed terminal reports.** A terminal report is confirmed by a query
+  (``confirming``) before the next order is sized when it is a cancel's answer
+  from a venue that ``reports_cancel_early``, or when it *conflicts* with what
+  was seen: its fill is below a fill already reported for the order, or the
+  order was already reported terminal with a different fill. A FILLED report
+  cannot understate. Otherwise it is trusted: the confirmation costs one round
+  trip per retry, paid only where the venue is known to need it or shows it.
+* **Late fills.** A late fill on an earlier order that would make the resting
+  order over-hedge (filled + its open quantity > target) cancels that order at
+  once (``cancelling``); the remainder is re-placed after the confirmation.
+* **Timers.** Every live state has a timer: a BBO request, a placement, a
+  lookup, a cancel and a confirmation are each asked again, or given up on
+  (``rollback``), on the leg's own clock, so silence never leaves it waiting.
+  Backoffs are capped at the limit budget left.
 * Every report is folded into the per-order :class:`Ledger` (max cumulative),
   whatever state the leg is in and however late it comes, so duplicates never
   count twice and fills after a cancel are never lost.
@@ -634,7 +665,10 @@ class LegHedge(FsmModel):
 
     def is_waiting_on_strays(self, event: Event) -> bool:
         """May an earlier order still fill (one the venue showed after it was taken as dead)?"""
-        return any(not r.terminal for r in self.ledger.orders.values() if r is not self.current)
+        return any(self._is_stray(r) for r in self.ledger.orders.values())
+
+    def _is_stray(self, record: OrderRecord) -> bool:
+        return not record.terminal and (record.revived or record is not self.current)
 
     def is_lookup_exhausted(self, event: Event) -> bool:
         return self.lookups_missed + 1 >= self.config.lookup_attempts
@@ -811,7 +845,7 @@ class LegHedge(FsmModel):
         if self.waiting_since is None:
             self._wait(event)
         for record in self.ledger.orders.values():
-            if record.terminal or record is self.current:
+            if not self._is_stray(record):
                 continue
             sent = self.stray_cancels.get(record.client_order_id)
             resend = sent is None or event.now - sent >= 5 * self.policy.poll_interval
