@@ -41,7 +41,7 @@ class Place:
 
     kind: str = "auto"
     """auto | rest | fill | partial | post_only | reject | rate_limited | ambiguous_created |
-    ambiguous_lost | ambiguous_late | raise"""
+    ambiguous_lost | ambiguous_late | hang | raise"""
     quantity: Decimal = ZERO
     """For ``partial``: how much fills at once."""
     price: Decimal | None = None
@@ -202,6 +202,9 @@ class ScriptedVenue:
             raise VenueRejected("too many requests", reason=RejectReason.RATE_LIMITED, venue=self.name)
         if behaviour.kind == "ambiguous_lost":
             raise AmbiguousOutcome("timeout", venue=self.name)
+        if behaviour.kind == "hang":
+            # A call that never returns (until the caller gives up on it).
+            await asyncio.get_running_loop().create_future()
         if behaviour.kind == "ambiguous_late":
             sent_at = asyncio.get_running_loop().time()
             asyncio.get_running_loop().call_later(

@@ -231,3 +231,20 @@ def test_backoff_never_pushes_the_leg_past_its_budget() -> None:
     assert result.state == "done"
     assert len(times) == 1
     assert 6.0 <= times[0] < 6.5
+
+
+def test_placement_that_never_answers_ends_the_hedge_in_bounded_time() -> None:
+    """Invariant 2, the leg's own bound: a placement call that never returns. The leg's
+    placement timer (place timeout 2 s + a poll) starts lookups by client id; the order never
+    shows, and since the request may not even have left, it is never taken as dead: the leg
+    gives up after ``stuck_timeout`` (10 s) and the hedge ends (nothing traded, nothing open)
+    within budget + place timeout + stuck timeout + the driver's wait for calls in flight."""
+    b = venue()
+    b.script_place("BTC", Place("hang"))
+    result, ended = hedge(b)
+    config = HedgeConfig()
+    assert result.state != "done"
+    assert result.legs[0].filled_quantity == 0
+    bound = config.opening.budget + config.call_timeouts.place + 3 * config.stuck_timeout
+    assert ended <= bound, f"ended at {ended:.2f}s > {bound:.2f}s"
+    assert hedge_orders(b) == ["limit"]
