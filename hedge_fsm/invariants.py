@@ -70,7 +70,8 @@ def check_leg(leg: LegHedge) -> list[str]:
     # while the leg is cancelling the order a late fill made too large (or cannot yet: its
     # placement is unanswered; a market order executes at once).
     reserved = sum((r.open_quantity for r in live), ZERO)
-    if ledger.filled + reserved > leg.target and leg.state not in _MAY_BE_OVER_RESERVED:
+    # (An over-hedge already filled is reported above; this is about what is still open.)
+    if reserved > 0 and ledger.filled + reserved > leg.target and leg.state not in _MAY_BE_OVER_RESERVED:
         problems.append(
             f"{where}: filled {ledger.filled} + open {reserved} > target {leg.target} in {leg.state}"
         )
