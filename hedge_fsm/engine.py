@@ -276,18 +276,20 @@ class HedgeEngine:
 
         The engine's clock must share the journal's time line (the same virtual
         loop in simulations; :class:`hedge_fsm.clock.WallClock` across processes).
-        """
-        from hedge_fsm.journal import read_journal, replay
 
-        hedges = [h for h in read_journal(journal).values() if not h.finished]
-        runs = []
-        for hedge in hedges:
-            rebuilt = replay(hedge)
-            for problem in rebuilt.mismatches:
-                _log.bind(hedge_id=hedge.hedge_id).warning("journal replay mismatch: {}", problem)
-            supervisor = rebuilt.supervisor
-            resume = self._resume_plan(hedge, supervisor, rebuilt.pending)
-            runs.append(self._drive(supervisor, resume))
+        A damaged journal is never acted on: a torn tail (a crash mid-write) is
+        left out with a warning; anything else, including a replay that does not
+        reproduce the journaled commands, raises
+        :class:`~hedge_fsm.journal.JournalError` before any hedge is resumed.
+        """
+        from hedge_fsm.journal import recoverable
+
+        # Every hedge is rebuilt (and the journal refused, if damaged) before any is resumed.
+        rebuilt = recoverable(journal)
+        runs = [
+            self._drive(r.supervisor, self._resume_plan(hedge, r.supervisor, r.pending))
+            for hedge, r in rebuilt
+        ]
         return list(await asyncio.gather(*runs))
 
     def _resume_plan(

@@ -214,20 +214,25 @@ def test_to_mapping_is_plain_data() -> None:
     assert expected == {key: mapping[key] for key in expected}
 
 
-retry_policies = st.builds(
-    RetryPolicy,
-    max_attempts=st.integers(1, 100),
-    budget=st.floats(0.001, 600, allow_nan=False),
-    backoff=st.floats(0, 10, allow_nan=False),
-    inside_tick_attempts=st.integers(0, 20),
-    attempt_wait=st.floats(0.001, 60, allow_nan=False),
-    poll_interval=st.floats(0.001, 10, allow_nan=False),
-)
+@st.composite
+def retry_policies(draw: st.DrawFn) -> RetryPolicy:
+    """Any policy that does not contradict itself (the cross-field rules hold)."""
+    max_attempts = draw(st.integers(1, 100))
+    budget = draw(st.floats(0.001, 600, allow_nan=False))
+    attempt_wait = draw(st.floats(0.001, 60, allow_nan=False))
+    return RetryPolicy(
+        max_attempts=max_attempts,
+        budget=budget,
+        backoff=draw(st.floats(0, min(10, budget), allow_nan=False)),
+        inside_tick_attempts=draw(st.integers(0, min(20, max_attempts))),
+        attempt_wait=attempt_wait,
+        poll_interval=draw(st.floats(0.001, min(10, attempt_wait, budget), allow_nan=False)),
+    )
 
 
 @given(
-    opening=retry_policies,
-    closing=retry_policies,
+    opening=retry_policies(),
+    closing=retry_policies(),
     max_ticks=st.integers(0, 10),
     dust=st.integers(0, 10**6).map(lambda n: n * D("0.0001")),
     mode=st.sampled_from(HedgeMode),
