@@ -118,6 +118,10 @@ class HedgeObserver(Protocol):
 
     def on_finish(self, hedge_id: str, result: ExecutionResult) -> None: ...
 
+    # Optional, looked up by name (observers written before it keep working):
+    # ``on_resume(hedge_id, resume)`` is called when :meth:`HedgeEngine.recover` takes a
+    # hedge over, before ``resume.commands`` are issued (the journal marks the place).
+
 
 @attrs.frozen
 class Resume:
@@ -485,6 +489,12 @@ class HedgeEngine:
         if resume is None:
             for observer in observers:
                 observer.on_start(supervisor)
+        else:
+            for observer in observers:
+                # Optional: the journal marks where a recovery took over (see HedgeObserver).
+                on_resume = getattr(observer, "on_resume", None)
+                if on_resume is not None:
+                    on_resume(hedge_id, resume)
         try:
             if resume is None:
                 deliver(SUPERVISOR_ROUTE, Start(now=clock.now()), None)

@@ -78,7 +78,7 @@ import os
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import cattrs
@@ -95,6 +95,9 @@ from hedge_fsm.secrets import log, redact
 from hedge_fsm.values import ExecutionResult, Instrument, Side, TriggerFill
 from hedge_fsm.venue import DEFAULT_CAPABILITIES, VenueCapabilities
 
+if TYPE_CHECKING:
+    from hedge_fsm.engine import Resume
+
 __all__ = [
     "SCHEMA_VERSION",
     "FsyncPolicy",
@@ -103,6 +106,7 @@ __all__ = [
     "JournalHedge",
     "JournalWriter",
     "ReplayResult",
+    "ResumeRecord",
     "TornTail",
     "build_supervisor",
     "load_journal",
@@ -128,6 +132,7 @@ _KEYS: dict[str, frozenset[str]] = {
         "command": ("id", "route", "type"),
         "event": ("cause", "route", "type"),
         "finish": (),
+        "resume": (),
     }.items()
 }
 _MACHINES = ("supervisor", "leg")
@@ -308,6 +313,11 @@ class JournalWriter:
             del self._hedges[hedge_id]
             raise
 
+    def on_resume(self, hedge_id: str, resume: Resume) -> None:
+        """A recovery takes the hedge over: mark where, so replay tells its commands apart."""
+        self._known(hedge_id)
+        self._append(hedge_id, "resume", {"data": {"commands": len(resume.commands)}}, durable=False)
+
     def on_command(self, hedge_id: str, route: Route, command: Command, command_id: int) -> None:
         self._known(hedge_id)
         self._append(
@@ -370,13 +380,24 @@ class EventRecord:
     """The record's line in its journal (1-based)."""
 
 
+@attrs.frozen
+class ResumeRecord:
+    """A recovery took the hedge over here; its first ``commands`` commands follow."""
+
+    seq: int
+    commands: int
+    """How many commands the recovery issued before anything else (its lookups, re-armed
+    timers, and the commands the machines had emitted that were never sent)."""
+    line: int = 0
+
+
 @attrs.define
 class JournalHedge:
     """Everything the journal says about one hedge, in order."""
 
     hedge_id: str
     start: dict[str, Any]
-    entries: list[CommandRecord | EventRecord] = attrs.Factory(list)
+    entries: list[CommandRecord | EventRecord | ResumeRecord] = attrs.Factory(list)
     finish: dict[str, Any] | None = None
     last_seq: int = 0
     source: str = ""
@@ -526,10 +547,10 @@ class _Parser:
                 f"schema version {version!r}, expected {SCHEMA_VERSION} (a journal from another "
                 "version of hedge_fsm?)"
             )
-        kind = self.field(record, "kind", str, 'one of "start", "command", "event", "finish"')
+        kinds = ", ".join(f'"{k}"' for k in _KEYS)
+        kind = self.field(record, "kind", str, f"one of {kinds}")
         if kind not in _KEYS:
-            raise self.fail(f'unknown record kind {kind!r}, expected "start", "command", "event" '
-                            'or "finish"')
+            raise self.fail(f"unknown record kind {kind!r}, expected one of {kinds}")
         extra = sorted(set(record) - _KEYS[kind])
         if extra:
             raise self.fail(f"{kind} record has unexpected key(s) {', '.join(map(repr, extra))}")
@@ -552,6 +573,8 @@ class _Parser:
             hedge.entries.append(self.command(hedge, seq, record))
         elif kind == "event":
             hedge.entries.append(self.event(hedge, seq, record))
+        elif kind == "resume":
+            hedge.entries.append(self.resume(seq, record))
         else:
             hedge.finish = self.finish(record)
             hedge.finish_line = self.number
@@ -594,7 +617,9 @@ class _Parser:
             raise self.fail(f"duplicate record: {where}; expected seq {expected}")
         if seq < hedge.last_seq:
             raise self.fail(f"record out of order: {where}; expected seq {expected}")
-        raise self.fail(f"{seq - expected} record(s) missing: {where}; expected seq {expected}")
+        raise self.fail(
+            f"{seq - expected} record(s) missing or out of order: {where}; expected seq {expected}"
+        )
 
     def route(self, hedge: JournalHedge, record: dict[str, Any]) -> Route:
         raw = self.field(record, "route", list, '["supervisor" or "leg", a leg index or null]')
@@ -656,6 +681,13 @@ class _Parser:
         route = self.route(hedge, record)
         event = self.structure(hedge, record, _EVENT_TYPES)
         return EventRecord(seq, cause, route, event, self.number)
+
+    def resume(self, seq: int, record: dict[str, Any]) -> ResumeRecord:
+        data = self.field(record, "data", dict, '{"commands": a count}')
+        commands = data.get("commands")
+        if type(commands) is not int or commands < 0 or set(data) != {"commands"}:
+            raise self.fail(f'resume record data {data!r}, expected {{"commands": a count}}')
+        return ResumeRecord(seq, commands, self.number)
 
     def finish(self, record: dict[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = self.field(record, "data", dict, "the hedge's outcome (an object)")
@@ -802,10 +834,33 @@ def replay(hedge: JournalHedge) -> ReplayResult:
     expected: list[CommandRecord] = []
     emitted: list[tuple[Route, Command]] = []
     mismatches: list[str] = []
+    # After a resume record: the batch of commands the recovery issued first. Among them are the
+    # commands the machines had emitted that were never sent (``pending``, matched in order);
+    # the others are recovery's own (lookups, re-armed timers), which no machine emitted.
+    batch_left = 0
+    pending: list[tuple[Route, Command]] = []
     for entry in hedge.entries:
+        if isinstance(entry, ResumeRecord):
+            _compare(emitted, expected, mismatches)
+            _unmatched(expected, mismatches)
+            pending, emitted = emitted, []
+            batch_left = entry.commands
+            continue
         if isinstance(entry, CommandRecord):
+            if batch_left:
+                batch_left -= 1
+                if pending and pending[0] == (entry.route, entry.command):
+                    pending.pop(0)
+                if not batch_left:
+                    _unsent(pending, mismatches)
+                continue
             expected.append(entry)
             continue
+        if batch_left:
+            mismatches.append(f"line {entry.line}: an event before the recovery's {batch_left} "
+                              "remaining command(s)")
+            batch_left = 0
+            _unsent(pending, mismatches)
         _compare(emitted, expected, mismatches)
         try:
             if supervisor.is_finished:
@@ -819,11 +874,12 @@ def replay(hedge: JournalHedge) -> ReplayResult:
                 f"{type(entry.event).__name__}: {exc}"
             ) from None
         emitted.extend(supervisor.drain_routed())
+    if batch_left:
+        # The journal stops inside a recovery's first batch (it crashed again): the pending
+        # commands not yet recorded were never sent; they are pending still.
+        emitted = pending + emitted
     _compare(emitted, expected, mismatches)
-    for record in expected:
-        mismatches.append(
-            f"journal has command {record.id} {type(record.command).__name__} that replay never emitted"
-        )
+    _unmatched(expected, mismatches)
     finish = hedge.finish
     if finish is not None and finish.get("state") != supervisor.state:
         mismatches.append(
@@ -855,6 +911,20 @@ def recoverable(path: str | Path) -> list[tuple[JournalHedge, ReplayResult]]:
     return rebuilt
 
 
+def _unmatched(expected: list[CommandRecord], mismatches: list[str]) -> None:
+    for record in expected:
+        mismatches.append(
+            f"journal has command {record.id} {type(record.command).__name__} that replay never emitted"
+        )
+    expected.clear()
+
+
+def _unsent(pending: list[tuple[Route, Command]], mismatches: list[str]) -> None:
+    for route, command in pending:
+        mismatches.append(f"recovery never sent the pending {route} {command!r}")
+    pending.clear()
+
+
 def _compare(
     emitted: list[tuple[Route, Command]], expected: list[CommandRecord], mismatches: list[str]
 ) -> None:
@@ -871,7 +941,9 @@ def _compare(
 def iter_lines(hedge: JournalHedge) -> Iterable[str]:
     """A readable account of one hedge: transitions, orders and fills (for ``hedge-fsm replay``)."""
     for entry in hedge.entries:
-        if isinstance(entry, CommandRecord):
+        if isinstance(entry, ResumeRecord):
+            yield f"  ---  recovery resumed the hedge here ({entry.commands} commands first)"
+        elif isinstance(entry, CommandRecord):
             yield f"  cmd  #{entry.id:<4} {entry.route.machine}/{entry.route.leg}  {entry.command!r}"
         else:
             yield f"  evt  <-{entry.cause!s:<5} {entry.route.machine}/{entry.route.leg}  {entry.event!r}"
