@@ -486,16 +486,18 @@ class HedgeEngine:
                 )
 
         streams = self._start_streams(supervisor, queue)
-        if resume is None:
-            for observer in observers:
-                observer.on_start(supervisor)
-        else:
-            for observer in observers:
-                # Optional: the journal marks where a recovery took over (see HedgeObserver).
-                on_resume = getattr(observer, "on_resume", None)
-                if on_resume is not None:
-                    on_resume(hedge_id, resume)
         try:
+            # Inside the try: an observer that refuses the hedge (a journal that already holds
+            # its id) stops it before anything is sent, and its streams are stopped with it.
+            if resume is None:
+                for observer in observers:
+                    observer.on_start(supervisor)
+            else:
+                for observer in observers:
+                    # Optional: the journal marks where a recovery took over (see HedgeObserver).
+                    on_resume = getattr(observer, "on_resume", None)
+                    if on_resume is not None:
+                        on_resume(hedge_id, resume)
             if resume is None:
                 deliver(SUPERVISOR_ROUTE, Start(now=clock.now()), None)
             else:

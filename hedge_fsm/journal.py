@@ -13,7 +13,16 @@ Format: JSON Lines (UTF-8), one record per line, schema version ``v``::
     {"v":1,"hedge":"a1b2","seq":0,"kind":"start","data":{...set-up...}}
     {"v":1,"hedge":"a1b2","seq":5,"kind":"command","id":3,"route":["leg",1],"type":"PlaceLimit","data":{...}}
     {"v":1,"hedge":"a1b2","seq":6,"kind":"event","cause":3,"route":["leg",1],"type":"OrderAcked","data":{...}}
+    {"v":1,"hedge":"a1b2","seq":7,"kind":"resume","data":{"commands":2}}
     {"v":1,"hedge":"a1b2","seq":9,"kind":"finish","data":{"state":"done","net_exposure":"0"}}
+
+A ``resume`` record marks where :meth:`~hedge_fsm.HedgeEngine.recover` took the
+hedge over (the engine calls the writer's ``on_resume``); the ``commands``
+command records after it are the ones the recovery issued first: its own
+lookups and re-armed timers, which no machine emitted, and the commands the
+machines had emitted that were never sent. :func:`replay` tells them apart,
+so a recovered hedge's journal replays without mismatch and a crash during a
+recovery is recovered again.
 
 Values go through the one cattrs converter: Decimals as strings, enums as values.
 
@@ -63,8 +72,13 @@ record, because its two hedges cannot be told apart. One key was added, and
 it is optional: ``plans[].capabilities`` (the venue's
 :class:`~hedge_fsm.venue.VenueCapabilities` at set-up, which the machines
 read); a start record without it replays with the default capabilities,
-which is what the code that wrote it assumed. A record with a different
-``v`` is refused (a journal from another version of the library).
+which is what the code that wrote it assumed. One record kind was added,
+``resume`` (above): an older reader refuses a journal that holds one, as it
+should (it would misread the recovery's commands); a journal recovered by an
+older version has no such record, and :meth:`~hedge_fsm.HedgeEngine.recover`
+refuses to resume it a second time (its replay does not match) rather than
+guess. A record with a different ``v`` is refused (a journal from another
+version of the library).
 
 The journal never holds a secret: events and commands carry none, and venue
 error messages are passed through :func:`hedge_fsm.secrets.redact` first.

@@ -36,7 +36,7 @@ from hedge_fsm.journal import (
 from hedge_fsm.sim import SimVenue, build_venues
 from hedge_fsm.sim.loop import run
 from tests.scripted import ScriptedVenue
-from tests.test_engine import LONG_A_SHORT_B, two_venues
+from tests.test_engine import BTC, LONG_A_SHORT_B, StreamingVenue, btc_bbo, two_venues
 from tests.test_recovery import (
     CrashAt,
     CrashAtCommand,
@@ -339,13 +339,20 @@ def test_writer_refuses_a_start_for_a_hedge_id_the_journal_holds(tmp_path: Path)
     before its first order, and the journal is left as it was."""
     journal = finished_journal(tmp_path)
     before = journal.read_bytes()
-    a, b = two_venues()
+    # Venues that push order updates: the refused hedge's stream tasks must stop with it.
+    a = StreamingVenue("a", [BTC], {"BTC": btc_bbo()})
+    b = StreamingVenue("b", [BTC], {"BTC": btc_bbo()})
 
     async def main() -> None:
         with JournalWriter(journal, fsync="never") as writer:
             assert writer.hedge_ids == {"h1"}
             engine = HedgeEngine({"a": a, "b": b}, observers=[writer], hedge_ids=lambda: "h1")
-            await engine.execute(LONG_A_SHORT_B)
+            try:
+                await engine.execute(LONG_A_SHORT_B)
+            finally:
+                await asyncio.sleep(0)  # let cancelled tasks finish
+                left = asyncio.all_tasks() - {asyncio.current_task()}
+                assert not left, f"tasks left running: {left}"
 
     with pytest.raises(JournalError) as caught:
         run(main())
