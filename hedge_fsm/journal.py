@@ -706,7 +706,7 @@ class _Parser:
     def finish(self, record: dict[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = self.field(record, "data", dict, "the hedge's outcome (an object)")
         state = data.get("state")
-        if state not in _FINISH_STATES:
+        if type(state) is not str or state not in _FINISH_STATES:
             raise self.fail(f"finish record state {state!r}, expected one of "
                             f"{', '.join(sorted(_FINISH_STATES))}")
         exposure = data.get("net_exposure")

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from loguru import logger
 
 from hedge_fsm import ExecutionResult, HedgeConfig, HedgeEngine, HedgeError
@@ -35,6 +37,7 @@ from hedge_fsm.journal import (
 )
 from hedge_fsm.sim import SimVenue, build_venues
 from hedge_fsm.sim.loop import run
+from hedge_fsm.venue import DEFAULT_CAPABILITIES
 from tests.scripted import ScriptedVenue
 from tests.test_engine import BTC, LONG_A_SHORT_B, StreamingVenue, btc_bbo, two_venues
 from tests.test_recovery import (
@@ -43,6 +46,7 @@ from tests.test_recovery import (
     SimulatedCrash,
     clean_scenario,
     ledger_agrees_with_venue,
+    partial_then_market,
     run_episode,
 )
 
@@ -451,6 +455,56 @@ def test_reopened_writer_continues_each_hedges_sequence(tmp_path: Path) -> None:
     assert read_journal(journal)["h1"].finished
 
 
+# ----------------------------------------------------------------------------- compatibility
+
+
+def test_a_journal_from_before_capabilities_were_journaled_still_reads_and_recovers(
+    tmp_path: Path,
+) -> None:
+    """Compatibility: a v1 journal whose plans carry no ``capabilities`` (written before they were
+    journaled) and no resume record is read, replays faithfully with the default capabilities,
+    and an unfinished one is recovered to the uncrashed outcome."""
+    baseline, _ = run_episode(clean_scenario, tmp_path / "base.jsonl", None, False)
+    journal = tmp_path / "old.jsonl"
+    run_episode(clean_scenario, journal, None, False)
+    _strip_capabilities(journal)
+    assert '"capabilities"' not in journal.read_text()
+    hedge = read_journal(journal)["h1"]
+    rebuilt = replay(hedge)
+    assert rebuilt.mismatches == [] and rebuilt.supervisor.state == baseline.state
+    assert all(plan.capabilities == DEFAULT_CAPABILITIES for plan in rebuilt.supervisor.plans)
+    # An unfinished old journal: crash at event 8, strip the key, recover on the same venues.
+    venues, actions, config = clean_scenario()
+    cut = tmp_path / "old-cut.jsonl"
+
+    async def main() -> ExecutionResult:
+        loop = asyncio.get_running_loop()
+        for at, action in actions:
+            loop.call_at(at, action)
+        writer = JournalWriter(cut, fsync="never")
+        engine = HedgeEngine(venues, config, hedge_ids=lambda: "h1", observers=[writer, CrashAt(8)])
+        with pytest.raises(SimulatedCrash):
+            await engine.execute(LONG_A_SHORT_B)
+        writer.close()
+        _strip_capabilities(cut)
+        with JournalWriter(cut, fsync="never") as reopened:
+            (result,) = await HedgeEngine(venues, config, observers=[reopened]).recover(cut)
+        return result
+
+    result = run(main())
+    assert result.state == baseline.state
+    ledger_agrees_with_venue(result, venues)
+    for venue in venues.values():
+        assert venue.live_orders() == []
+
+
+def _strip_capabilities(journal: Path) -> None:
+    records = _records(journal)
+    for plan in records[0]["data"]["plans"]:
+        del plan["capabilities"]
+    write_lines(journal, [json.dumps(r, separators=(",", ":"), sort_keys=True) for r in records])
+
+
 # ----------------------------------------------------------------------------- wrong shapes
 
 
@@ -562,6 +616,7 @@ BODY_DAMAGE = [
     ("command", "PlaceLimit", _set(["id"], 0), "command id 0"),
     ("command", "PlaceLimit", _set(["id"], True), "'id' is a boolean"),
     ("finish", None, _set(["data", "state"], "great"), "finish record state 'great'"),
+    ("finish", None, _set(["data", "state"], ["done"]), "finish record state ['done']"),
     ("finish", None, _set(["data", "net_exposure"], 0.5), "net_exposure 0.5"),
 ]
 
@@ -582,6 +637,57 @@ def test_event_command_and_finish_records_of_the_wrong_shape_are_refused(
     message = refusal(journal)
     assert message.startswith(f"{journal}:{index + 1}: "), message
     assert expected in message, message
+
+
+ODD_VALUES = [None, 0, 1, -1, 10**30, 1.5, True, "", "x", "-1", "1e999", "NaN", [], [1], {}, {"a": 1},
+              "leg", ["leg", 0], ["leg", None], ["supervisor", 9]]
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if prefix:
+        yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*prefix, index))
+
+
+@pytest.fixture(scope="module")
+def partial_journal(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    """A journal with partial fills, a market fallback and cancels: many record shapes."""
+    folder = tmp_path_factory.mktemp("fuzz")
+    run_episode(partial_then_market, folder / "base.jsonl", None, False)
+    return folder, _records(folder / "base.jsonl")
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_one_field_changed_is_accepted_or_refused_with_a_journal_error(
+    partial_journal: tuple[Path, list[dict[str, Any]]], data: st.DataObject
+) -> None:
+    """Property: change (or delete) any one field of any record of a valid journal to an odd
+    value: reading and replaying either works or raises JournalError naming the file — never a
+    KeyError, TypeError, IndexError or any other exception."""
+    folder, base = partial_journal
+    records = json.loads(json.dumps(base))
+    index = data.draw(st.integers(0, len(records) - 1), label="record")
+    path = data.draw(st.sampled_from(list(_paths(records[index]))), label="field")
+    target = records[index]
+    for key in path[:-1]:
+        target = target[key]
+    if isinstance(target, dict) and data.draw(st.booleans(), label="delete"):
+        del target[path[-1]]
+    else:
+        target[path[-1]] = data.draw(st.sampled_from(ODD_VALUES), label="value")
+    journal = folder / "mutated.jsonl"
+    write_lines(journal, [json.dumps(r) for r in records])
+    try:
+        for hedge in read_journal(journal).values():
+            replay(hedge)
+    except JournalError as exc:
+        assert str(exc).startswith(str(journal))
 
 
 def test_not_a_number_is_refused(tmp_path: Path) -> None:
