@@ -17,7 +17,7 @@ import attrs
 import pytest
 
 from hedge_fsm import OrderInfo, OrderStatus, RejectReason, Side, VenueRejected
-from hedge_fsm.sim import PRESETS, MarketModel, PostOnlyReject, SimVenue, run
+from hedge_fsm.sim import PRESETS, FaultPlan, MarketModel, PostOnlyReject, SimVenue, run
 from hedge_fsm.testing import (
     SCENARIO_NAMES,
     ConformanceFailure,
@@ -39,13 +39,22 @@ PRESET_SYMBOLS = {
 
 
 def sim_venue(
-    preset: str = "binance", *, seed: int = 1, scenario: str = "calm", **overrides: Any
+    preset: str = "binance",
+    *,
+    seed: int = 1,
+    scenario: str = "calm",
+    faults: FaultPlan | None = None,
+    **overrides: Any,
 ) -> SimVenue:
     """A preset venue on its own market (build it inside the ``run`` that uses it)."""
     built = PRESETS[preset]()
     if overrides:
         built = attrs.evolve(built, **overrides)
-    return built.build(MarketModel(seed=seed), seed=seed, scenario=scenario)
+    return built.build(MarketModel(seed=seed), seed=seed, scenario=scenario, faults=faults)
+
+
+LAGGING = FaultPlan(understate_cancel=1.0, position_lag=1.0, position_lag_max=2.0)
+"""Every cancel reply understates the fill; every fill reaches position reads up to 2 s late."""
 
 
 def check(venue_factory: Callable[[], Any], symbol: str, **kwargs: Any) -> tuple[ConformanceReport, SimVenue]:
@@ -287,3 +296,30 @@ def test_a_failed_result_raises_for_pytest_and_a_summary_lists_each_scenario() -
     assert result.outcome is Outcome.FAILED
     with pytest.raises(AssertionError, match="post_only_cross_refused: failed"):
         result.check()
+
+
+def test_a_venue_that_declares_its_lagging_cancel_replies_passes() -> None:
+    """Understated cancel replies are allowed when declared (``reports_cancel_early``) and a lookup
+    tells the truth; lagging position reads are waited for."""
+    report, venue = check(lambda: sim_venue("binance", faults=LAGGING), "BTCUSDT")
+    assert venue.capabilities.reports_cancel_early
+    assert report.failed == (), report.summary()
+    assert any("understated" in line for line in venue.log.lines())  # the fault really happened
+    assert any("reports_cancel_early" in note for note in report.result("cancel_returns_partial_fill").notes)
+    assert_clean(venue)
+
+
+class HidesCancelLag(Wrapper):
+    """A venue whose cancel replies understate fills, but whose capabilities do not say so."""
+
+    def __init__(self, inner: SimVenue) -> None:
+        super().__init__(inner)
+        self.capabilities = attrs.evolve(inner.capabilities, reports_cancel_early=False)
+
+
+def test_understated_cancel_replies_without_the_capability_fail() -> None:
+    """The same venue, undeclared: the final fill is lost as far as the engine can tell."""
+    report, venue = check(lambda: HidesCancelLag(sim_venue("binance", faults=LAGGING)), "BTCUSDT")
+    assert report.failed == ("cancel_returns_partial_fill",), report.summary()
+    assert "reports_cancel_early" in report.result("cancel_returns_partial_fill").reason
+    assert_clean(venue)
