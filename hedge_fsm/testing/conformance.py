@@ -754,7 +754,10 @@ async def _reduce_only_refused_when_growing(run: _Run) -> None:
         if error.reason is not RejectReason.REDUCE_ONLY:
             run.notes.append(f"refused with reason {error.reason} rather than REDUCE_ONLY")
         return
-    if info.status in (OrderStatus.REJECTED, OrderStatus.EXPIRED) and info.filled_quantity == 0:
+    if info.is_terminal and info.filled_quantity == 0:
+        # Ended at once with nothing filled: the position did not grow, which is the promise.
+        if info.status is OrderStatus.CANCELED or info.reject_reason is not RejectReason.REDUCE_ONLY:
+            run.notes.append(f"answered {info.status} (reason {info.reject_reason}) rather than refused")
         return
     _fail(
         f"a reduce-only {side} {quantity} with position {position} (it could only grow it) was "
