@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 import hedge_fsm.machines.leg as leg_module
@@ -99,6 +100,23 @@ TestTightClosingLeg.settings = LEG_RUNS
 TestThousandfoldMultiplierLeg = leg_machine(DEFAULT, KPEPE, with_trigger=True).TestCase
 TestThousandfoldMultiplierLeg.settings = LEG_RUNS
 
+DRAWN_CONFIGS = st.builds(
+    HedgeConfig,
+    stuck_timeout=st.sampled_from([0.5, 2.0]),
+    lookup_attempts=st.integers(1, 3),
+    break_even=st.booleans(),
+    max_orders_per_leg=st.sampled_from([3, 32]),
+    entry_timeout=st.sampled_from([0.5, 4.0]),
+    rollback_attempts=st.integers(1, 3),
+)
+"""A strategy of configurations: the kit draws one per run (what the repo's own tests do)."""
+
+TestDrawnConfigsLeg = leg_machine(DRAWN_CONFIGS, [BTC, KPEPE]).TestCase
+TestDrawnConfigsLeg.settings = LEG_RUNS
+
+TestDrawnConfigsHedge = supervisor_machine(DRAWN_CONFIGS, [(BTC, BTC), (PEPE, KPEPE)]).TestCase
+TestDrawnConfigsHedge.settings = SUPERVISOR_RUNS
+
 TestDefaultConfigHedge = supervisor_machine(DEFAULT, (BTC, BTC)).TestCase
 TestDefaultConfigHedge.settings = SUPERVISOR_RUNS
 
@@ -153,7 +171,7 @@ def test_a_market_price_off_its_tick_grid_is_refused() -> None:
 
 def test_factories_refuse_what_is_not_a_config_or_a_market() -> None:
     """A dict instead of a HedgeConfig, or an Instrument instead of a Market, is a clear error."""
-    with pytest.raises(InvalidValue, match="expected a HedgeConfig"):
+    with pytest.raises(InvalidValue, match=r"expected a HedgeConfig \(or a strategy of them\)"):
         leg_machine({"stuck_timeout": 1}, BTC)  # type: ignore[arg-type]
     with pytest.raises(InvalidValue, match="expected one or more Market"):
         leg_machine(DEFAULT, BTC.instrument)  # type: ignore[arg-type]

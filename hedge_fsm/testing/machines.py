@@ -116,6 +116,7 @@ from hedge_fsm.venue import DEFAULT_CAPABILITIES, VenueCapabilities
 
 __all__ = [
     "COOPERATIVE_STEPS",
+    "ConfigSource",
     "Market",
     "leg_machine",
     "leg_time_bound",
@@ -1193,14 +1194,22 @@ def _flags(value: bool | None) -> st.SearchStrategy[bool]:
     return st.booleans() if value is None else st.just(value)
 
 
-def _check_config(config: object) -> HedgeConfig:
+ConfigSource = HedgeConfig | st.SearchStrategy[HedgeConfig]
+"""One configuration, or a Hypothesis strategy drawing one per run."""
+
+
+def _check_config(config: object) -> st.SearchStrategy[HedgeConfig]:
+    if isinstance(config, st.SearchStrategy):
+        return config
     if not isinstance(config, HedgeConfig):
-        raise InvalidValue(f"expected a HedgeConfig, got {type(config).__name__} {config!r}")
-    return config
+        raise InvalidValue(
+            f"expected a HedgeConfig (or a strategy of them), got {type(config).__name__} {config!r}"
+        )
+    return st.just(config)
 
 
 def leg_machine(
-    config: HedgeConfig,
+    config: ConfigSource,
     markets: Market | Sequence[Market],
     *,
     max_lots: int = 40,
@@ -1211,19 +1220,22 @@ def leg_machine(
 ) -> type[RuleBasedStateMachine]:
     """A stateful test of one leg hedge machine under ``config``, on each of ``markets``.
 
+    ``config`` is your ``HedgeConfig``, or a Hypothesis strategy of them (one drawn per run).
+
     Each run draws a market, a side, a target of 1..``max_lots`` lots, and (where
     the argument is None) whether the leg is reduce-only, market-only and has a
     trigger fill for break-even pricing. Use ``leg_machine(...).TestCase`` as a
     test class, with Hypothesis ``settings`` as you like.
     """
-    config = _check_config(config)
+    configs = _check_config(config)
     chosen = _as_markets(markets)
     if not isinstance(max_lots, int) or max_lots < 1:
         raise InvalidValue(f"max_lots must be an int >= 1, got {max_lots!r}")
-    bound = time_bound(config)
 
     @st.composite
     def worlds(draw: st.DrawFn) -> Callable[[], _World]:
+        drawn = draw(configs, label="config")
+        bound = time_bound(drawn)
         market = draw(st.sampled_from(chosen), label="market")
         instrument = market.instrument
         side = draw(st.sampled_from(Side), label="side")
@@ -1255,7 +1267,7 @@ def leg_machine(
                 side=side,
                 target=target,
                 reduce_only=closing,
-                config=config,
+                config=drawn,
                 started_at=0.0,
                 trigger=trigger,
                 market_only=only_market,
@@ -1284,7 +1296,7 @@ def _entry_quantities(first: Market, second: Market, units: int) -> tuple[Decima
 
 
 def supervisor_machine(
-    config: HedgeConfig,
+    config: ConfigSource,
     pairs: tuple[Market, Market] | Sequence[tuple[Market, Market]],
     *,
     max_units: int = 5,
@@ -1294,6 +1306,8 @@ def supervisor_machine(
 ) -> type[RuleBasedStateMachine]:
     """A stateful test of a whole two-leg hedge (supervisor and leg machines) under ``config``.
 
+    ``config`` is your ``HedgeConfig``, or a Hypothesis strategy of them (one drawn per run).
+
     ``pairs``: the two legs' markets (or several such pairs, one drawn per run).
     Each run draws a pair, which leg buys, entry sizes of 1..``max_units`` units of
     the coarser leg in tokens (so that both legs carry the same tokens), entry
@@ -1301,7 +1315,7 @@ def supervisor_machine(
     the argument is None) whether the legs close positions (reduce-only) and
     whether the hedge is direct (``HedgeEngine.hedge``: no entry phase).
     """
-    config = _check_config(config)
+    configs = _check_config(config)
     if not isinstance(pairs, Sequence):
         raise InvalidValue(f"expected a pair of Market values or a sequence of pairs, got {pairs!r}")
     if len(pairs) == 2 and all(isinstance(m, Market) for m in pairs):
@@ -1313,10 +1327,11 @@ def supervisor_machine(
             raise InvalidValue(f"each pair must be two Market values, got {pair!r}")
     if not isinstance(max_units, int) or max_units < 1:
         raise InvalidValue(f"max_units must be an int >= 1, got {max_units!r}")
-    bound = time_bound(config)
 
     @st.composite
     def worlds(draw: st.DrawFn) -> Callable[[], _World]:
+        drawn = draw(configs, label="config")
+        bound = time_bound(drawn)
         first, second = draw(st.sampled_from(chosen), label="pair")
         markets = (first, second)
         quantities = _entry_quantities(first, second, draw(st.integers(1, max_units), label="units"))
@@ -1357,7 +1372,7 @@ def supervisor_machine(
                 for i in range(2)
             ]
             sup = HedgeSupervisor(
-                hedge_id="kit", plans=plans, config=config, direct=is_direct, trigger=trigger
+                hedge_id="kit", plans=plans, config=drawn, direct=is_direct, trigger=trigger
             )
             driven = _DrivenSupervisor(sup)
             sup.dispatch(SUPERVISOR_ROUTE, Start(now=0.0))
