@@ -230,7 +230,7 @@ class HedgeEngine:
             if not isinstance(spec, LegSpec):
                 raise InvalidValue(f"legs must be LegSpec values, got {type(spec).__name__}")
         plans = await self._plans(specs, _check_entry_specs)
-        await preflight.check_entry_prices(specs, self.config, self._read_book)
+        await preflight.check_entry_prices(specs, [p.instrument for p in plans], self.config, self._read_book)
         supervisor = HedgeSupervisor(
             hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config
         )

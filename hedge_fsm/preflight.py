@@ -9,11 +9,10 @@ The engine calls these at two moments, and each check raises one
   :class:`~hedge_fsm.venue.Venue` protocol (the missing methods are named, with
   the venue's key), and the config is a :class:`~hedge_fsm.config.HedgeConfig`;
 * at set-up of an entry, after the instruments are read (:func:`check_entry_prices`):
-  each leg's limit price lies within ``HedgeConfig.max_entry_distance_bps`` of
-  its venue's book, measured from the same-side best price *towards* the
-  market (a buy above the ask, a sell below the bid: a resting order that
-  would take at once at a price nobody meant) and from the far side away from
-  it (a buy far below the bid never fills). One top-of-book read per leg, in
+  each leg's notional reaches its venue's minimum, and each leg's limit price lies
+  within ``HedgeConfig.max_entry_distance_bps`` of its venue's book: a buy above the
+  ask (it would take at once, at a price nobody meant) or below the bid (it would
+  rest far away), a sell the other way round. One top-of-book read per leg, in
   parallel, before any order.
 
 :func:`is_definitive` says which venue errors retrying cannot change (a
@@ -30,7 +29,7 @@ from typing import Any
 
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.errors import InvalidValue, RejectReason, VenueError, VenueRejected
-from hedge_fsm.values import BBO, LegSpec, Side
+from hedge_fsm.values import BBO, Instrument, LegSpec, Side
 
 __all__ = ["VENUE_METHODS", "check_engine_arguments", "check_entry_prices", "is_definitive"]
 
@@ -106,12 +105,26 @@ def entry_distance_bps(side: Side, price: Decimal, book: BBO) -> Decimal:
 
 
 async def check_entry_prices(
-    specs: Sequence[LegSpec], config: HedgeConfig, read_book: Callable[[LegSpec], Awaitable[BBO]]
+    specs: Sequence[LegSpec],
+    instruments: Sequence[Instrument],
+    config: HedgeConfig,
+    read_book: Callable[[LegSpec], Awaitable[BBO]],
 ) -> None:
-    """Refuse an entry whose limit price lies too far from its venue's book (nothing sent yet).
+    """Refuse an entry the venues would refuse, or nobody means (nothing sent yet).
 
+    Each leg's notional (quantity x price) must reach its venue's minimum (a
+    venue refuses the order otherwise and the entry ends ``cancelled``), and
+    its limit price must lie within ``max_entry_distance_bps`` of the book.
     ``read_book`` reads a leg's top of book (the engine passes its retrying set-up read).
     """
+    for index, (spec, instrument) in enumerate(zip(specs, instruments, strict=True)):
+        notional = spec.quantity * spec.price
+        if notional < instrument.min_notional:
+            raise InvalidValue(
+                f"leg {index} ({spec.venue} {spec.symbol} {spec.side}): notional {notional} "
+                f"(quantity {spec.quantity} x price {spec.price}) is below the venue's minimum "
+                f"{instrument.min_notional}"
+            )
     limit = Decimal(str(config.max_entry_distance_bps))
     books: list[BBO] = list(await asyncio.gather(*(read_book(spec) for spec in specs)))
     for index, (spec, book) in enumerate(zip(specs, books, strict=True)):

@@ -148,3 +148,27 @@ def test_an_unknown_symbol_is_refused_at_once_not_retried() -> None:
     elapsed = run(main())
     assert elapsed < 0.05  # virtual seconds: eight retries with backoff would take about 4 s
     assert _sent(venues) == 0
+
+
+def test_an_entry_below_the_venues_minimum_notional_is_refused_before_sending() -> None:
+    """20 kPEPE at 0.01 is 0.2 USDT, below lighter's 10: refused at set-up naming both, nothing placed.
+
+    (Sent anyway, the venue refuses the order and the entry ends ``cancelled`` with nothing
+    printed: the first hour of the README's old example.)
+    """
+    venues = build_venues("calm", seed=7)
+
+    async def main() -> None:
+        pepe = await venues["binance"].best_bid_offer("PEPEUSDT")
+        kpepe = await venues["lighter"].best_bid_offer("kPEPE")
+        await HedgeEngine(venues).execute([
+            LegSpec(venue="binance", symbol="PEPEUSDT", side=Side.BUY, quantity=D("20000"), price=pepe.bid),
+            LegSpec(venue="lighter", symbol="kPEPE", side=Side.SELL, quantity=D("20"), price=kpepe.ask),
+        ])
+
+    with pytest.raises(InvalidValue) as caught:
+        run(main())
+    message = str(caught.value)
+    assert message.startswith("leg 0 (binance PEPEUSDT buy): notional ")  # 0.2 < 5: the first leg
+    assert "below the venue's minimum 5" in message
+    assert _sent(venues) == 0
