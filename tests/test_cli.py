@@ -341,3 +341,18 @@ def test_simulate_diagram_without_pygraphviz_says_so_with_the_install_command(tm
     assert 'pip install "hedge-fsm[diagrams]"' in done.stdout
     assert (tmp_path / "ep" / "leg.mmd").is_file()
     assert not (tmp_path / "ep" / "leg.svg").exists()
+
+
+def test_diagrams_check_passes_on_the_committed_folder_and_names_a_stale_file(tmp_path: Path) -> None:
+    """``hedge-fsm diagrams --check`` exits 0 on diagrams/, 1 naming the file once one is edited."""
+    import shutil
+
+    fresh = hedge_fsm("diagrams", "--check")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "diagrams: fresh" in fresh.stdout
+    copy = tmp_path / "diagrams"
+    shutil.copytree(ROOT / "diagrams", copy)
+    (copy / "leg-overview.mmd").write_text("stateDiagram-v2\n", encoding="utf-8")
+    stale = hedge_fsm("diagrams", "--check", "--out", str(copy))
+    assert stale.returncode == 1
+    assert f"stale or missing: {copy / 'leg-overview.mmd'}" in stale.stdout
