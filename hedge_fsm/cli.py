@@ -359,9 +359,9 @@ def _simulate(args: argparse.Namespace, out: Console) -> int:
     else:
         out.print("invariants: all hold (docs/design.md, Invariants)")
     if journal is not None:
-        out.print(f"journal written to {_show(journal)}")
+        out.print(f"journal written to {_show(journal)}", soft_wrap=True)
     if diagram is not None:
-        out.print(f"episode diagrams written to {_show(diagram)}")
+        out.print(f"episode diagrams written to {_show(diagram)}", soft_wrap=True)
         if not svg_available():
             out.print(f"pygraphviz is not installed: Mermaid only, no SVG ({escape(PIP_DIAGRAMS)})")
     if status != EXIT_OK:
@@ -377,15 +377,15 @@ def _diagrams(args: argparse.Namespace, out: Console) -> int:
         stale = diagrams.check(directory)
         if stale:
             for name in stale:
-                out.print(f"stale or missing: {_show(directory / name)}")
+                out.print(f"stale or missing: {_show(directory / name)}", soft_wrap=True)
             out.print("regenerate with: hedge-fsm diagrams")
             return 1
-        out.print(f"{_show(directory)}: fresh")
+        out.print(f"{_show(directory)}: fresh", soft_wrap=True)
         return 0
     if not diagrams.svg_available():
         out.print(f"pygraphviz is not installed: SVGs are not rewritten ({escape(PIP_DIAGRAMS)})")
     for path in diagrams.write_all(directory):
-        out.print(f"wrote {_show(path)}")
+        out.print(f"wrote {_show(path)}", soft_wrap=True)
     return 0
 
 
@@ -395,7 +395,7 @@ def _replay(args: argparse.Namespace, out: Console) -> int:
     _input_text("replay", args.journal, "a journal (JSON Lines, written by --journal or JournalWriter)")
     hedges = read_journal(args.journal)
     if not hedges:
-        out.print(f"{_show(args.journal)}: no hedge in the journal")
+        out.print(f"{_show(args.journal)}: no hedge in the journal", soft_wrap=True)
         return 1
     status = 0
     for hedge in hedges.values():
