@@ -16,8 +16,11 @@ engine raises. The answer must be 0.
 
 Every fault rate of the new kinds is a maximum: half the episodes draw 0 for
 each, the others uniform in ``[0, max]``; ``--hang-rate 0 --late-rate 0
---understate-rate 0 --lag-rate 0 --concurrent 0`` is the earlier soak's space,
-episode for episode.
+--understate-rate 0 --lag-rate 0 --concurrent 0 --rollback-share 0`` is the
+earlier soak's space, episode for episode. ``--rollback-share`` episodes end their
+entry early (1-6 s) with the rollback policy for partial fills and allow a hedge leg
+one or two orders, so that rollbacks
+(where lagging positions and a shared symbol matter) are common.
 
 Not counted as breaks, but reported apart: the *harness* failing to set an
 episode up (no quote to rest at: nothing was sent), and the engine refusing at
@@ -36,7 +39,8 @@ from typing import Any
 
 import attrs
 
-from hedge_fsm.episode import HarnessError, simulate, simulate_concurrent
+from hedge_fsm.config import HedgeConfig, PartialEntryPolicy
+from hedge_fsm.episode import DEFAULT_TOKENS, HarnessError, simulate, simulate_concurrent
 from hedge_fsm.errors import VenueError
 from hedge_fsm.sim import FaultPlan, Scenario
 
@@ -51,6 +55,8 @@ class Rates:
     lag: float = 0.5
     lag_max: float = 0.5
     concurrent: float = 0.2
+    rollback: float = 0.2
+    """Share of episodes whose entry times out early (2-10 s) and rolls partial fills back."""
 
 
 DEFAULT_RATES = Rates()
@@ -103,6 +109,15 @@ def draw(rng: random.Random, rates: Rates | None = None) -> tuple[Scenario, int,
             "second_reversed": rng.random() < 0.5,
             "second_delay": rng.uniform(0.0, 3.0),
         }
+    if rates.rollback > 0 and rng.random() < rates.rollback:
+        # Rollback is where lagging positions and a shared symbol matter: a hedge leg allowed
+        # one or two orders gives up (and the trigger is unwound) whenever its first limit
+        # order does not fill in time; short entries unwind partial fills.
+        shape["config"] = HedgeConfig(
+            entry_timeout=rng.uniform(1.0, 6.0),
+            partial_entry_policy=PartialEntryPolicy.ROLLBACK,
+            max_orders_per_leg=rng.choice([1, 2]),
+        )
     scenario = Scenario(name="soak", faults=FaultPlan(**fields), volatility_scale=volatility)
     return scenario, market_seed, shape
 
@@ -136,16 +151,20 @@ def run_episode(index: int, rates: Rates) -> tuple[str, list[str], str]:
     rng = random.Random(index)
     scenario, seed, shape = draw(rng, rates)
     try:
+        config = shape.get("config")
+        tokens = DEFAULT_TOKENS
         if shape["concurrent"]:
             pair = simulate_concurrent(
                 scenario,
                 seed,
+                config=config,
+                tokens=tokens,
                 second_reversed=shape["second_reversed"],
                 second_delay=shape["second_delay"],
             )
             states = "+".join(sorted(r.state for r in pair.results))
             return f"concurrent {states}", pair.invariant_violations, ""
-        episode = simulate(scenario, seed)
+        episode = simulate(scenario, seed, config=config, tokens=tokens)
         return episode.result.state, episode.invariant_violations, ""
     except HarnessError as exc:
         return "harness", [], str(exc)
@@ -187,6 +206,7 @@ def _rates(args: argparse.Namespace) -> Rates:
         lag=args.lag_rate,
         lag_max=args.lag_max,
         concurrent=args.concurrent,
+        rollback=args.rollback_share,
     )
 
 
@@ -209,6 +229,8 @@ def main() -> None:
                         help="max lag of a lagging fill, seconds")
     parser.add_argument("--concurrent", type=float, default=DEFAULT_RATES.concurrent,
                         help="share of episodes running two hedges on one symbol at once")
+    parser.add_argument("--rollback-share", type=float, default=DEFAULT_RATES.rollback,
+                        help="share of episodes with a short entry whose partial fills roll back")
     args = parser.parse_args()
     rates = _rates(args)
     if args.episode is not None:
