@@ -936,6 +936,12 @@ class HedgeSupervisor(FsmModel):
         if self.direct:
             for plan in self.plans:
                 plan.target = plan.quantity
+                if self._is_small(plan, plan.target):
+                    self._note(
+                        f"leg {plan.index}: target {plan.target} is below what {plan.venue} "
+                        f"{plan.instrument.symbol} accepts (minimum {plan.instrument.placeable_minimum}): "
+                        "nothing traded"
+                    )
             return
         reference = self._reference()
         if reference is None:
@@ -1102,7 +1108,8 @@ class HedgeSupervisor(FsmModel):
             f"leg {plan.index} ({plan.venue} {plan.instrument.symbol}): the venue shows position "
             f"{position}, the book expects {expected} (baseline {plan.baseline}, this hedge's fills "
             f"{own}, other hedges' {expected - plan.baseline - own}): a difference of "
-            f"{position - expected}"
+            f"{position - expected} (the venue moved the position itself: auto-deleverage, "
+            "liquidation; or a fill never reported; or a trade outside this engine)"
         )
 
     def _pause_then_read(self, event: Event) -> None:
@@ -1136,10 +1143,7 @@ class HedgeSupervisor(FsmModel):
                     unwind = ZERO  # already gone at the venue: trading would open a position
                 elif abs(shown) < abs(own):
                     unwind = shown
-                plan.dispute += (
-                    ": closed by the venue itself (auto-deleverage, liquidation) or traded outside "
-                    f"this engine; unwinding {unwind} of this hedge's {own}"
-                )
+                plan.dispute += f"; unwinding {unwind} of this hedge's {own}"
             quantity = floor_to_step(abs(unwind), plan.instrument.lot_size)
             if self._is_small(plan, quantity):
                 continue
