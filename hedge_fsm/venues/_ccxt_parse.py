@@ -386,19 +386,19 @@ def average_from_trades(trades: Sequence[Mapping[str, Any]], order_id: str) -> t
 
 
 def _average_price(order: Mapping[str, Any], filled: Decimal) -> Decimal | None:
+    """The venue's average fill price: its own raw field, else ccxt's ``average``.
+
+    ccxt's ``average`` is the venue's (or the venue's cost over the fill); ccxt's
+    ``cost`` is not used: when the venue gives no average, ccxt fills ``cost`` in
+    as filled x *limit price*, which is not a fill price.
+    """
     info = order.get("info") or {}
     if isinstance(info, Mapping):
         for key in _RAW_AVERAGE_KEYS:
             raw = _positive(info.get(key))
             if raw is not None:
                 return raw
-    average = _positive(order.get("average"))
-    if average is not None:
-        return average
-    cost = _positive(order.get("cost"))
-    if cost is not None and filled > 0:
-        return cost / filled
-    return None
+    return _positive(order.get("average"))
 
 
 def _maker_quantity(order: Mapping[str, Any], filled: Decimal, post_only: bool) -> Decimal | None:

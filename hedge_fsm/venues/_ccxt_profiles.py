@@ -202,7 +202,7 @@ PROFILES: Mapping[str, VenueProfile] = {
             signed_size_keys=("szi",),
             amend=AmendSupport.NATIVE,
         ),
-VenueProfile(
+        VenueProfile(
             family="paradex",
             client_id_rule=r"[A-Za-z0-9_-]{1,64}",
             client_id_rule_text="1 to 64 of A-Z a-z 0-9 _ -",
