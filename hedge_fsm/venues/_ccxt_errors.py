@@ -141,7 +141,7 @@ def scrub_exception(exc: BaseException, secrets: Iterable[str] = ()) -> None:
         pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
 
-_CODE_KEYS = ("code", "retCode", "sCode", "label", "error_code", "errorCode", "err_code", "status")
+_CODE_KEYS = ("code", "retCode", "sCode", "label", "error", "error_code", "errorCode", "err_code", "status")
 
 
 def _values(payload: Any, depth: int = 0) -> Iterator[str]:
@@ -230,6 +230,8 @@ def translate_error(
         return _placing(exc, message, venue=venue, operation=operation, profile=profile)
     if action is Action.CANCEL:
         return _cancelling(exc, message, venue=venue, operation=operation)
+    if action is Action.QUERY and profile.not_found_codes & error_codes(str(exc)):
+        return OrderNotFound(message, venue=venue, operation=operation)
     return _querying(exc, message, venue=venue, operation=operation)
 
 

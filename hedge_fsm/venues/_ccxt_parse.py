@@ -339,8 +339,9 @@ def order_status(
         post_only = filled == 0 and (_is_post_only_order(order) or _venue_cancelled_post_only(order, profile))
         return OrderStatus.EXPIRED, RejectReason.POST_ONLY if post_only else None
     if status == "rejected":
-        post_only = _venue_cancelled_post_only(order, profile)
-        return OrderStatus.REJECTED, RejectReason.POST_ONLY if post_only else None
+        if _venue_cancelled_post_only(order, profile):
+            return OrderStatus.REJECTED, RejectReason.POST_ONLY
+        return OrderStatus.REJECTED, _venue_reject_reason(order, profile)
     if status in (None, "open"):
         if filled >= quantity:
             return OrderStatus.FILLED, None
@@ -383,6 +384,18 @@ def average_from_trades(trades: Sequence[Mapping[str, Any]], order_id: str) -> t
         quantity += amount
         notional += amount * price
     return (quantity, notional / quantity) if quantity > 0 else None
+
+
+def _venue_reject_reason(order: Mapping[str, Any], profile: VenueProfile) -> RejectReason | None:
+    """Our reason for a venue's own rejection string (exactly, per the profile)."""
+    info = order.get("info") or {}
+    if not profile.reject_reasons or not isinstance(info, Mapping):
+        return None
+    for key in _RAW_REASON_KEYS:
+        value = info.get(key)
+        if isinstance(value, str) and value in profile.reject_reasons:
+            return profile.reject_reasons[value]
+    return None
 
 
 def _average_price(order: Mapping[str, Any], filled: Decimal) -> Decimal | None:

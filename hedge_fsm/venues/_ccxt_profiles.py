@@ -48,6 +48,7 @@ from typing import Any
 
 import attrs
 
+from hedge_fsm.errors import RejectReason
 from hedge_fsm.venue import AmendSupport, VenueCapabilities
 
 __all__ = [
@@ -124,8 +125,13 @@ class VenueProfile:
     post_only_cancel_reasons: tuple[str, ...] = ()
     """Raw reason/status strings of an order the venue cancelled because it was post-only
     and would have taken."""
+    reject_reasons: Mapping[str, RejectReason] = attrs.field(factory=dict)
+    """Raw reason strings of an order the venue rejected after accepting it -> our reason
+    (Paradex ``NOT_ENOUGH_MARGIN``)."""
     reduce_only_codes: frozenset[str] = frozenset()
     reduce_only_messages: tuple[str, ...] = ()
+    not_found_codes: frozenset[str] = frozenset()
+    """Venue codes meaning "no such order" that ccxt files under another error class."""
     status_map: Mapping[str, str] = attrs.field(factory=dict)
     """Non-unified ccxt status strings this venue produces -> a unified one."""
     placeholder_ids: frozenset[str] = frozenset()
@@ -207,7 +213,12 @@ PROFILES: Mapping[str, VenueProfile] = {
             client_id_rule=r"[A-Za-z0-9_-]{1,64}",
             client_id_rule_text="1 to 64 of A-Z a-z 0-9 _ -",
             post_only_cancel_reasons=("POST_ONLY_WOULD_CROSS",),
-            reduce_only_messages=("REDUCE_ONLY_WILL_INCREASE",),
+            not_found_codes=frozenset({"ORDER_ID_NOT_FOUND", "CLIENT_ORDER_ID_NOT_FOUND"}),
+            reject_reasons={
+                "NOT_ENOUGH_MARGIN": RejectReason.INSUFFICIENT_FUNDS,
+                "REDUCE_ONLY_WILL_INCREASE": RejectReason.REDUCE_ONLY,
+                "ORDER_EXCEEDS_POSITION_LIMIT": RejectReason.INVALID_ORDER,
+            },
         ),
         VenueProfile(
             family="lighter",

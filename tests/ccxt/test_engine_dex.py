@@ -97,3 +97,58 @@ def test_hyperliquid_trigger_is_rolled_back_with_a_reduce_only_bounded_market_or
     assert (rollback.side, rollback.reduce_only, rollback.ioc) == ("sell", True, True)
     assert rollback.price == D("64675")
     assert rollback.filled == D("0.003")
+
+
+def test_paradex_hedge_falls_back_to_a_market_order_and_is_done() -> None:
+    """Binance fills first; Paradex's post-only hedges rest unfilled; the market fallback (a native
+    MARKET order, Starknet-signed) fills at the bid and the hedge is done."""
+    binance, paradex = binance_sim(), _dex("paradex")
+    legs = [
+        LegSpec(venue="binance", symbol=BTC_USDT, side=Side.BUY, quantity=D("0.003"), price=D("64999.0")),
+        LegSpec(
+            venue="paradex", symbol=paradex.symbol, side=Side.SELL, quantity=D("0.003"), price=D("65003")
+        ),
+    ]
+    outcome = execute(
+        {"binance": binance, "paradex": paradex},
+        legs,
+        actions=[(0.6, binance.fill_live("t1e0"))],
+        config=HedgeConfig(opening=RetryPolicy(max_attempts=3)),
+    )
+    result = outcome.result
+    assert result.state == "done", result
+    assert result.net_exposure == 0
+    assert (binance.position, paradex.position) == (D("0.003"), D("-0.003"))
+    assert_nothing_left(outcome, binance, paradex)
+    orders = _orders(paradex)
+    fallback = orders[-1]
+    assert (fallback.kind, fallback.price, fallback.filled) == ("market", None, D("0.003"))
+    assert paradex.engine_id(fallback).startswith("t1h1n")
+    assert all(o.post_only for o in orders[1:-1])
+    signed = [r for r in paradex.http.sent("POST", "/v1/orders")]
+    assert all(r.json["signature"] and r.headers["Authorization"].startswith("Bearer ") for r in signed)
+
+
+def test_paradex_trigger_is_rolled_back_with_a_reduce_only_market_order() -> None:
+    """Paradex fills first; Binance refuses every hedge: the Paradex long is sold back, reduce-only."""
+    binance, paradex = binance_sim(), _dex("paradex")
+    refusal = BinanceSim.error(-2019, "Margin is insufficient.")
+    binance.refuse = lambda order: refusal if order.client_order_id.startswith("t1h") else None
+    legs = [
+        LegSpec(venue="paradex", symbol=paradex.symbol, side=Side.BUY, quantity=D("0.003"), price=D("64998")),
+        LegSpec(venue="binance", symbol=BTC_USDT, side=Side.SELL, quantity=D("0.003"), price=D("65001.5")),
+    ]
+    outcome = execute(
+        {"binance": binance, "paradex": paradex},
+        legs,
+        actions=[(0.6, paradex.fill_live("t1e0"))],
+        config=HedgeConfig(opening=RetryPolicy(max_attempts=3)),
+    )
+    result = outcome.result
+    assert result.state == "rolled_back", result
+    assert (binance.position, paradex.position) == (D(0), D(0))
+    assert result.legs[0].rolled_back_quantity == D("0.003")
+    assert_nothing_left(outcome, binance, paradex)
+    rollback = _orders(paradex)[-1]
+    assert paradex.engine_id(rollback).startswith("t1r0n")
+    assert (rollback.side, rollback.reduce_only, rollback.kind) == ("sell", True, "market")
