@@ -145,8 +145,14 @@ class VenueProfile:
     amend: AmendSupport | None = None
     """None: from ccxt's ``has['editOrder']`` (True native, 'emulated' emulated)."""
     amend_keeps_priority_on_decrease: bool = False
-    builder_fee: bool = False
-    """ccxt attaches a builder fee to every order (Hyperliquid): folded into the fees."""
+    builder_fee_option: str | None = None
+    """The ccxt option holding the builder fee ccxt attaches to every order (Hyperliquid
+    ``feeInt``, Aster ``builderRate``), folded into the instrument's fees while ccxt's
+    ``builderFee`` option is on; None: no such fee."""
+    builder_fee_unit: Decimal = Decimal(1)
+    """The fee rate per unit of ``builder_fee_option`` (Hyperliquid: tenths of a bp)."""
+    builder_fee_default: str = "0"
+    """The option's value when unset (ccxt's own default)."""
     signed_size_keys: tuple[str, ...] = ()
     """Raw position fields that carry a signed size, read when ccxt gives no side."""
     cannot_trade: str | None = None
@@ -204,7 +210,9 @@ PROFILES: Mapping[str, VenueProfile] = {
             # found nothing to take: NOT a post-only refusal (ccxt raises InvalidOrder).
             post_only_cancel_reasons=("badAloPxRejected",),
             reduce_only_messages=("Reduce only order would increase position",),
-            builder_fee=True,
+            builder_fee_option="feeInt",
+            builder_fee_unit=Decimal("0.00001"),
+            builder_fee_default="10",
             signed_size_keys=("szi",),
             amend=AmendSupport.NATIVE,
         ),
@@ -240,7 +248,10 @@ PROFILES: Mapping[str, VenueProfile] = {
             client_id_rule_text="1 to 36 of A-Z a-z 0-9 . : / _ -",
             post_only_codes=frozenset({"-5022"}),
             reduce_only_codes=frozenset({"-2022"}),
-            window_option="recvWindow",
+            # ccxt's aster signs with the v3 API: a nonce, no recvWindow, so no window.
+            # ccxt attaches builder=... feeRate=0.001 (a fraction) to every swap order.
+            builder_fee_option="builderRate",
+            builder_fee_default="0.001",
             signed_size_keys=("positionAmt",),
         ),
         VenueProfile(

@@ -546,18 +546,22 @@ class CcxtVenue:
         return self._fees.get(symbol)
 
     def _extra_fee(self) -> Decimal:
-        """Fees ccxt adds to every order on top of the venue's (Hyperliquid's builder fee)."""
-        if not self.profile.builder_fee:
+        """Fees ccxt adds to every order on top of the venue's (Hyperliquid's and Aster's
+        builder fee), per the profile; zero once ccxt's ``builderFee`` option is off
+        (ccxt turns it off itself when the approval fails)."""
+        option = self.profile.builder_fee_option
+        if option is None:
             return Decimal(0)
         options = getattr(self._exchange, "options", {}) or {}
         if not options.get("builderFee", True):
-            # ccxt still attaches its builder, at a 0 % rate.
             return Decimal(0)
-        # Hyperliquid's builder fee "f" is in tenths of a basis point: ccxt's default 10 is 1 bp.
-        fee_int = options.get("feeInt", 10)
-        if isinstance(fee_int, bool) or not isinstance(fee_int, int | str):
-            fee_int = 10
-        return Decimal(str(fee_int)) / Decimal(100000)
+        raw = options.get(option, self.profile.builder_fee_default)
+        if isinstance(raw, bool) or not isinstance(raw, int | str | float):
+            raw = self.profile.builder_fee_default
+        try:
+            return Decimal(str(raw)) * self.profile.builder_fee_unit
+        except ArithmeticError:
+            return Decimal(self.profile.builder_fee_default) * self.profile.builder_fee_unit
 
     def _remember(self, order_id: str, sent: SentOrder) -> None:
         self._sent[order_id] = sent
