@@ -157,6 +157,9 @@ class VenueProfile:
     """Raw position fields that carry a signed size, read when ccxt gives no side."""
     cannot_trade: str | None = None
     """Why this venue cannot trade through ccxt here (refused at set-up), or None."""
+    can_trade_with_option: str | None = None
+    """The ccxt option that lifts ``cannot_trade`` when set to an existing file (Lighter's
+    ``libraryPath``, the native signer)."""
     position_params: Mapping[str, Any] = attrs.field(factory=dict)
 
 
@@ -238,9 +241,11 @@ PROFILES: Mapping[str, VenueProfile] = {
             reduce_only_messages=("canceled-reduce-only",),
             signed_size_keys=("sign",),
             cannot_trade=(
-                "ccxt's lighter signs every transaction with Lighter's native signer library "
-                "(a compiled binary ccxt loads at run time), which must be installed for trading"
+                "ccxt's lighter signs every transaction (and authenticates every private read) "
+                "with Lighter's native signer library; set the exchange's options['libraryPath'] "
+                "to that library (lighter-python's signers/*.so) to trade"
             ),
+            can_trade_with_option="libraryPath",
         ),
         VenueProfile(
             family="aster",

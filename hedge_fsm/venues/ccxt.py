@@ -87,6 +87,7 @@ from __future__ import annotations
 import decimal
 import functools
 import logging
+import os
 import sys
 import traceback
 import weakref
@@ -748,6 +749,11 @@ class CcxtVenue:
 
     def _refuse_if_untradeable(self, operation: str) -> None:
         reason = self.profile.cannot_trade
+        option = self.profile.can_trade_with_option
+        if reason is not None and option is not None:
+            path = (getattr(self._exchange, "options", {}) or {}).get(option)
+            if isinstance(path, str) and os.path.isfile(path):
+                return
         if reason is not None:
             raise CapabilityError(
                 f"{self.name}: cannot trade through ccxt {ccxt.__version__}: {reason}; "
