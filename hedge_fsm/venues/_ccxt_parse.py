@@ -398,7 +398,9 @@ def _venue_reject_reason(order: Mapping[str, Any], profile: VenueProfile) -> Rej
     return None
 
 
-def _average_price(order: Mapping[str, Any], filled: Decimal) -> Decimal | None:
+def _average_price(
+    order: Mapping[str, Any], filled: Decimal, profile: VenueProfile = GENERIC
+) -> Decimal | None:
     """The venue's average fill price: its own raw field, else ccxt's ``average``.
 
     ccxt's ``average`` is the venue's (or the venue's cost over the fill); ccxt's
@@ -411,6 +413,11 @@ def _average_price(order: Mapping[str, Any], filled: Decimal) -> Decimal | None:
             raw = _positive(info.get(key))
             if raw is not None:
                 return raw
+        if profile.fill_value_keys is not None:
+            value_key, size_key = profile.fill_value_keys
+            value, size = _positive(info.get(value_key)), _positive(info.get(size_key))
+            if value is not None and size is not None:
+                return value / size
     return _positive(order.get("average"))
 
 
@@ -472,7 +479,7 @@ def order_info_from_ccxt(
     price = None if is_market else _positive(order.get("price"))
     if price is None and sent is not None and not is_market:
         price = sent.price
-    average = _average_price(order, filled) if filled > 0 else None
+    average = _average_price(order, filled, profile) if filled > 0 else None
     if filled > 0 and average is None and trades:
         computed = average_from_trades(trades, order_id)
         if computed is not None and computed[0] >= filled:

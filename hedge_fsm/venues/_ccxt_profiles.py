@@ -134,6 +134,9 @@ class VenueProfile:
     """Venue codes meaning "no such order" that ccxt files under another error class."""
     status_map: Mapping[str, str] = attrs.field(factory=dict)
     """Non-unified ccxt status strings this venue produces -> a unified one."""
+    fill_value_keys: tuple[str, str] | None = None
+    """Raw (filled value, filled size) fields giving the average fill price where ccxt gives
+    none (Apex ``cumSuccessFillValue`` / ``cumSuccessFillSize``)."""
     placeholder_ids: frozenset[str] = frozenset()
     """Order ids a venue puts in an acknowledgement before it assigns the real one."""
     window_option: str | None = None
@@ -302,6 +305,7 @@ PROFILES: Mapping[str, VenueProfile] = {
             client_id_rule_text="1 to 64 of A-Z a-z 0-9 _ -",
             market=MarketMode.WORST_PRICE,
             status_map={"filled": "closed"},
+            fill_value_keys=("cumSuccessFillValue", "cumSuccessFillSize"),
             cannot_trade=(
                 "ccxt's apex signs orders with a zkLink native signer, and ccxt 4.5.90's async "
                 "apex awaits a synchronous signing call: orders cannot be signed"
