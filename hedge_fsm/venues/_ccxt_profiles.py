@@ -319,6 +319,7 @@ PROFILES: Mapping[str, VenueProfile] = {
             client_id_rule_text="1 to 26 of A-Z a-z 0-9 _ . - (after the t- prefix)",
             immediately_fillable_is_post_only=True,
             post_only_codes=frozenset({"POC_FILL_IMMEDIATELY", "ORDER_POC_IMMEDIATE"}),
+            reduce_only_codes=frozenset({"REDUCE_EXCEEDED"}),
             amend=AmendSupport.NATIVE,
         ),
         VenueProfile(

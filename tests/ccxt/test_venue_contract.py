@@ -36,7 +36,7 @@ async def _rest(sim: VenueSim, client_order_id: str = "t1e0n1", side: Side = Sid
     return await sim.venue.place_limit(
         sim.symbol,
         side,
-        D("0.003"),
+        sim.quantity,
         price,
         post_only=True,
         reduce_only=False,
@@ -92,7 +92,7 @@ def test_a_resting_post_only_order_round_trips_its_ids(exchange_id: str) -> None
         by_client = await sim.venue.order(sim.symbol, client_order_id="t1e0n1")
         await sim.venue.close()
         assert booked.post_only and not booked.reduce_only
-        assert booked.price == sim.bid - 2 * sim.tick and booked.quantity == D("0.003")
+        assert booked.price == sim.bid - 2 * sim.tick and booked.quantity == sim.quantity
         for info in (placed, by_id, by_client):
             assert info.client_order_id == "t1e0n1"
             assert info.order_id == placed.order_id == booked.order_id
@@ -129,11 +129,11 @@ def test_cancel_reports_the_final_fill_and_a_filled_order_reports_its_venue_pric
         sim = _venue_sim(exchange_id)
         placed = await _rest(sim)
         order = sim.order_for("t1e0n1")
-        sim.fill(order, D("0.001"), price=order.price)
+        sim.fill(order, sim.quantity / 3, price=order.price)
         cancelled = await sim.venue.cancel(sim.symbol, placed.order_id)
         await sim.venue.close()
         assert cancelled.status is OrderStatus.CANCELED
-        assert cancelled.filled_quantity == D("0.001")
+        assert cancelled.filled_quantity == sim.quantity / 3
         assert cancelled.average_price == order.price
         assert cancelled.client_order_id == "t1e0n1"
 
@@ -151,7 +151,7 @@ def test_a_cancel_that_loses_the_race_to_a_fill_reports_filled(exchange_id: str)
         after = await sim.venue.cancel(sim.symbol, placed.order_id)
         await sim.venue.close()
         assert after.status is OrderStatus.FILLED
-        assert after.filled_quantity == D("0.003")
+        assert after.filled_quantity == sim.quantity
         assert after.average_price == sim.bid - 2 * sim.tick
 
     run(scenario)
@@ -164,12 +164,12 @@ def test_market_order_fills_at_the_touch_within_the_slippage_bound(exchange_id: 
     async def scenario() -> None:
         sim = _venue_sim(exchange_id)
         info = await sim.venue.place_market(
-            sim.symbol, Side.SELL, D("0.003"), reduce_only=False, client_order_id="t1h0n0"
+            sim.symbol, Side.SELL, sim.quantity, reduce_only=False, client_order_id="t1h0n0"
         )
         looked_up = await sim.venue.order(sim.symbol, client_order_id="t1h0n0")
         booked = sim.order_for("t1h0n0")
         await sim.venue.close()
-        assert sim.position == D("-0.003")
+        assert sim.position == -sim.quantity
         for report in (info, looked_up):
             assert report.client_order_id == "t1h0n0"
         assert looked_up.status is OrderStatus.FILLED
@@ -188,12 +188,12 @@ def test_positions_are_signed_from_what_the_venue_sent(exchange_id: str) -> None
     async def scenario() -> None:
         sim = _venue_sim(exchange_id)
         flat = await sim.venue.position(sim.symbol)
-        sim.position = D("-0.004")
+        sim.position = -sim.quantity * 4 / 3
         short = await sim.venue.position(sim.symbol)
-        sim.position = D("0.002")
+        sim.position = sim.quantity * 2 / 3
         long = await sim.venue.position(sim.symbol)
         await sim.venue.close()
-        assert (flat, short, long) == (D(0), D("-0.004"), D("0.002"))
+        assert (flat, short, long) == (D(0), -sim.quantity * 4 / 3, sim.quantity * 2 / 3)
         assert all(isinstance(x, D) for x in (flat, short, long))
 
     run(scenario)
@@ -210,7 +210,7 @@ def test_a_post_only_order_that_would_take_is_told_apart(exchange_id: str) -> No
             outcome = await sim.venue.place_limit(
                 sim.symbol,
                 Side.BUY,
-                D("0.003"),
+                sim.quantity,
                 sim.ask,
                 post_only=True,
                 reduce_only=False,
@@ -241,7 +241,7 @@ def test_reduce_only_that_would_grow_the_position_is_refused(exchange_id: str) -
         outcome: Any
         try:
             outcome = await sim.venue.place_market(
-                sim.symbol, Side.BUY, D("0.003"), reduce_only=True, client_order_id="t1r0n0"
+                sim.symbol, Side.BUY, sim.quantity, reduce_only=True, client_order_id="t1r0n0"
             )
         except VenueRejected as exc:
             outcome = exc
