@@ -128,8 +128,16 @@ class VenueProfile:
     reject_reasons: Mapping[str, RejectReason] = attrs.field(factory=dict)
     """Raw reason strings of an order the venue rejected after accepting it -> our reason
     (Paradex ``NOT_ENOUGH_MARGIN``)."""
+    silent_post_only_cancel: bool = False
+    """The venue cancels a crossing post-only order without saying why (KuCoin Futures):
+    a post-only order of ours found cancelled, unfilled, that this venue object never
+    asked to cancel, is read as a post-only refusal. An inference, documented as such."""
     reduce_only_codes: frozenset[str] = frozenset()
     reduce_only_messages: tuple[str, ...] = ()
+    cancel_finished_codes: frozenset[str] = frozenset()
+    """Venue codes refusing a cancel because the order is finished, filed by ccxt under a
+    generic class (KuCoin 100004 "The order cannot be canceled", a BadRequest): the order is
+    looked up, as after an InvalidOrder."""
     not_found_codes: frozenset[str] = frozenset()
     """Venue codes meaning "no such order" that ccxt files under another error class."""
     status_map: Mapping[str, str] = attrs.field(factory=dict)
@@ -164,6 +172,8 @@ class VenueProfile:
     """The ccxt option that lifts ``cannot_trade`` when set to an existing file (Lighter's
     ``libraryPath``, the native signer)."""
     position_params: Mapping[str, Any] = attrs.field(factory=dict)
+    order_book_depth: int = 5
+    """The ``limit`` asked of ``fetch_order_book`` (KuCoin Futures takes only 20 or 100)."""
 
 
 GENERIC = VenueProfile(family="")
@@ -324,6 +334,11 @@ PROFILES: Mapping[str, VenueProfile] = {
         ),
         VenueProfile(
             family="kucoinfutures",
+            order_book_depth=20,
+            cancel_finished_codes=frozenset({"100004"}),
+            silent_post_only_cancel=True,
+            # 300009 "No open positions to close."
+            reduce_only_codes=frozenset({"300009"}),
             client_id_rule=r"[A-Za-z0-9_-]{1,40}",
             client_id_rule_text="1 to 40 of A-Z a-z 0-9 _ -",
             amend=AmendSupport.NONE,

@@ -96,6 +96,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import attrs
+
 try:
     import ccxt.async_support as ccxt
     from ccxt.base.decimal_to_precision import SIGNIFICANT_DIGITS
@@ -118,12 +120,13 @@ from hedge_fsm.errors import (
     VenueRejected,
 )
 from hedge_fsm.secrets import MASK, Secret, log, redact
-from hedge_fsm.values import BBO, Instrument, OrderInfo, Side
+from hedge_fsm.values import BBO, Instrument, OrderInfo, OrderStatus, Side
 from hedge_fsm.venue import VenueCapabilities
 from hedge_fsm.venues._ccxt_errors import (
     CREDENTIAL_ATTRIBUTES,
     Action,
     credentials_of,
+    error_codes,
     scrub,
     scrub_exception,
     translate_error,
@@ -232,7 +235,8 @@ class CcxtVenue:
     maker/taker rates (ccxt's defaults, not your account's tier): one
     :class:`FeeSchedule` for every symbol, or a mapping from symbol to schedule.
     ``order_book_depth`` is the ``limit`` asked of ``fetch_order_book`` for the
-    BBO (5 is accepted by binance, bybit and okx).
+    BBO (default: the profile's, 5, accepted by binance, bybit and okx; 20 on
+    KuCoin Futures).
 
     ``market_slippage_bps`` bounds the marketable limit that stands in for a
     market order where the venue (through ccxt) has none or needs a price
@@ -251,7 +255,7 @@ class CcxtVenue:
         *,
         name: str | None = None,
         fees: FeeSchedule | Mapping[str, FeeSchedule] | None = None,
-        order_book_depth: int = 5,
+        order_book_depth: int | None = None,
         market_slippage_bps: Decimal = DEFAULT_MARKET_SLIPPAGE_BPS,
         request_window: float | None = None,
         profile: VenueProfile | None = None,
@@ -274,8 +278,10 @@ class CcxtVenue:
         self._exchange = exchange
         self.name: str = name or str(exchange.id)
         self._fees = fees
-        self._order_book_depth = order_book_depth
         self.profile: VenueProfile = profile if profile is not None else profile_for(exchange)
+        self._order_book_depth = (
+            order_book_depth if order_book_depth is not None else self.profile.order_book_depth
+        )
         self.market_slippage_bps = market_slippage_bps
         self._market_mode = market_mode(self.profile, self._has)
         if request_window is not None:
@@ -284,6 +290,8 @@ class CcxtVenue:
         self._sent: OrderedDict[str, SentOrder] = OrderedDict()
         # Wire client id -> engine client id, for every id this venue sent (see the profile).
         self._engine_ids: OrderedDict[str, str] = OrderedDict()
+        # Order ids this venue object sent a cancel for (see silent_post_only_cancel).
+        self._cancels_sent: OrderedDict[str, None] = OrderedDict()
         self._log = log.bind(venue=self.name)
         self._guard_credentials()
 
@@ -357,7 +365,7 @@ class CcxtVenue:
         pro: bool = False,
         name: str | None = None,
         fees: FeeSchedule | Mapping[str, FeeSchedule] | None = None,
-        order_book_depth: int = 5,
+        order_book_depth: int | None = None,
         market_slippage_bps: Decimal = DEFAULT_MARKET_SLIPPAGE_BPS,
         request_window: float | None = None,
     ) -> CcxtVenue:
@@ -625,7 +633,7 @@ class CcxtVenue:
     ) -> OrderInfo:
         if sent is None and raw.get("id") is not None:
             sent = self._sent.get(str(raw["id"]))
-        return order_info_from_ccxt(
+        info = order_info_from_ccxt(
             raw,
             symbol=symbol,
             sent=sent,
@@ -634,6 +642,17 @@ class CcxtVenue:
             engine_client_id=self._engine_id_of,
             trades=trades,
         )
+        if (
+            self.profile.silent_post_only_cancel
+            and info.status is OrderStatus.CANCELED
+            and info.filled_quantity == 0
+            and sent is not None
+            and sent.post_only
+            and info.order_id not in self._cancels_sent
+        ):
+            # The venue cancelled our unfilled post-only order unasked: it would have taken.
+            info = attrs.evolve(info, status=OrderStatus.REJECTED, reject_reason=RejectReason.POST_ONLY)
+        return info
 
     def _unreadable(self, exc: ParseError, symbol: str, operation: str, action: Action) -> HedgeError:
         message = (
@@ -999,6 +1018,9 @@ class CcxtVenue:
         sent for the order.
         """
         params: dict[str, Any] = {}
+        self._cancels_sent[order_id] = None
+        while len(self._cancels_sent) > _REMEMBERED_ORDERS:
+            self._cancels_sent.popitem(last=False)
         if self.profile.cancel_by_client_id:
             sent = self._sent.get(order_id)
             if sent is None:
@@ -1013,7 +1035,9 @@ class CcxtVenue:
         try:
             with decimal.localcontext():
                 raw: Mapping[str, Any] = await self._exchange.cancel_order(order_id, symbol, params)
-        except (ccxt.InvalidOrder, ccxt.OperationRejected) as exc:
+        except ccxt.BaseError as exc:
+            if not self._cancel_refused_as_finished(exc):
+                raise self._translate(exc, Action.CANCEL, "cancel", symbol) from exc
             # "Unknown order" / "already filled or cancelled": the order finished
             # before the cancel arrived (or never existed). Read what it became.
             translated = self._translate(exc, Action.CANCEL, "cancel", symbol)
@@ -1027,8 +1051,6 @@ class CcxtVenue:
                     venue=self.name,
                     operation="cancel",
                 ) from exc
-        except ccxt.BaseError as exc:
-            raise self._translate(exc, Action.CANCEL, "cancel", symbol) from exc
         except HedgeError:
             raise
         except Exception as exc:
@@ -1043,6 +1065,13 @@ class CcxtVenue:
             # ids only): the fill count is what matters, so read the order.
             return await self.order(symbol, order_id=order_id)
         return await self._read_order(raw, symbol, "cancel", action=Action.CANCEL)
+
+    def _cancel_refused_as_finished(self, exc: ccxt.BaseError) -> bool:
+        """The venue refused a cancel because the order is no longer open (or unknown)."""
+        if isinstance(exc, ccxt.InvalidOrder | ccxt.OperationRejected):
+            return True
+        codes = self.profile.cancel_finished_codes
+        return bool(codes) and bool(codes & error_codes(str(exc)))
 
     async def order(
         self,
