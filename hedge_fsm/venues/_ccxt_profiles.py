@@ -293,6 +293,11 @@ PROFILES: Mapping[str, VenueProfile] = {
             window_option="expirationSeconds",
             window_unit=Decimal(1),
             window_default=30,
+            # ccxt approves builder 0x21d2... at max_futures_fee_rate=builderRate (0.01) and
+            # attaches builder_fee=builderRate to each order; read as percent (0.01 % = 1 bp).
+            builder_fee_option="builderRate",
+            builder_fee_unit=Decimal("0.01"),
+            builder_fee_default="0.01",
         ),
         VenueProfile(
             family="dydx",
@@ -307,6 +312,9 @@ PROFILES: Mapping[str, VenueProfile] = {
             client_id_rule=r"[A-Za-z0-9_-]{1,64}",
             client_id_rule_text="1 to 64 of A-Z a-z 0-9 _ -",
             market=MarketMode.WORST_PRICE,
+            # ccxt attaches builderId 257624 at builderFeeRate 0.0001 (a fraction: 1 bp).
+            builder_fee_option="builderFeeRate",
+            builder_fee_default="0.0001",
             post_only_cancel_reasons=("POST_ONLY_FAILED",),
         ),
         VenueProfile(

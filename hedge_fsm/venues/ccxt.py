@@ -1230,3 +1230,123 @@ class CcxtVenue:
                 except VenueRejected as exc:
                     self._log.warning("skipping an unreadable order update: {}", exc)
 
+
+
+SUPPORTED_VENUES = (
+    "binanceusdm",
+    "bybit",
+    "okx",
+    "hyperliquid",
+    "paradex",
+    "lighter",
+    "aster",
+    "backpack",
+    "grvt",
+    "dydx",
+    "extended",
+    "apex",
+    "gate",
+    "kucoinfutures",
+    "bitget",
+)
+"""The ccxt exchange ids this adapter has a profile for and tests offline."""
+
+_TABLE_COLUMNS = (
+    "venue",
+    "client id",
+    "order lookup",
+    "by client id",
+    "cancel by",
+    "market orders",
+    "request window",
+    "amend",
+    "streams (ccxt.pro)",
+    "extra fee",
+    "trades here",
+)
+
+
+def capability_row(exchange_id: str) -> dict[str, str]:
+    """One venue's row of the capability table, from its profile and ccxt's own ``has``."""
+    from hedge_fsm.venues._ccxt_profiles import ClientIdFormat, market_mode, profile_for
+
+    exchange = getattr(ccxt, exchange_id)({})
+    profile = profile_for(exchange)
+    has = exchange.has
+    pro_has: Mapping[str, Any] = {}
+    try:
+        import ccxt.pro as ccxt_pro
+
+        pro_class = getattr(ccxt_pro, exchange_id, None)
+        if pro_class is not None:
+            pro_has = pro_class({}).has
+    except ImportError:  # pragma: no cover - ccxt ships ccxt.pro
+        pass
+    caps = capabilities_for(profile, has, exchange.options, pro=True)
+    if profile.client_id is ClientIdFormat.HEX128:
+        client = "0x + 32 hex (hash of the engine id)"
+    elif profile.client_id is ClientIdFormat.UINT:
+        floor = f" >= 2^{profile.client_id_floor.bit_length() - 1}" if profile.client_id_floor else ""
+        client = f"uint{profile.client_id_bits}{floor} (hash of the engine id)"
+    elif profile.client_id is ClientIdFormat.PREFIXED:
+        client = f"`{profile.client_id_prefix}` + engine id"
+    else:
+        client = profile.client_id_rule_text or "engine id as is"
+    fetch = has.get("fetchOrder")
+    lookup = "fetch_order" if fetch is True else "emulated (ccxt)" if fetch else "open/closed lists"
+    by_client = {
+        "fetch_order": f"fetch_order({profile.lookup_param})",
+        "open_orders": f"open orders({profile.lookup_param})",
+        "lists": "open/closed lists",
+    }[profile.lookup_by_client_id]
+    if not fetch and profile.lookup_by_client_id == "fetch_order":
+        by_client = "open/closed lists"
+    mode = market_mode(profile, has)
+    market = {
+        "native": "native",
+        "slippage_price": "IOC from touch + slippage (ccxt `slippage`)",
+        "worst_price": "market with worst price (touch ± slippage)",
+        "ioc_limit": "limit IOC at touch ± slippage",
+    }[mode.value]
+    window = f"{caps.request_window:g} s (`{profile.window_option}`)" if caps.request_window else "none"
+    amend = caps.amend.value
+    if caps.amend_keeps_priority_on_decrease:
+        amend += ", keeps priority on decrease"
+    streams = ", ".join(
+        name for name, key in (("orders", "watchOrders"), ("book", "watchOrderBook")) if pro_has.get(key)
+    ) or "none"
+    extra = (
+        f"builder fee (`{profile.builder_fee_option}`, default "
+        f"{Decimal(profile.builder_fee_default) * profile.builder_fee_unit:f})"
+        if profile.builder_fee_option
+        else "none"
+    )
+    trades = "yes"
+    if profile.cannot_trade:
+        trades = "no (native signer)"
+        if profile.can_trade_with_option:
+            trades = f"only with `options['{profile.can_trade_with_option}']`"
+    return {
+        "venue": exchange_id,
+        "client id": client,
+        "order lookup": lookup,
+        "by client id": by_client,
+        "cancel by": "client id" if profile.cancel_by_client_id else "order id",
+        "market orders": market,
+        "request window": window,
+        "amend": amend,
+        "streams (ccxt.pro)": streams,
+        "extra fee": extra,
+        "trades here": trades,
+    }
+
+
+def capability_table(exchange_ids: tuple[str, ...] = SUPPORTED_VENUES) -> str:
+    """The venue x capability table (Markdown), generated from the profiles and ccxt's data."""
+    rows = [capability_row(exchange_id) for exchange_id in exchange_ids]
+    lines = [
+        "| " + " | ".join(_TABLE_COLUMNS) + " |",
+        "|" + "|".join("---" for _ in _TABLE_COLUMNS) + "|",
+    ]
+    lines += ["| " + " | ".join(row[column] for column in _TABLE_COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
