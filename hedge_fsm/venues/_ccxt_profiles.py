@@ -290,6 +290,9 @@ PROFILES: Mapping[str, VenueProfile] = {
             status_map={"pending": "open"},
             placeholder_ids=frozenset({"0x00", "0x0", "0"}),
             post_only_cancel_reasons=("FAIL_POST_ONLY",),
+            # 1004 "Data Not Found" (ccxt: OperationRejected) answers a lookup of an unknown order.
+            not_found_codes=frozenset({"1004"}),
+            reject_reasons={"FAIL_REDUCE_ONLY": RejectReason.REDUCE_ONLY},
             window_option="expirationSeconds",
             window_unit=Decimal(1),
             window_default=30,
