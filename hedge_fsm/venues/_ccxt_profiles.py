@@ -309,6 +309,10 @@ PROFILES: Mapping[str, VenueProfile] = {
             lookup_by_client_id="lists",
             cancel_by_client_id=True,
             status_map={"canceling": "open", "BEST_EFFORT_OPENED": "open"},
+            cannot_trade=(
+                "ccxt 4.5.90's Python dydx builds every order with Precise.string_neg() on the "
+                "indexer's numeric atomicResolution and raises TypeError before signing"
+            ),
         ),
         VenueProfile(
             family="extended",

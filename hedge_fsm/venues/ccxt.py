@@ -1032,9 +1032,14 @@ class CcxtVenue:
                 )
             wire = self.wire_client_id(sent.client_order_id)
             params["clientOrderId"] = self._wire_value(wire)
+            # ccxt's dydx refuses any id that looks like an order id (it has dashes), even
+            # with the client id given: the client id goes in the id's place too.
+            cancel_id = wire
+        else:
+            cancel_id = order_id
         try:
             with decimal.localcontext():
-                raw: Mapping[str, Any] = await self._exchange.cancel_order(order_id, symbol, params)
+                raw: Mapping[str, Any] = await self._exchange.cancel_order(cancel_id, symbol, params)
         except ccxt.BaseError as exc:
             if not self._cancel_refused_as_finished(exc):
                 raise self._translate(exc, Action.CANCEL, "cancel", symbol) from exc
