@@ -248,10 +248,10 @@ def net_position(
 ) -> Decimal:
     """Signed net contracts of ``symbol`` (long positive), summing hedge-mode sides.
 
-    The direction comes only from what the venue sent: ccxt's ``side`` when it set
-    one, else the sign of a raw signed size (``signed_size_keys`` of ``info``, e.g.
-    binance/aster ``positionAmt``, hyperliquid ``szi``), else a negative
-    ``contracts`` (a sign can only come from the venue). A non-zero position
+    The direction comes only from what the venue sent: the sign of its raw signed
+    size when it has one (``signed_size_keys`` of ``info``: binance/aster
+    ``positionAmt``, hyperliquid ``szi``, backpack ``netQuantity``), else ccxt's
+    ``side``, else a negative ``contracts`` (a sign can only come from the venue). A non-zero position
     without any of these raises :class:`PositionSignUnknown`: ccxt's Aster parser,
     for one, strips the sign and derives the side from ``notional``, which the
     venue may leave out; reading such a short as a long would double it.
@@ -263,22 +263,23 @@ def net_position(
         contracts = to_decimal(position.get("contracts"))
         if contracts is None or contracts == 0:
             continue
+        signed = _raw_signed_size(position, signed_size_keys)
         side = position.get("side")
-        if side == "long":
+        if signed is not None and signed != 0:
+            # The venue's own signed size wins over ccxt's side, which some parsers derive
+            # from other fields (backpack from netCost, aster from notional).
+            net += abs(contracts) if signed > 0 else -abs(contracts)
+        elif side == "long":
             net += abs(contracts)
         elif side == "short":
             net -= abs(contracts)
+        elif contracts < 0:
+            net += contracts
         else:
-            signed = _raw_signed_size(position, signed_size_keys)
-            if signed is not None and signed != 0:
-                net += abs(contracts) if signed > 0 else -abs(contracts)
-            elif contracts < 0:
-                net += contracts
-            else:
-                raise PositionSignUnknown(
-                    f"position {symbol} of {contracts} contracts has no side and no signed size: "
-                    "long or short cannot be told"
-                )
+            raise PositionSignUnknown(
+                f"position {symbol} of {contracts} contracts has no side and no signed size: "
+                "long or short cannot be told"
+            )
     return net
 
 
