@@ -364,6 +364,8 @@ PROFILES: Mapping[str, VenueProfile] = {
             client_id_rule_text="1 to 50 of A-Z a-z 0-9 _ -",
             # 22002 "No position to close": a reduce-only order with nothing to reduce.
             reduce_only_codes=frozenset({"22002"}),
+            # Bitget cancels a post_only order that would take, without a reason field.
+            silent_post_only_cancel=True,
         ),
     )
 }
