@@ -322,6 +322,10 @@ PROFILES: Mapping[str, VenueProfile] = {
             # ccxt attaches builderId 257624 at builderFeeRate 0.0001 (a fraction: 1 bp).
             builder_fee_option="builderFeeRate",
             builder_fee_default="0.0001",
+            # "Order not found" (not in ccxt's table: an ExchangeError); the code is taken from
+            # Extended's error list as we read it, unverified against the live venue.
+            not_found_codes=frozenset({"1006"}),
+            cancel_finished_codes=frozenset({"1006"}),
             post_only_cancel_reasons=("POST_ONLY_FAILED",),
         ),
         VenueProfile(
