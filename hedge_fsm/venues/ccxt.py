@@ -7,16 +7,29 @@ testnet/sandbox, market types to load). Every call goes through ccxt's own
 unified methods, so ccxt builds and signs each request and parses each
 response; the adapter only translates at the edges:
 
-* **In**: Decimals become strings formatted by the market's own precision
+* **Venue profiles**: what ccxt's unified API does not hide about a venue (client
+  id format, lookups, cancel by client id, market orders that need a price, the
+  request window, post-only codes, non-unified statuses, placeholder ids,
+  builder fees, whether it can trade here) is data in
+  :mod:`hedge_fsm.venues._ccxt_profiles`; :attr:`CcxtVenue.capabilities` is
+  what the engine reads at set-up. See ``docs/venues.md``.
+* **In**: Decimals are checked against the market's own precision
   (``amount_to_precision`` / ``price_to_precision``). If formatting would change
   the value (a price off the tick grid, a quantity off the lot grid) the order
   is refused *before* anything is sent, with ``VenueRejected(INVALID_ORDER)``:
   the engine asked for something the venue cannot represent, and silently
-  rounding would break its accounting. Post-only, reduce-only and the client
-  order id go out as ccxt's unified ``postOnly``, ``reduceOnly`` and
-  ``clientOrderId`` params, which ccxt maps per exchange (binance
-  ``timeInForce=GTX`` / ``newClientOrderId``, bybit ``timeInForce=PostOnly`` /
-  ``orderLinkId``, okx ``ordType=post_only`` / ``clOrdId``).
+  rounding would break its accounting. The checked value then goes to ccxt as a
+  number (ccxt documents amounts and prices as numbers; KuCoin Futures raises
+  ``TypeError`` on strings), one that prints back to exactly the same decimal.
+  Post-only, reduce-only and the client order id go out as ccxt's unified
+  ``postOnly``, ``reduceOnly`` and ``clientOrderId`` params, which ccxt maps per
+  exchange (binance ``timeInForce=GTX`` / ``newClientOrderId``, bybit
+  ``timeInForce=PostOnly`` / ``orderLinkId``, okx ``ordType=post_only`` /
+  ``clOrdId``); the client id is the profile's image of the engine's id
+  (Hyperliquid ``0x`` + 32 hex, Lighter/Backpack/dYdX/GRVT integers, Gate ``t-``),
+  and the venue's echo is mapped back. A market order on a venue without a native
+  one (through ccxt) is a marketable order bounded by ``market_slippage_bps``
+  from the BBO.
 * **Out**: ccxt's unified structures become :class:`~hedge_fsm.Instrument`,
   :class:`~hedge_fsm.BBO`, :class:`~hedge_fsm.OrderInfo` with every number a
   Decimal (see :mod:`hedge_fsm.venues._ccxt_parse` for the float handling and
@@ -25,8 +38,12 @@ response; the adapter only translates at the edges:
   first poll tells the rest.
 * **Errors**: ccxt exceptions become ``VenueRejected`` (definitive),
   ``OrderNotFound`` or ``AmbiguousOutcome`` (the order may or may not exist)
-  depending on what was being done; see :mod:`hedge_fsm.venues._ccxt_errors`.
-  Messages never carry keys, secrets or signatures.
+  depending on what was being done, and ``NotSupported`` a
+  :class:`~hedge_fsm.errors.CapabilityError` (nothing was sent); see
+  :mod:`hedge_fsm.venues._ccxt_errors`. A non-ccxt exception from inside ccxt is
+  ambiguous on a placement or cancel, never raised raw. A fill price is the
+  venue's (or computed from its trades), never the limit price. Messages never
+  carry keys, secrets or signatures.
 * **Cancel** returns the order as it stands afterwards: from the cancel answer
   when it says so (binance), else by looking the order up (bybit, okx answer
   with ids only). A cancel that fails because the order is already finished
