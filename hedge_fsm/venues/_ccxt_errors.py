@@ -228,10 +228,12 @@ def translate_error(
         )
     if action is Action.PLACE:
         return _placing(exc, message, venue=venue, operation=operation, profile=profile)
+    if profile.not_found_codes & error_codes(str(exc)):
+        # The venue's own "no such order", whatever ccxt filed it under (Backpack's
+        # RESOURCE_NOT_FOUND is an ExchangeNotAvailable in ccxt).
+        return OrderNotFound(message, venue=venue, operation=operation)
     if action is Action.CANCEL:
         return _cancelling(exc, message, venue=venue, operation=operation)
-    if action is Action.QUERY and profile.not_found_codes & error_codes(str(exc)):
-        return OrderNotFound(message, venue=venue, operation=operation)
     return _querying(exc, message, venue=venue, operation=operation)
 
 

@@ -278,6 +278,9 @@ PROFILES: Mapping[str, VenueProfile] = {
             client_id_bits=32,
             lookup_by_client_id="lists",
             post_only_messages=("Order would immediately match and take",),
+            # ccxt files Backpack's RESOURCE_NOT_FOUND under ExchangeNotAvailable (a network
+            # error): on an order lookup it means no such order.
+            not_found_codes=frozenset({"RESOURCE_NOT_FOUND"}),
             window_option="recvWindow",
             signed_size_keys=("netQuantity",),
         ),
