@@ -34,6 +34,7 @@ from hedge_fsm import (
     Side,
     TriggerFill,
 )
+from hedge_fsm.config import CallTimeouts
 from hedge_fsm.invariants import check_leg, check_order_command
 from hedge_fsm.machines.commands import (
     CancelOrder,
@@ -172,7 +173,8 @@ def start_and_place(leg: LegHedge, bbo: BBO = QUOTE, now: float = 0.0) -> PlaceL
     assert leg.state == LegState.PLACED
     # The order, and the leg's own bound on its placement's answer (the place timeout + a poll).
     assert len(commands) == 2
-    assert only(commands, WaitUntil).at == pytest.approx(now + 2.0 + 0.1)
+    bound = leg.config.call_timeouts.place + leg.policy.poll_interval  # 2 s + 0.1 s by default
+    assert only(commands, WaitUntil).at == pytest.approx(now + bound)
     place = only(commands, PlaceLimit)
     assert isinstance(place, PlaceLimit)
     return place
@@ -1108,7 +1110,8 @@ def test_give_up_names_the_state_it_was_waiting_in() -> None:
     ``give_up`` runs as an ``after`` callback, i.e. once the state is already
     ``rollback``, and reads ``self.state``: the message says "in state rollback".
     """
-    leg = make_leg(config=HedgeConfig(ambiguous_horizon=0.5, stuck_timeout=1.0))
+    fast = CallTimeouts(place=0.2, query=0.2)
+    leg = make_leg(config=HedgeConfig(ambiguous_horizon=0.5, stuck_timeout=1.0, call_timeouts=fast))
     place = start_and_place(leg)
     commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
     while not leg.is_finished:
@@ -1188,7 +1191,9 @@ def test_an_order_taken_as_never_placed_that_shows_up_live_is_cancelled() -> Non
     The leg must cancel the stray order at once (only the current order may fill), and
     count any fill it reports.
     """
-    config = HedgeConfig(lookup_attempts=1, ambiguous_horizon=0.05)
+    config = HedgeConfig(
+        lookup_attempts=1, ambiguous_horizon=0.05, call_timeouts=CallTimeouts(place=0.05, query=0.05)
+    )
     leg = make_leg(config=config)
     place = start_and_place(leg)
     commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
@@ -1350,7 +1355,9 @@ def test_nothing_is_placed_while_a_stray_order_may_fill() -> None:
     """An order taken as dead that the venue then shows live (a venue breaking its horizon) is
     cancelled at once; the leg waits in ``retry`` (chasing the cancel) and places nothing until
     the stray is confirmed closed, then sizes the next order from what it filled (2 → 8)."""
-    config = HedgeConfig(lookup_attempts=1, ambiguous_horizon=0.05)
+    config = HedgeConfig(
+        lookup_attempts=1, ambiguous_horizon=0.05, call_timeouts=CallTimeouts(place=0.05, query=0.05)
+    )
     leg = make_leg(config=config)
     place = start_and_place(leg)
     commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))

@@ -355,7 +355,8 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             call_timeouts=CallTimeouts(
                 place=timeout, cancel=timeout, query=timeout, bbo=timeout, position=timeout
             ),
-            ambiguous_horizon=data.draw(st.sampled_from([0.3, 1.0, 2.0]), label="horizon"),
+            # The horizon is never shorter than the place timeout (the config refuses that).
+            ambiguous_horizon=data.draw(st.sampled_from([0.5, 1.0, 2.0]), label="horizon"),
             stuck_timeout=data.draw(st.sampled_from([0.5, 1.0, 2.0]), label="stuck_timeout"),
             lookup_attempts=data.draw(st.integers(1, 3), label="lookup_attempts"),
             break_even=data.draw(st.booleans(), label="break_even"),
