@@ -60,7 +60,12 @@ gap (a lost record) is refused, naming the line and the seq expected. Command
 ids rise within a hedge, and an event's ``cause`` names an earlier command.
 The writer enforces the same rules before it writes (it refuses a second
 start for a hedge id the file holds, and records of a hedge the file never
-started), so it never writes what the reader would refuse.
+started), so it never writes what the reader would refuse. One writer at a
+time: an open writer holds an exclusive advisory lock on its file (POSIX),
+so two processes cannot both resume the same hedges. Recovery
+(:func:`recoverable`) also refuses a journal whose replay does not reproduce
+its journaled commands (an altered journal, or one from other code): the
+machines it would resume disagree with what was sent.
 
 Compatibility: the damage checks did not change the format. Schema ``v`` 1
 has always carried per-hedge ``seq`` numbers from 0, rising by one, so every
