@@ -227,6 +227,10 @@ class HedgeConfig:
     position_settle_delay: float = attrs.field(default=0.5, validator=_non_negative_number)
     """How long after the last fill a position read is trusted to include it (venues report
     positions behind fills)."""
+    max_entry_distance_bps: float = attrs.field(default=1000.0, validator=_positive_number)
+    """Refuse an entry whose limit price lies more than this many basis points outside its
+    venue's book (a buy above the ask or below the bid, a sell the other way round), measured
+    before anything is sent: a limit 100x off the market is a typo, not a strategy."""
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 import attrs
 
+from hedge_fsm import preflight
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.errors import (
@@ -82,6 +83,7 @@ from hedge_fsm.machines.events import (
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
 from hedge_fsm.secrets import log, redact
 from hedge_fsm.values import (
+    BBO,
     ExecutionResult,
     HedgeTarget,
     Instrument,
@@ -208,6 +210,7 @@ class HedgeEngine:
     ) -> None:
         if not venues:
             raise InvalidValue("HedgeEngine.venues must name at least one venue, got none")
+        preflight.check_engine_arguments(venues, config)
         self.venues: dict[str, Venue] = dict(venues)
         self.config = config if config is not None else HedgeConfig()
         self.clock: Clock = clock if clock is not None else LoopClock()
@@ -231,6 +234,7 @@ class HedgeEngine:
             if not isinstance(spec, LegSpec):
                 raise InvalidValue(f"legs must be LegSpec values, got {type(spec).__name__}")
         plans = await self._plans(specs, _check_entry_specs)
+        await preflight.check_entry_prices(specs, [p.instrument for p in plans], self.config, self._read_book)
         supervisor = HedgeSupervisor(
             hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config
         )
@@ -420,6 +424,8 @@ class HedgeEngine:
             try:
                 return await read(symbol)
             except VenueError as exc:
+                if preflight.is_definitive(exc):
+                    raise  # a refusal (no such market) is the same on every attempt
                 if attempt == attempts - 1:
                     raise VenueError(
                         f"cannot read {what} of {venue} {symbol} after {attempts} attempts "
@@ -429,6 +435,9 @@ class HedgeEngine:
                     ) from exc
                 await self.clock.sleep(min(1.0, self.config.opening.backoff * 2**attempt))
         raise AssertionError("unreachable")
+
+    def _read_book(self, spec: LegSpec) -> Awaitable[BBO]:
+        return self._read(spec.venue, spec.symbol, "best_bid_offer", self.venues[spec.venue].best_bid_offer)
 
     # ------------------------------------------------------------------ the loop
 
