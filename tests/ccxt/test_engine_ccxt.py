@@ -278,7 +278,9 @@ class BinanceSim(ExchangeSim):
                 "symbol": self.symbol_id,
                 "positionSide": "BOTH",
                 "positionAmt": str(self.position),
-                "entryPrice": "0.0",
+                # ccxt drops a position whose entryPrice is not positive, as Binance never
+                # reports an open position without one.
+                "entryPrice": str((self.bid + self.ask) / 2) if self.position else "0.0",
                 "breakEvenPrice": "0.0",
                 "markPrice": str((self.bid + self.ask) / 2),
                 "unRealizedProfit": "0",
