@@ -158,11 +158,12 @@ class Setup:
 
 @st.composite
 def retry_policies(draw: st.DrawFn) -> RetryPolicy:
+    max_attempts = draw(st.integers(1, 5))
     return RetryPolicy(
-        max_attempts=draw(st.integers(1, 5)),
+        max_attempts=max_attempts,
         budget=draw(st.sampled_from([0.5, 1.0, 2.0, 3.0])),
         backoff=draw(st.sampled_from([0.0, 0.05, 0.1])),
-        inside_tick_attempts=draw(st.integers(0, 3)),
+        inside_tick_attempts=draw(st.integers(0, min(3, max_attempts))),  # never above max_attempts
         attempt_wait=draw(st.sampled_from([0.2, 0.5, 1.0])),
         poll_interval=draw(st.sampled_from([0.05, 0.1, 0.2])),
     )
@@ -187,7 +188,10 @@ def configs(draw: st.DrawFn) -> HedgeConfig:
         max_orders_per_leg=draw(st.sampled_from([2, 4, 32])),
         position_settle_delay=draw(st.sampled_from([0.0, 0.1, 0.3])),
         ambiguous_horizon=draw(st.sampled_from([0.5, 1.0, 2.0])),
-        call_timeouts=CallTimeouts(query=draw(st.sampled_from([0.2, 0.5]))),
+        # A placement is possibly live at least as long as its call may take (config rule).
+        call_timeouts=CallTimeouts(
+            query=draw(st.sampled_from([0.2, 0.5])), place=draw(st.sampled_from([0.2, 0.5]))
+        ),
     )
 
 
