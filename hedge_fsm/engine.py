@@ -51,6 +51,7 @@ import attrs
 from hedge_fsm import preflight
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
 from hedge_fsm.config import CallTimeouts, HedgeConfig
+from hedge_fsm.core.book import PositionBook
 from hedge_fsm.errors import (
     AmbiguousOutcome,
     HedgeError,
@@ -230,6 +231,8 @@ class HedgeEngine:
         self.observers = list(observers)
         self._hedge_ids = hedge_ids if hedge_ids is not None else (lambda: uuid.uuid4().hex[:12])
         self._rate_guard = _OrderRateGuard(self.config.venue_order_rate, self.clock)
+        self.book = PositionBook()
+        """Per (venue, symbol): the baseline and every hedge's fills, shared by this engine's hedges."""
 
     # ------------------------------------------------------------------ public API
 
@@ -249,7 +252,7 @@ class HedgeEngine:
         plans = await self._plans(specs, _check_entry_specs)
         await preflight.check_entry_prices(specs, [p.instrument for p in plans], self.config, self._read_book)
         supervisor = HedgeSupervisor(
-            hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config
+            hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config, book=self.book
         )
         return await self._drive(supervisor)
 
@@ -280,6 +283,7 @@ class HedgeEngine:
             direct=True,
             trigger=trigger,
             market_only=market_only,
+            book=self.book,
         )
         return await self._drive(supervisor)
 
