@@ -17,7 +17,8 @@ snapshots the order went through (a cumulative fill that only grows, never past
 the quantity, final once terminal), and per leg the true position. Answers
 come out of order and late; partial fills, fills during a cancel, duplicate and
 stale reports, post-only and definitive rejects, ambiguous placements (the order
-created, or not), failed lookups and cancels, cancels that take effect later,
+created, or not; created ones may stay invisible to fewer than ``lookup_attempts``
+lookups by client id), failed lookups and cancels, cancels that take effect later,
 expiries, crossed and locked books, failed BBO and position reads, current and
 stale timers. What it never does is lie: a report is a snapshot the order
 really had since the question was asked; a reduce-only order that would open or
@@ -215,6 +216,9 @@ class _Order:
     order_id: str | None = None
     cancel_requested: bool = False
     """A cancel was accepted but has not taken effect yet."""
+    hidden: int = 0
+    """Lookups by client id still answered "not found" although the order exists (in flight
+    between the venue's gateway and its order store, after an ambiguous placement)."""
     snapshots: list[OrderInfo] = attrs.Factory(list)
 
     @property
@@ -644,8 +648,11 @@ class _DrivenSupervisor(_Driven):
 class _World:
     """The machine, the model venue, and the driver between them (pending commands, timers)."""
 
-    def __init__(self, driven: _Driven, time_bound: float, prices: Sequence[Decimal]) -> None:
+    def __init__(
+        self, driven: _Driven, time_bound: float, prices: Sequence[Decimal], lookup_attempts: int
+    ) -> None:
         self.driven = driven
+        self.lookup_attempts = lookup_attempts
         self.time_bound = time_bound
         self.prices = list(prices)
         self.venue = _Venue(driven.instruments, driven.baselines)
@@ -804,6 +811,9 @@ class _World:
         if order.is_market and choice != "market_open" and order.live:
             self.venue.close(order)  # a market order's unfilled rest is cancelled at once (IOC)
         if choice == "ambiguous_created":
+            # The machine's assumption: an order created after an ambiguous placement shows up
+            # before ``lookup_attempts`` lookups have missed it.
+            order.hidden = amount % self.lookup_attempts
             return PlacementAmbiguous(now=self.now, client_order_id=cid, message="gateway timeout")
         assert order.current is not None
         return OrderAcked(now=self.now, order=order.current)
@@ -837,6 +847,9 @@ class _World:
         if choice == "failed":
             return QueryFailed(now=self.now, client_order_id=command.client_order_id, message="502")
         if order is None or not order.created:
+            return OrderMissing(now=self.now, client_order_id=command.client_order_id)
+        if command.order_id is None and order.hidden > 0:
+            order.hidden -= 1
             return OrderMissing(now=self.now, client_order_id=command.client_order_id)
         at = len(order.snapshots) - 1
         if choice == "stale":
@@ -936,6 +949,9 @@ class _World:
             elif isinstance(command, CancelOrder):
                 event = self._answer_cancel(command, "confirm", 0)
             elif isinstance(command, QueryOrder):
+                hidden = self.venue.orders.get(command.client_order_id)
+                if hidden is not None:
+                    hidden.hidden = 0  # a cooperative venue shows what it has
                 event = self._answer_query(pending, "current", 0)
             elif isinstance(command, ReadPosition):
                 event = PositionRead(now=self.now, quantity=self.venue.positions[command.leg])
@@ -1275,7 +1291,7 @@ def leg_machine(
             )
             driven = _DrivenLeg(leg, baseline)
             leg.feed(Start(now=0.0))
-            return _World(driven, bound, [market.price])
+            return _World(driven, bound, [market.price], drawn.lookup_attempts)
 
         return build
 
@@ -1376,7 +1392,7 @@ def supervisor_machine(
             )
             driven = _DrivenSupervisor(sup)
             sup.dispatch(SUPERVISOR_ROUTE, Start(now=0.0))
-            return _World(driven, bound, [m.price for m in markets])
+            return _World(driven, bound, [m.price for m in markets], drawn.lookup_attempts)
 
         return build
 
