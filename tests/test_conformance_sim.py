@@ -323,3 +323,23 @@ def test_understated_cancel_replies_without_the_capability_fail() -> None:
     assert report.failed == ("cancel_returns_partial_fill",), report.summary()
     assert "reports_cancel_early" in report.result("cancel_returns_partial_fill").reason
     assert_clean(venue)
+
+
+class NoLookups(Wrapper):
+    """A venue with no order lookup at all (Lighter through ccxt has no ``fetch_order``), and says so."""
+
+    def __init__(self, inner: SimVenue) -> None:
+        super().__init__(inner)
+        self.capabilities = attrs.evolve(inner.capabilities, order_lookup=False, lookup_by_client_id=False)
+
+    async def order(self, symbol: str, **kw: Any) -> Any:
+        raise NotImplementedError("this venue cannot look orders up")
+
+
+def test_a_venue_that_declares_no_lookups_skips_them_and_keeps_the_rest() -> None:
+    """Undeclared lookups are skipped, not failed; every other promise is still checked, and the
+    kit cleans up without ever looking an order up."""
+    report, venue = check(lambda: NoLookups(sim_venue("lighter", seed=4)), "BTC")
+    assert report.failed == (), report.summary()
+    assert set(report.skipped) == {"lookup_by_order_id", "lookup_by_client_id"}
+    assert_clean(venue)

@@ -429,13 +429,22 @@ class _Run:
 
     # ------------------------------------------------------------------ orders
 
+    async def placing(self, cid: str, what: str, awaitable: Awaitable[OrderInfo]) -> OrderInfo:
+        """A placement: a definitive refusal created nothing, so there is nothing to clean up."""
+        try:
+            return await self.call(what, awaitable)
+        except VenueRejected:
+            del self.placed[cid], self.filled[cid]
+            raise
+
     async def place_limit(
         self, side: Side, quantity: Decimal, price: Decimal, *, post_only: bool, reduce_only: bool = False
     ) -> OrderInfo:
         cid = self.new_client_order_id()
         self.placed[cid] = None
         self.filled[cid] = (side, ZERO)
-        info = await self.call(
+        info = await self.placing(
+            cid,
             "place_limit()",
             self.venue.place_limit(
                 self.symbol,
@@ -471,7 +480,8 @@ class _Run:
         cid = self.new_client_order_id()
         self.placed[cid] = None
         self.filled[cid] = (side, ZERO)
-        info = await self.call(
+        info = await self.placing(
+            cid,
             "place_market()",
             self.venue.place_market(
                 self.symbol, side, quantity, reduce_only=reduce_only, client_order_id=cid
@@ -534,7 +544,10 @@ class _Run:
         for cid, info in list(self.placed.items()):
             try:
                 if info is None:
-                    # No answer (an exception): the order may still exist under our id.
+                    # No answer (not a refusal): the order may exist under our id.
+                    if not self.capabilities.lookup_by_client_id:
+                        problems.append(f"order {cid} may exist: its placement had no answer")
+                        continue
                     try:
                         info = await self.lookup(client_order_id=cid)
                     except OrderNotFound:
