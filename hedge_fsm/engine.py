@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 import attrs
 
+from hedge_fsm import preflight
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.errors import (
@@ -82,6 +83,7 @@ from hedge_fsm.machines.events import (
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
 from hedge_fsm.secrets import log, redact
 from hedge_fsm.values import (
+    BBO,
     ExecutionResult,
     HedgeTarget,
     Instrument,
@@ -117,6 +119,10 @@ class HedgeObserver(Protocol):
         ...
 
     def on_finish(self, hedge_id: str, result: ExecutionResult) -> None: ...
+
+    # Optional, looked up by name (observers written before it keep working):
+    # ``on_resume(hedge_id, resume)`` is called when :meth:`HedgeEngine.recover` takes a
+    # hedge over, before ``resume.commands`` are issued (the journal marks the place).
 
 
 @attrs.frozen
@@ -204,6 +210,7 @@ class HedgeEngine:
     ) -> None:
         if not venues:
             raise InvalidValue("HedgeEngine.venues must name at least one venue, got none")
+        preflight.check_engine_arguments(venues, config)
         self.venues: dict[str, Venue] = dict(venues)
         self.config = config if config is not None else HedgeConfig()
         self.clock: Clock = clock if clock is not None else LoopClock()
@@ -227,6 +234,7 @@ class HedgeEngine:
             if not isinstance(spec, LegSpec):
                 raise InvalidValue(f"legs must be LegSpec values, got {type(spec).__name__}")
         plans = await self._plans(specs, _check_entry_specs)
+        await preflight.check_entry_prices(specs, [p.instrument for p in plans], self.config, self._read_book)
         supervisor = HedgeSupervisor(
             hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config
         )
@@ -276,18 +284,20 @@ class HedgeEngine:
 
         The engine's clock must share the journal's time line (the same virtual
         loop in simulations; :class:`hedge_fsm.clock.WallClock` across processes).
-        """
-        from hedge_fsm.journal import read_journal, replay
 
-        hedges = [h for h in read_journal(journal).values() if not h.finished]
-        runs = []
-        for hedge in hedges:
-            rebuilt = replay(hedge)
-            for problem in rebuilt.mismatches:
-                _log.bind(hedge_id=hedge.hedge_id).warning("journal replay mismatch: {}", problem)
-            supervisor = rebuilt.supervisor
-            resume = self._resume_plan(hedge, supervisor, rebuilt.pending)
-            runs.append(self._drive(supervisor, resume))
+        A damaged journal is never acted on: a torn tail (a crash mid-write) is
+        left out with a warning; anything else, including a replay that does not
+        reproduce the journaled commands, raises
+        :class:`~hedge_fsm.journal.JournalError` before any hedge is resumed.
+        """
+        from hedge_fsm.journal import recoverable
+
+        # Every hedge is rebuilt (and the journal refused, if damaged) before any is resumed.
+        rebuilt = recoverable(journal)
+        runs = [
+            self._drive(r.supervisor, self._resume_plan(hedge, r.supervisor, r.pending))
+            for hedge, r in rebuilt
+        ]
         return list(await asyncio.gather(*runs))
 
     def _resume_plan(
@@ -414,6 +424,8 @@ class HedgeEngine:
             try:
                 return await read(symbol)
             except VenueError as exc:
+                if preflight.is_definitive(exc):
+                    raise  # a refusal (no such market) is the same on every attempt
                 if attempt == attempts - 1:
                     raise VenueError(
                         f"cannot read {what} of {venue} {symbol} after {attempts} attempts "
@@ -423,6 +435,9 @@ class HedgeEngine:
                     ) from exc
                 await self.clock.sleep(min(1.0, self.config.opening.backoff * 2**attempt))
         raise AssertionError("unreachable")
+
+    def _read_book(self, spec: LegSpec) -> Awaitable[BBO]:
+        return self._read(spec.venue, spec.symbol, "best_bid_offer", self.venues[spec.venue].best_bid_offer)
 
     # ------------------------------------------------------------------ the loop
 
@@ -480,10 +495,18 @@ class HedgeEngine:
                 )
 
         streams = self._start_streams(supervisor, queue)
-        if resume is None:
-            for observer in observers:
-                observer.on_start(supervisor)
         try:
+            # Inside the try: an observer that refuses the hedge (a journal that already holds
+            # its id) stops it before anything is sent, and its streams are stopped with it.
+            if resume is None:
+                for observer in observers:
+                    observer.on_start(supervisor)
+            else:
+                for observer in observers:
+                    # Optional: the journal marks where a recovery took over (see HedgeObserver).
+                    on_resume = getattr(observer, "on_resume", None)
+                    if on_resume is not None:
+                        on_resume(hedge_id, resume)
             if resume is None:
                 deliver(SUPERVISOR_ROUTE, Start(now=clock.now()), None)
             else:

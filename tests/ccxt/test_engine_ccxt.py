@@ -675,6 +675,7 @@ def test_binance_fills_first_bybit_entry_is_cancelled_and_the_post_only_hedge_fi
     assert bybit.by_client["t1e1n1"].status == "canceled"
     # Everything else was a read: the book, order polls by venue id, positions, markets.
     assert reads(binance) <= {
+        ("GET", "/fapi/v1/depth"),  # the set-up's check of the entry price against the book
         ("GET", "/fapi/v1/exchangeInfo"),
         ("GET", "/sapi/v1/capital/config/getall"),
         ("GET", "/sapi/v1/margin/allPairs"),
