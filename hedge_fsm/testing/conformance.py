@@ -736,6 +736,16 @@ async def _post_only_cross_refused(run: _Run) -> None:
                     f"from a final refusal ({error})"
                 )
             continue
+        if not info.is_terminal and info.filled_quantity == 0:
+            # Some venues accept the order and cancel it a moment later (the refusal shows in
+            # the order's status): the engine sees that on its next poll, and so does the kit.
+            acked = info.status
+            info = await run.until_terminal(info)
+            if info.is_terminal:
+                run.notes.append(
+                    f"the post-only {side} was acknowledged {acked} and refused afterwards "
+                    f"({info.status}, reason {info.reject_reason})"
+                )
         if info.filled_quantity > 0:
             problems.append(
                 f"a post-only {side} at {price} through the touch took liquidity: "
@@ -744,7 +754,7 @@ async def _post_only_cross_refused(run: _Run) -> None:
         elif info.status not in (OrderStatus.REJECTED, OrderStatus.EXPIRED):
             problems.append(
                 f"a post-only {side} at {price} through the touch (bid {bbo.bid}, ask {bbo.ask}) was "
-                f"accepted: {info.status}"
+                f"accepted: {info.status} (and still {info.status} {run.options.fill_timeout}s later)"
             )
         elif info.reject_reason is not RejectReason.POST_ONLY:
             problems.append(
