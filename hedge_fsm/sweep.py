@@ -55,6 +55,7 @@ from typing import Any
 
 import attrs
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -570,7 +571,7 @@ def render(result: SweepResult, top: int = 10) -> Table:
     )
     table.add_column("rank", justify="right")
     for axis in result.axes:
-        table.add_column(axis.key, justify="right", overflow="fold")  # a long key folds, never cut
+        table.add_column(escape(axis.key), justify="right", overflow="fold")  # a long key folds, never cut
     for column in ("mean cost (bps)", "p90 ttf (s)", "mean ttf (s)", "done", "maker", "hedged"):
         table.add_column(column, justify="right", overflow="fold")
     bounded = result.max_time_to_flat is not None
@@ -580,7 +581,7 @@ def render(result: SweepResult, top: int = 10) -> Table:
     for row in rows:
         table.add_row(
             str(row.rank),
-            *(row.texts[axis.key] for axis in result.axes),
+            *(escape(row.texts[axis.key]) for axis in result.axes),  # as the user typed it
             _fmt(row.mean_cost_bps),
             _fmt(row.p90_time_to_flat, 3),
             _fmt(row.mean_time_to_flat, 3),
