@@ -297,10 +297,14 @@ def _simulate(args: argparse.Namespace, out: Console) -> int:
     config = _config(args.config)
     journal = _output_file("--journal", args.journal) if args.journal else None
     diagram = _output_folder("--diagram", args.diagram, create=True) if args.diagram else None
+    from hedge_fsm.journal import JournalError
+
     try:
         episode = simulate(args.scenario, args.seed, config=config, journal=journal)
     except OSError as exc:
         raise UsageError(f"--journal {args.journal}: cannot write: {exc.strerror}") from None
+    except JournalError as exc:
+        raise UsageError(f"--journal {args.journal}: {exc}") from None
     result = episode.result
     if diagram is not None:
         from hedge_fsm.diagrams import render_episode

@@ -120,6 +120,10 @@ class HedgeObserver(Protocol):
 
     def on_finish(self, hedge_id: str, result: ExecutionResult) -> None: ...
 
+    # Optional, looked up by name (observers written before it keep working):
+    # ``on_resume(hedge_id, resume)`` is called when :meth:`HedgeEngine.recover` takes a
+    # hedge over, before ``resume.commands`` are issued (the journal marks the place).
+
 
 @attrs.frozen
 class Resume:
@@ -280,18 +284,20 @@ class HedgeEngine:
 
         The engine's clock must share the journal's time line (the same virtual
         loop in simulations; :class:`hedge_fsm.clock.WallClock` across processes).
-        """
-        from hedge_fsm.journal import read_journal, replay
 
-        hedges = [h for h in read_journal(journal).values() if not h.finished]
-        runs = []
-        for hedge in hedges:
-            rebuilt = replay(hedge)
-            for problem in rebuilt.mismatches:
-                _log.bind(hedge_id=hedge.hedge_id).warning("journal replay mismatch: {}", problem)
-            supervisor = rebuilt.supervisor
-            resume = self._resume_plan(hedge, supervisor, rebuilt.pending)
-            runs.append(self._drive(supervisor, resume))
+        A damaged journal is never acted on: a torn tail (a crash mid-write) is
+        left out with a warning; anything else, including a replay that does not
+        reproduce the journaled commands, raises
+        :class:`~hedge_fsm.journal.JournalError` before any hedge is resumed.
+        """
+        from hedge_fsm.journal import recoverable
+
+        # Every hedge is rebuilt (and the journal refused, if damaged) before any is resumed.
+        rebuilt = recoverable(journal)
+        runs = [
+            self._drive(r.supervisor, self._resume_plan(hedge, r.supervisor, r.pending))
+            for hedge, r in rebuilt
+        ]
         return list(await asyncio.gather(*runs))
 
     def _resume_plan(
@@ -489,10 +495,18 @@ class HedgeEngine:
                 )
 
         streams = self._start_streams(supervisor, queue)
-        if resume is None:
-            for observer in observers:
-                observer.on_start(supervisor)
         try:
+            # Inside the try: an observer that refuses the hedge (a journal that already holds
+            # its id) stops it before anything is sent, and its streams are stopped with it.
+            if resume is None:
+                for observer in observers:
+                    observer.on_start(supervisor)
+            else:
+                for observer in observers:
+                    # Optional: the journal marks where a recovery took over (see HedgeObserver).
+                    on_resume = getattr(observer, "on_resume", None)
+                    if on_resume is not None:
+                        on_resume(hedge_id, resume)
             if resume is None:
                 deliver(SUPERVISOR_ROUTE, Start(now=clock.now()), None)
             else:

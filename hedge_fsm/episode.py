@@ -14,12 +14,17 @@ the trigger fill) and time to flat.
 
 Everything is deterministic: the same scenario and seed give the same
 episode, byte for byte.
+
+With a journal, the hedge id is ``sim<seed>``, or ``sim<seed>r2``, ``r3``, ...
+when the journal already holds that id (runs appended to one file stay apart;
+see :func:`fresh_hedge_id`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import itertools
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,14 +34,22 @@ from hedge_fsm.config import HedgeConfig
 from hedge_fsm.engine import HedgeEngine, HedgeObserver
 from hedge_fsm.errors import VenueError
 from hedge_fsm.invariants import check_supervisor
-from hedge_fsm.journal import JournalWriter
+from hedge_fsm.journal import JournalWriter, TornTail
 from hedge_fsm.machines.commands import Command
 from hedge_fsm.machines.events import Event
 from hedge_fsm.machines.supervisor import HedgeSupervisor, Route
 from hedge_fsm.sim import Scenario, SimVenue, build_venues, run
 from hedge_fsm.values import BBO, ExecutionResult, LegSpec, Side
 
-__all__ = ["DEFAULT_TOKENS", "Episode", "LegReport", "TimelineEntry", "default_legs", "simulate"]
+__all__ = [
+    "DEFAULT_TOKENS",
+    "Episode",
+    "LegReport",
+    "TimelineEntry",
+    "default_legs",
+    "fresh_hedge_id",
+    "simulate",
+]
 
 DEFAULT_TOKENS = Decimal(10_000_000)
 """Tokens per leg in the default episode (about 100 USDT of PEPE)."""
@@ -88,6 +101,10 @@ class Episode:
     timeline: list[TimelineEntry]
     trigger_time: float | None
     invariant_violations: list[str]
+    hedge_id: str = ""
+    """The id the hedge ran under (``sim<seed>``, or ``sim<seed>r<n>`` in a shared journal)."""
+    journal_torn_tail: TornTail | None = None
+    """A torn last record the journal had (a crash mid-write), truncated before appending."""
 
     def venue_log(self) -> str:
         """Every venue's event log, merged in time order (deterministic for a seed)."""
@@ -142,6 +159,25 @@ async def default_legs(venues: dict[str, SimVenue], tokens: Decimal = DEFAULT_TO
     ]
 
 
+def fresh_hedge_id(seed: int, taken: Collection[str] = ()) -> str:
+    """``sim<seed>``, or the first of ``sim<seed>r2``, ``sim<seed>r3``, ... not in ``taken``.
+
+    Hedge ids are 1-16 ASCII letters or digits: where ``sim<seed>r<n>`` would be
+    longer, the prefix shortens (``s<seed>r<n>``, then ``<seed>r<n>``). A seed too
+    long for any of them gets ``sim<seed>``, which the engine refuses, naming it.
+    """
+    first = f"sim{seed}"
+    if first not in taken:
+        return first
+    for number in itertools.count(2):
+        fitting = [c for c in (f"{p}{seed}r{number}" for p in ("sim", "s", "")) if len(c) <= 16]
+        if not fitting:
+            return first
+        if fitting[0] not in taken:
+            return fitting[0]
+    raise AssertionError("unreachable")
+
+
 def simulate(
     scenario: str | Scenario = "calm",
     seed: int = 1,
@@ -158,13 +194,14 @@ def simulate(
     capture = _Capture()
     watchers: list[HedgeObserver] = [capture, *observers]
     writer = JournalWriter(journal, fsync="never") if journal is not None else None
+    hedge_id = fresh_hedge_id(seed, writer.hedge_ids if writer is not None else ())
     if writer is not None:
         watchers.append(writer)
 
     async def main() -> ExecutionResult:
         legs = await default_legs(venues, tokens)
         engine = HedgeEngine(
-            venues, config or HedgeConfig(), observers=watchers, hedge_ids=lambda: f"sim{seed}"
+            venues, config or HedgeConfig(), observers=watchers, hedge_ids=lambda: hedge_id
         )
         result = await engine.execute(legs)
         assert not (asyncio.all_tasks() - {asyncio.current_task()}), "engine left a task running"
@@ -198,6 +235,8 @@ def simulate(
         timeline=_timeline(result, venues),
         trigger_time=trigger_time,
         invariant_violations=violations,
+        hedge_id=hedge_id,
+        journal_torn_tail=writer.torn_tail if writer is not None else None,
     )
 
 

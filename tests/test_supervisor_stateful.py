@@ -149,11 +149,12 @@ class Setup:
 
 @st.composite
 def retry_policies(draw: st.DrawFn) -> RetryPolicy:
+    max_attempts = draw(st.integers(1, 5))
     return RetryPolicy(
-        max_attempts=draw(st.integers(1, 5)),
+        max_attempts=max_attempts,
         budget=draw(st.sampled_from([0.5, 1.0, 2.0, 3.0])),
         backoff=draw(st.sampled_from([0.0, 0.05, 0.1])),
-        inside_tick_attempts=draw(st.integers(0, 3)),
+        inside_tick_attempts=draw(st.integers(0, min(3, max_attempts))),  # never above max_attempts
         attempt_wait=draw(st.sampled_from([0.2, 0.5, 1.0])),
         poll_interval=draw(st.sampled_from([0.05, 0.1, 0.2])),
     )
