@@ -352,3 +352,23 @@ def test_diagrams_check_passes_on_the_committed_folder_and_names_a_stale_file(tm
     stale = hedge_fsm("diagrams", "--check", "--out", str(copy))
     assert stale.returncode == 1
     assert f"stale or missing: {copy / 'leg-overview.mmd'}" in stale.stdout
+
+
+def test_two_runs_into_one_journal_replay_as_two_hedges_and_a_torn_tail_is_announced(tmp_path: Path) -> None:
+    """Each run names its fresh hedge id; replay shows both hedges and warns about a torn last line."""
+    journal = tmp_path / "j.jsonl"
+    first = hedge_fsm("simulate", "--journal", str(journal))
+    second = hedge_fsm("simulate", "--journal", str(journal))
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    ids = [line.rpartition("(hedge ")[2].rstrip(")") for run in (first, second)
+           for line in run.stdout.splitlines() if line.startswith("journal written to")]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    with journal.open("a", encoding="utf-8") as torn:
+        torn.write('{"v": 1, "hed')  # a crash in the middle of a write
+    replayed = hedge_fsm("replay", str(journal))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "warning:" in replayed.stdout and "dropped a torn last record" in replayed.stdout
+    for hedge_id in ids:
+        assert f"hedge {hedge_id}  journal: done  replayed: done" in replayed.stdout
+    third = hedge_fsm("simulate", "--journal", str(journal))
+    assert "truncated to the last whole record before appending" in third.stdout
