@@ -146,13 +146,17 @@ STATE_LEGENDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
                 "reference leg's actual fill through the contract multipliers.",
                 "hedging": "One leg machine per leg with something left to hedge, all "
                 "running at once.",
-                "rolling_back": "Every leg's net fill is flattened with opposite-side "
-                "orders, confirmed by position reads, within the rollback budget.",
+                "reconciling": "Before done: settled position reads are compared with the "
+                "engine's position book; an unreported over-hedge is traded back, any other "
+                "difference is reported.",
+                "rolling_back": "This hedge's own net fill (from its ledgers) is flattened "
+                "with opposite-side orders, confirmed by settled position reads, within the "
+                "rollback budget.",
                 "done": "Terminal: hedged (or every leg filled at entry); net exposure "
                 "within one lot.",
                 "rolled_back": "Terminal: every leg is back to its starting position.",
-                "failed": "Terminal: rollback could not flatten; the residual exposure is "
-                "in the result and an operator is needed.",
+                "failed": "Terminal: rollback could not flatten, or positions do not "
+                "reconcile; the residual is in the result and an operator is needed.",
                 "cancelled": "Terminal: the entry ended with no fill at all; nothing to "
                 "hedge.",
             }

@@ -14,9 +14,17 @@ take events and leave commands in an outbox. The driver closes the loop:
    never see two events at once, while venue calls for all legs run concurrently.
 
 The loop ends when the supervisor reaches a terminal state. Timers are then
-cancelled and venue calls still in flight are awaited (bounded by
-``stuck_timeout``) so that no background task outlives ``execute``; answers
-that arrive after the end are still folded into the ledgers.
+cancelled and venue calls still in flight are awaited (bounded by the longest
+call timeout) so that no background task outlives ``execute``; answers that
+arrive after the end are still folded into the ledgers.
+
+Every venue call is bounded on the engine's clock by ``config.call_timeouts``
+(set-up reads too): a call without an answer in time is cancelled in its own
+task and becomes its operation's failure -- for a placement an ambiguous
+outcome, since the order may exist. A timed-out call yields exactly one event
+(the timeout's, or the answer's if the venue answered despite the cancel), so
+no answer is ever applied twice. A venue coroutine that swallows cancellation
+cannot be bounded by anyone; every asyncio client cooperates.
 
 Mapping venue outcomes to events is the one place where exceptions become
 data: a post-only refusal becomes ``PostOnlyRejected``; any other definitive
@@ -42,7 +50,8 @@ import attrs
 
 from hedge_fsm import preflight
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
-from hedge_fsm.config import HedgeConfig
+from hedge_fsm.config import CallTimeouts, HedgeConfig
+from hedge_fsm.core.book import PositionBook
 from hedge_fsm.errors import (
     AmbiguousOutcome,
     HedgeError,
@@ -163,14 +172,18 @@ def placement_event(command: PlaceLimit | PlaceMarket, order: OrderInfo, now: fl
 
 
 class _OrderRateGuard:
-    """A token bucket per venue: at most ``rate`` order actions per second, bursts of ``rate``.
+    """A token bucket per venue: at most ``rate`` order actions per second, bursts of
+    ``max(1, rate)``.
 
     A misbehaving venue (or a bug) can then never make the engine spam orders;
-    actions over the rate wait on the clock, in the order they were issued.
+    actions over the rate wait on the clock, in the order they were issued. The
+    burst is at least one action: with a bucket smaller than one token (a rate
+    below 1 per second) no action could ever go out.
     """
 
     def __init__(self, rate: float, clock: Clock) -> None:
         self.rate = rate
+        self.burst = max(1.0, rate)
         self.clock = clock
         self._tokens: dict[str, float] = {}
         self._stamp: dict[str, float] = {}
@@ -179,8 +192,9 @@ class _OrderRateGuard:
         while True:
             now = self.clock.now()
             tokens = min(
-                self.rate,
-                self._tokens.get(venue, self.rate) + (now - self._stamp.get(venue, now)) * self.rate,
+                self.burst,
+                self._tokens.get(venue, self.burst)
+                + (now - self._stamp.get(venue, now)) * self.rate,
             )
             self._stamp[venue] = now
             # The epsilon absorbs float rounding: a bucket 1e-12 short of a token is full.
@@ -217,6 +231,8 @@ class HedgeEngine:
         self.observers = list(observers)
         self._hedge_ids = hedge_ids if hedge_ids is not None else (lambda: uuid.uuid4().hex[:12])
         self._rate_guard = _OrderRateGuard(self.config.venue_order_rate, self.clock)
+        self.book = PositionBook()
+        """Per (venue, symbol): the baseline and every hedge's fills, shared by this engine's hedges."""
 
     # ------------------------------------------------------------------ public API
 
@@ -236,7 +252,7 @@ class HedgeEngine:
         plans = await self._plans(specs, _check_entry_specs)
         await preflight.check_entry_prices(specs, [p.instrument for p in plans], self.config, self._read_book)
         supervisor = HedgeSupervisor(
-            hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config
+            hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config, book=self.book
         )
         return await self._drive(supervisor)
 
@@ -259,7 +275,7 @@ class HedgeEngine:
         for item in items:
             if not isinstance(item, HedgeTarget):
                 raise InvalidValue(f"targets must be HedgeTarget values, got {type(item).__name__}")
-        plans = await self._plans(items, _check_direct_targets)
+        plans = await self._plans(items, _check_direct_targets, priced=True)
         supervisor = HedgeSupervisor(
             hedge_id=self._new_hedge_id(hedge_id),
             plans=plans,
@@ -267,6 +283,7 @@ class HedgeEngine:
             direct=True,
             trigger=trigger,
             market_only=market_only,
+            book=self.book,
         )
         return await self._drive(supervisor)
 
@@ -358,12 +375,20 @@ class HedgeEngine:
         self,
         legs: Sequence[LegSpec | HedgeTarget],
         check: Callable[[Sequence[Any], list[Instrument]], None],
+        *,
+        priced: bool = False,
     ) -> list[LegPlan]:
-        """Check the legs, read their instruments and baseline positions: the supervisor's plans."""
+        """Check the legs, read their instruments and baseline positions: the supervisor's plans.
+
+        ``priced``: the legs carry no price (direct targets), so a minimum notional is checked
+        against the mid read now, as the leg machine judges "too small to place".
+        """
         keys = [(leg.venue, leg.symbol) for leg in legs]
         self._check_venues_and_duplicates(keys)
         instruments = await self._instruments(keys)
         check(legs, instruments)
+        if priced:
+            await self._check_notionals(legs, keys, instruments)
         baselines = await self._positions(keys)
         return [
             LegPlan(
@@ -408,6 +433,33 @@ class HedgeEngine:
             )
         )
 
+    async def _check_notionals(
+        self,
+        legs: Sequence[LegSpec | HedgeTarget],
+        keys: list[tuple[str, str]],
+        instruments: list[Instrument],
+    ) -> None:
+        """Refuse, before anything is sent, a leg whose whole quantity is below its venue's
+        minimum notional at the mid: no order could carry it, and a leg that traded nothing
+        must never be reported as hedged."""
+        wanted = [i for i, inst in enumerate(instruments) if inst.min_notional > 0]
+        bbos = await asyncio.gather(
+            *(
+                self._read(keys[i][0], keys[i][1], "bbo", self.venues[keys[i][0]].best_bid_offer)
+                for i in wanted
+            )
+        )
+        for i, bbo in zip(wanted, bbos, strict=True):
+            leg, instrument = legs[i], instruments[i]
+            notional = leg.quantity * bbo.mid
+            if notional < instrument.min_notional:
+                raise InvalidValue(
+                    f"HedgeTarget.quantity {leg.quantity} for {leg.venue} {leg.symbol} is "
+                    f"{notional} notional at the mid {bbo.mid}, below the venue's minimum "
+                    f"notional {instrument.min_notional}: no order could carry it",
+                    field="quantity",
+                )
+
     async def _positions(self, keys: list[tuple[str, str]]) -> list[Decimal]:
         return list(
             await asyncio.gather(
@@ -418,11 +470,19 @@ class HedgeEngine:
     async def _read(
         self, venue: str, symbol: str, what: str, read: Callable[[str], Awaitable[_T]]
     ) -> _T:
-        """A set-up read (nothing is sent yet, so retrying is safe), with exponential backoff."""
-        attempts = 8
+        """A set-up read (nothing is sent yet, so retrying is safe), with exponential backoff.
+
+        Each attempt is bounded: a position read by ``call_timeouts.position``; an instrument
+        read by ``stuck_timeout`` (loading a venue's market metadata can take seconds).
+        """
+        timeouts = self.config.call_timeouts
+        limit = {"position": timeouts.position, "bbo": timeouts.bbo}.get(
+            what, self.config.stuck_timeout
+        )
+        attempts = SETUP_READ_ATTEMPTS
         for attempt in range(attempts):
             try:
-                return await read(symbol)
+                return await _within(self.clock, read(symbol), limit, venue, what)
             except VenueError as exc:
                 if preflight.is_definitive(exc):
                     raise  # a refusal (no such market) is the same on every attempt
@@ -433,7 +493,7 @@ class HedgeEngine:
                         venue=venue,
                         operation=what,
                     ) from exc
-                await self.clock.sleep(min(1.0, self.config.opening.backoff * 2**attempt))
+                await self.clock.sleep(setup_backoff(self.config, attempt))
         raise AssertionError("unreachable")
 
     def _read_book(self, spec: LegSpec) -> Awaitable[BBO]:
@@ -535,12 +595,20 @@ class HedgeEngine:
         if streams:
             await asyncio.gather(*streams, return_exceptions=True)
         if in_flight:
-            # Venue calls still out: their answers may carry fills. Wait (bounded).
-            _, pending = await asyncio.wait(set(in_flight), timeout=self.config.stuck_timeout)
+            # Venue calls still out: their answers may carry fills. Each call is bounded by
+            # its own timeout; the wait is bounded too (a call may still be queued behind
+            # the order-rate guard), then whatever is left is cancelled.
+            pending = await _wait_on_clock(
+                clock, set(in_flight), self.config.call_timeouts.longest + CANCEL_GRACE
+            )
             for task in pending:
                 task.cancel()
+            # A venue coroutine that ignores its cancellation cannot be waited for forever.
+            pending = await _wait_on_clock(clock, pending, CANCEL_GRACE)
             if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+                log.warning(
+                    "{} venue call(s) ignored cancellation and were left behind", len(pending)
+                )
         while not queue.empty():
             route, event, cause = queue.get_nowait()
             for observer in observers:
@@ -605,7 +673,9 @@ class HedgeEngine:
         symbol = plan.instrument.symbol
         if isinstance(command, PlaceLimit | PlaceMarket | CancelOrder):
             await self._rate_guard.acquire(plan.venue)
-        event = await _call_venue(venue, symbol, command, self.clock)
+        event = await _call_venue(
+            venue, plan.venue, symbol, command, self.clock, self.config.call_timeouts
+        )
         queue.put_nowait((route, event, command_id))
 
 
@@ -630,44 +700,151 @@ def _checked(command: Command, symbol: str, order: OrderInfo) -> OrderInfo:
     return order
 
 
-async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock) -> Event:
-    """Carry out one command; every outcome, exceptions included, becomes an event."""
+CANCEL_GRACE = 0.5
+"""Seconds the end of a hedge waits, beyond the longest call timeout, for calls still out."""
+
+SETUP_READ_ATTEMPTS = 8
+"""Attempts of each set-up read (instrument, baseline position) before the hedge is refused."""
+
+
+def setup_backoff(config: HedgeConfig, attempt: int) -> float:
+    """The pause after failed set-up read ``attempt`` (0-based): exponential, at most 1 s."""
+    return min(1.0, config.opening.backoff * float(2**attempt))
+
+
+def _timed_out(venue: str, operation: str, seconds: float) -> AmbiguousOutcome:
+    return AmbiguousOutcome(
+        f"{venue}: {operation} gave no answer within its {seconds} s call timeout",
+        venue=venue,
+        operation=operation,
+    )
+
+
+async def _within(
+    clock: Clock, call: Awaitable[_T], seconds: float, venue: str, operation: str
+) -> _T:
+    """Await a venue call for at most ``seconds`` on ``clock``, else raise AmbiguousOutcome.
+
+    Like ``asyncio.timeout`` but on the engine's clock: at the deadline the task
+    running the call is cancelled (so the call cannot outlive its bound) and the
+    cancellation is turned into a timeout. An outside cancellation is passed on.
+    If the venue answered anyway (it swallowed the cancel), its answer stands: the
+    caller gets exactly one outcome either way.
+    """
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - venue calls always run inside a task
+        return await call
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    handle = clock.call_at(clock.now() + seconds, expire)
+    try:
+        result = await call
+    except asyncio.CancelledError:
+        if not expired or task.uncancel() > 0:
+            raise  # cancelled from outside (too): not ours to swallow
+        raise _timed_out(venue, operation, seconds) from None
+    finally:
+        handle.cancel()
+    if expired:
+        task.uncancel()
+    return result
+
+
+async def _wait_on_clock(
+    clock: Clock, tasks: set[asyncio.Task[None]], seconds: float
+) -> set[asyncio.Task[None]]:
+    """Wait until ``tasks`` are done or ``seconds`` have passed on ``clock``; the rest."""
+    pending = {task for task in tasks if not task.done()}
+    if not pending:
+        return pending
+    woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    handle = clock.call_at(clock.now() + seconds, wake)
+    try:
+        while pending and not woken.done():
+            done, _ = await asyncio.wait({*pending, woken}, return_when=asyncio.FIRST_COMPLETED)
+            pending -= done
+    finally:
+        handle.cancel()
+    return pending
+
+
+async def _call_venue(
+    venue: Venue,
+    name: str,
+    symbol: str,
+    command: Command,
+    clock: Clock,
+    timeouts: CallTimeouts,
+) -> Event:
+    """Carry out one command within its call timeout; every outcome becomes an event."""
     try:
         if isinstance(command, FetchBbo):
-            return BboReceived(now=clock.now(), bbo=await venue.best_bid_offer(symbol))
+            bbo = await _within(
+                clock, venue.best_bid_offer(symbol), timeouts.bbo, name, "best_bid_offer"
+            )
+            return BboReceived(now=clock.now(), bbo=bbo)
         if isinstance(command, PlaceLimit):
-            order = await venue.place_limit(
-                symbol,
-                command.side,
-                command.quantity,
-                command.price,
-                post_only=command.post_only,
-                reduce_only=command.reduce_only,
-                client_order_id=command.client_order_id,
+            order = await _within(
+                clock,
+                venue.place_limit(
+                    symbol,
+                    command.side,
+                    command.quantity,
+                    command.price,
+                    post_only=command.post_only,
+                    reduce_only=command.reduce_only,
+                    client_order_id=command.client_order_id,
+                ),
+                timeouts.place,
+                name,
+                "place_limit",
             )
             return placement_event(command, _checked(command, symbol, order), clock.now())
         if isinstance(command, PlaceMarket):
-            order = await venue.place_market(
-                symbol,
-                command.side,
-                command.quantity,
-                reduce_only=command.reduce_only,
-                client_order_id=command.client_order_id,
+            order = await _within(
+                clock,
+                venue.place_market(
+                    symbol,
+                    command.side,
+                    command.quantity,
+                    reduce_only=command.reduce_only,
+                    client_order_id=command.client_order_id,
+                ),
+                timeouts.place,
+                name,
+                "place_market",
             )
             return placement_event(command, _checked(command, symbol, order), clock.now())
         if isinstance(command, CancelOrder):
-            order = _checked(command, symbol, await venue.cancel(symbol, command.order_id))
+            answer = await _within(
+                clock, venue.cancel(symbol, command.order_id), timeouts.cancel, name, "cancel"
+            )
+            order = _checked(command, symbol, answer)
             if order.is_terminal:
                 return CancelConfirmed(now=clock.now(), order=order)
             return OrderUpdated(now=clock.now(), order=order)
         if isinstance(command, QueryOrder):
             if command.order_id is not None:
-                order = await venue.order(symbol, order_id=command.order_id)
+                lookup = venue.order(symbol, order_id=command.order_id)
             else:
-                order = await venue.order(symbol, client_order_id=command.client_order_id)
+                lookup = venue.order(symbol, client_order_id=command.client_order_id)
+            order = await _within(clock, lookup, timeouts.query, name, "order")
             return OrderUpdated(now=clock.now(), order=_checked(command, symbol, order))
         if isinstance(command, ReadPosition):
-            return PositionRead(now=clock.now(), quantity=await venue.position(symbol))
+            quantity = await _within(
+                clock, venue.position(symbol), timeouts.position, name, "position"
+            )
+            return PositionRead(now=clock.now(), quantity=quantity)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every failure becomes an event; nothing escapes the driver
@@ -702,12 +879,20 @@ def _failure_event(command: Command, exc: Exception, now: float) -> Event:
 
 
 def _check_direct_targets(targets: Sequence[HedgeTarget], instruments: list[Instrument]) -> None:
-    """Direct hedge targets must be on their lot grid."""
+    """Direct hedge targets must be on their lot grid and at least the venue's minimum quantity
+    (the minimum notional needs a price: see ``HedgeEngine._check_notionals``)."""
     for item, instrument in zip(targets, instruments, strict=True):
         if not is_on_grid(item.quantity, instrument.lot_size):
             raise InvalidValue(
                 f"HedgeTarget.quantity {item.quantity} for {item.venue} {item.symbol} is not "
-                f"a multiple of the lot size {instrument.lot_size}"
+                f"a multiple of the lot size {instrument.lot_size}",
+                field="quantity",
+            )
+        if item.quantity < instrument.min_quantity:
+            raise InvalidValue(
+                f"HedgeTarget.quantity {item.quantity} for {item.venue} {item.symbol} is below "
+                f"the minimum quantity {instrument.min_quantity}",
+                field="quantity",
             )
 
 

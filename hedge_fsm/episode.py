@@ -12,6 +12,15 @@ result, the venues (their logs and fills), a merged timeline, and one
 cost in basis points (fees plus slippage against the arrival mid, the mid at
 the trigger fill) and time to flat.
 
+:func:`simulate_concurrent` runs two hedges at once on the same symbols in
+one engine (what the fault soak uses to check that concurrent hedges never
+take each other's fills for their own).
+
+Before the invariants are checked, every request still travelling to a venue
+(a *late* placement, see :class:`~hedge_fsm.sim.FaultPlan`) is let arrive: an
+order the engine forgot while it could still appear would show up as an open
+order or as fills no ledger counts.
+
 Everything is deterministic: the same scenario and seed give the same
 episode, byte for byte.
 
@@ -31,8 +40,9 @@ from pathlib import Path
 import attrs
 
 from hedge_fsm.config import HedgeConfig
+from hedge_fsm.core.targets import is_unplaceable
 from hedge_fsm.engine import HedgeEngine, HedgeObserver
-from hedge_fsm.errors import VenueError
+from hedge_fsm.errors import HedgeError, VenueError
 from hedge_fsm.invariants import check_supervisor
 from hedge_fsm.journal import JournalWriter, TornTail
 from hedge_fsm.machines.commands import Command
@@ -43,12 +53,15 @@ from hedge_fsm.values import BBO, ExecutionResult, LegSpec, Side
 
 __all__ = [
     "DEFAULT_TOKENS",
+    "ConcurrentEpisode",
     "Episode",
+    "HarnessError",
     "LegReport",
     "TimelineEntry",
     "default_legs",
     "fresh_hedge_id",
     "simulate",
+    "simulate_concurrent",
 ]
 
 DEFAULT_TOKENS = Decimal(10_000_000)
@@ -115,14 +128,21 @@ class Episode:
         return "\n".join(r.line() for r in records)
 
 
+class HarnessError(HedgeError):
+    """The episode's own set-up failed (e.g. no quote to rest at): nothing was sent, and the
+    engine was never asked to do anything. Soaks count these apart from engine breaks."""
+
+
 class _Capture:
-    """Keeps the supervisor so invariants can be checked on it after the run."""
+    """Keeps the supervisors so invariants can be checked on them after the run."""
 
     def __init__(self) -> None:
         self.supervisor: HedgeSupervisor | None = None
+        self.supervisors: list[HedgeSupervisor] = []
 
     def on_start(self, supervisor: HedgeSupervisor) -> None:
         self.supervisor = supervisor
+        self.supervisors.append(supervisor)
 
     def on_command(self, hedge_id: str, route: Route, command: Command, command_id: int) -> None:
         pass
@@ -135,13 +155,23 @@ class _Capture:
 
 
 async def _book(venue: SimVenue, symbol: str) -> BBO:
-    # The harness reads a price to rest at; a faulty venue may refuse a read: ask again.
-    for _ in range(20):
+    # The harness reads a price to rest at; a faulty venue may refuse a read or never answer
+    # it: ask again, each read bounded (on the loop's virtual clock).
+    attempts = 20
+    for _ in range(attempts):
         try:
-            return await venue.best_bid_offer(symbol)
-        except VenueError:
+            return await asyncio.wait_for(venue.best_bid_offer(symbol), timeout=1.0)
+        except (VenueError, TimeoutError):
             await asyncio.sleep(0.05)
-    return await venue.best_bid_offer(symbol)
+    raise HarnessError(
+        f"harness: no quote from {venue.name} {symbol} after {attempts} attempts (nothing was sent)"
+    )
+
+
+async def _settle(venues: dict[str, SimVenue]) -> None:
+    """Let every request still travelling reach its venue (late placements)."""
+    for venue in venues.values():
+        await venue.settle()
 
 
 async def default_legs(venues: dict[str, SimVenue], tokens: Decimal = DEFAULT_TOKENS) -> list[LegSpec]:
@@ -205,6 +235,7 @@ def simulate(
         )
         result = await engine.execute(legs)
         assert not (asyncio.all_tasks() - {asyncio.current_task()}), "engine left a task running"
+        await _settle(venues)
         return result
 
     try:
@@ -307,3 +338,99 @@ def _timeline(result: ExecutionResult, venues: dict[str, SimVenue]) -> list[Time
         ]
     entries.sort(key=lambda e: e.time)
     return entries
+
+
+@attrs.define(kw_only=True)
+class ConcurrentEpisode:
+    """The outcome of two hedges run at once on the same venues and symbols by one engine."""
+
+    scenario: str
+    seed: int
+    results: list[ExecutionResult]
+    venues: dict[str, SimVenue]
+    invariant_violations: list[str]
+
+
+def simulate_concurrent(
+    scenario: str | Scenario = "calm",
+    seed: int = 1,
+    *,
+    config: HedgeConfig | None = None,
+    tokens: Decimal = DEFAULT_TOKENS,
+    second_reversed: bool = False,
+    second_delay: float = 0.0,
+) -> ConcurrentEpisode:
+    """Two default episodes at once in one engine, on the same two symbols.
+
+    The second hedge starts ``second_delay`` seconds after the first and, with
+    ``second_reversed``, takes the opposite sides (so the account's position on a
+    symbol can be near zero while both hedges hold fills there). Checked: each hedge's
+    own invariants, no order left open, and per symbol the venue's position equal to
+    the sum of what both hedges' ledgers say they traded (a rolled-back hedge: its own
+    trades flat).
+    """
+    venues = build_venues(scenario, seed)
+    scenario_name = scenario if isinstance(scenario, str) else scenario.name
+    capture = _Capture()
+    ids = iter(("c1", "c2"))
+
+    async def main() -> list[ExecutionResult]:
+        first = await default_legs(venues, tokens)
+        second = [attrs.evolve(leg, side=leg.side.opposite) for leg in first] if (
+            second_reversed
+        ) else list(first)
+        engine = HedgeEngine(
+            venues, config or HedgeConfig(), observers=[capture], hedge_ids=lambda: next(ids)
+        )
+
+        async def later() -> ExecutionResult:
+            await asyncio.sleep(second_delay)
+            if second_reversed:
+                # Rest at the other side of the book, as the first hedge did for its sides.
+                books = [await _book(venues[leg.venue], leg.symbol) for leg in second]
+                legs = [
+                    attrs.evolve(leg, price=book.bid if leg.side is Side.BUY else book.ask)
+                    for leg, book in zip(second, books, strict=True)
+                ]
+            else:
+                legs = second
+            return await engine.execute(legs)
+
+        results = list(await asyncio.gather(engine.execute(first), later()))
+        assert not (asyncio.all_tasks() - {asyncio.current_task()}), "engine left a task running"
+        await _settle(venues)
+        return results
+
+    results = run(main())
+    violations: list[str] = []
+    traded: dict[tuple[str, str], Decimal] = {}
+    for supervisor in capture.supervisors:
+        name = supervisor.hedge_id
+        violations += [f"hedge {name}: {problem}" for problem in check_supervisor(supervisor)]
+        for plan in supervisor.plans:
+            key = (plan.venue, plan.instrument.symbol)
+            traded[key] = traded.get(key, ZERO) + plan.net_signed()
+            dust = supervisor.config.dust_tolerance
+            if supervisor.state == "rolled_back" and not is_unplaceable(
+                plan.net_signed(), plan.instrument, dust
+            ):
+                violations.append(
+                    f"hedge {name} leg {plan.index}: rolled_back but its own trades net "
+                    f"{plan.net_signed()}"
+                )
+    for venue in venues.values():
+        violations += [f"{venue.name}: order left open {o.client_order_id}" for o in venue.open_orders()]
+    for (venue_name, symbol), count in sorted(traded.items()):
+        position = venues[venue_name].positions().get(symbol, ZERO)
+        if position != count:
+            violations.append(
+                f"{venue_name} {symbol}: venue position moved {position}, both hedges' ledgers "
+                f"count {count}"
+            )
+    return ConcurrentEpisode(
+        scenario=scenario_name,
+        seed=seed,
+        results=results,
+        venues=venues,
+        invariant_violations=violations,
+    )

@@ -118,7 +118,9 @@ def test_the_embedding_example_prints_why_a_hedge_did_not_complete() -> None:
     """With an entry that times out at once, the README's example prints the state and the reason."""
     (example,) = [b for b in PYTHON_BLOCKS if "engine.execute" in b]
     assert "HedgeConfig()" in example
-    impatient = example.replace("HedgeConfig()", "HedgeConfig(entry_timeout=0.01, entry_poll_interval=0.01)")
+    impatient = example.replace(
+        "HedgeConfig()", "HedgeConfig(entry_timeout=0.001, entry_poll_interval=0.001)"
+    )
     output, found = run_block(impatient)
     assert found["state"] == "cancelled"
     lines = output.splitlines()
