@@ -168,7 +168,7 @@ HAPPY_PATHS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
         "leg": ("pricing", "placed", "polling", "done"),
         "supervisor": (
-            "idle", "entering", "watching", "cancelling", "targeting", "hedging", "reconciling", "done"
+            "idle", "entering", "watching", "cancelling", "targeting", "hedging", "reconciling", "done",
         ),
     }
 )
@@ -188,7 +188,7 @@ class SvgUnavailable(HedgeError, RuntimeError):
 
     def __init__(self) -> None:
         super().__init__(
-            'drawing SVG needs pygraphviz: pip install "hedge-fsm[diagrams]" '
+            "drawing SVG needs pygraphviz: pip install 'hedge-fsm[diagrams]' "
             "(its wheels bundle Graphviz)"
         )
 
