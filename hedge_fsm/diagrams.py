@@ -190,7 +190,7 @@ class SvgUnavailable(HedgeError, RuntimeError):
 
     def __init__(self) -> None:
         super().__init__(
-            "drawing SVG needs pygraphviz: pip install 'hedge-fsm[diagrams]' "
+            'drawing SVG needs pygraphviz: pip install "hedge-fsm[diagrams]" '
             "(its wheels bundle Graphviz)"
         )
 
