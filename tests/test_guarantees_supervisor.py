@@ -254,6 +254,24 @@ def test_case6_book_baseline_excludes_the_fills_of_hedges_still_live() -> None:
     assert not book.others_live("h4", "a", "BTC")
 
 
+def test_soak_episode_1865_a_read_soon_after_the_engines_own_fills_is_not_the_baseline() -> None:
+    """Regression (fault soak, episodes 1865 and 6460): a second hedge started just after the
+    first ended on the same key read a position lagging the first's fills; taking that read as
+    its baseline, reconciliation saw the first hedge's fills as an unreported over-hedge and sold
+    them back. A read within ``untrusted_for`` of the book's last fill keeps the book's figure;
+    a later one is the truth again (trades outside the engine are absorbed)."""
+    book = PositionBook()
+    assert book.open("h1", "a", "BTC", D("0"), now=0.0, untrusted_for=2.5) == D("0")
+    assert book.record("h1", "a", "BTC", D("10"), now=3.0)
+    book.close("h1", "a", "BTC")
+    # A read lagging the first hedge's fill, one second after it: not trusted.
+    assert book.open("h2", "a", "BTC", D("0"), now=4.0, untrusted_for=2.5) == D("10")
+    assert book.expected("a", "BTC") == D("10")
+    book.close("h2", "a", "BTC")
+    # Long after the last fill, a read is the truth (here someone traded outside the engine).
+    assert book.open("h3", "a", "BTC", D("7"), now=30.0, untrusted_for=2.5) == D("7")
+
+
 # --------------------------------------------------------------------------- reconciliation at the end
 
 

@@ -47,17 +47,34 @@ class PositionBook:
     def __init__(self) -> None:
         self._entries: dict[Key, _Entry] = {}
 
-    def open(self, hedge_id: str, venue: str, symbol: str, position: Decimal) -> Decimal:
+    def open(
+        self,
+        hedge_id: str,
+        venue: str,
+        symbol: str,
+        position: Decimal,
+        *,
+        now: float | None = None,
+        untrusted_for: float = 0.0,
+    ) -> Decimal:
         """Register a hedge on a key, given a position read taken just before; its baseline.
 
-        With no other hedge live on the key the read is the truth (the last hedge
-        on it ended only after a settled read). Otherwise the read may or may not
-        include the live hedges' fills yet, so the book's own figure is used: the
+        With no other hedge live on the key, the read is the truth -- unless this
+        engine's own fills on the key are recent (within ``untrusted_for`` seconds of
+        ``now``): venues report positions behind fills, so such a read may not show
+        them yet, and the book's own figure is kept. With other hedges live, the read
+        may or may not include their fills, so the book's own figure is used: the
         key's baseline plus the fills of hedges that have ended.
         """
         key = (venue, symbol)
         entry = self._entries.get(key)
-        if entry is None or not entry.live:
+        recent = (
+            entry is not None
+            and entry.last_fill_at is not None
+            and now is not None
+            and now < entry.last_fill_at + untrusted_for
+        )
+        if entry is None or not (entry.live or recent):
             last = entry.last_fill_at if entry is not None else None
             entry = _Entry(baseline=position, last_fill_at=last)
             self._entries[key] = entry
@@ -107,8 +124,12 @@ class BookView:
     book: PositionBook
     hedge_id: str
 
-    def open(self, venue: str, symbol: str, position: Decimal) -> Decimal:
-        return self.book.open(self.hedge_id, venue, symbol, position)
+    def open(
+        self, venue: str, symbol: str, position: Decimal, *, now: float, untrusted_for: float
+    ) -> Decimal:
+        return self.book.open(
+            self.hedge_id, venue, symbol, position, now=now, untrusted_for=untrusted_for
+        )
 
     def record(self, venue: str, symbol: str, net: Decimal, now: float) -> bool:
         return self.book.record(self.hedge_id, venue, symbol, net, now)

@@ -433,8 +433,6 @@ class HedgeSupervisor(FsmModel):
         """Positions are not read before this time (settle delay, or a pause between reads)."""
         # One book per engine; a supervisor on its own (tests, journal replay) keeps a private one.
         self.book: BookView = (book if book is not None else PositionBook()).view(hedge_id)
-        for plan in plans:
-            plan.baseline = self.book.open(plan.venue, plan.instrument.symbol, plan.baseline)
         self._book_closed = False
 
     # ------------------------------------------------------------------ driving
@@ -443,6 +441,7 @@ class HedgeSupervisor(FsmModel):
         """Deliver one event to the machine it is addressed to, then settle."""
         if self.started_at is None:
             self.started_at = event.now
+            self._open_book(event.now)
         if route.machine == "leg":
             assert route.leg is not None
             self._dispatch_to_leg(route.leg, event)
@@ -456,6 +455,19 @@ class HedgeSupervisor(FsmModel):
                 assert hedge.leg_index is not None
                 self._dispatch_to_leg(hedge.leg_index, Start(now=event.now))
         self._sync_book(event.now)
+
+    def _open_book(self, now: float) -> None:
+        """Register this hedge's legs in the engine's book at its first event.
+
+        A set-up read taken soon after this engine's own fills on the key may lag them
+        (the fault soak found a second hedge taking the first's fills for an unreported
+        over-hedge): within the settle delay plus the set-up reads' bound it is not trusted.
+        """
+        untrusted_for = self.config.position_settle_delay + self.config.call_timeouts.longest
+        for plan in self.plans:
+            plan.baseline = self.book.open(
+                plan.venue, plan.instrument.symbol, plan.baseline, now=now, untrusted_for=untrusted_for
+            )
 
     def _sync_book(self, now: float) -> None:
         """Tell the book this hedge's net fill per leg; a fill while reads are out spoils them."""
