@@ -21,7 +21,8 @@ that arrive after the end are still folded into the ledgers.
 Mapping venue outcomes to events is the one place where exceptions become
 data: a post-only refusal becomes ``PostOnlyRejected``; any other definitive
 refusal ``OrderRejected``; an ambiguous outcome — or any unexpected exception
-during a placement, since the order may exist — ``PlacementAmbiguous``.
+during a placement, since the order may exist — ``PlacementAmbiguous``. That
+mapping lives in :mod:`hedge_fsm.driving`, shared with the simulation driver.
 """
 
 from __future__ import annotations
@@ -42,40 +43,30 @@ import attrs
 
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
 from hedge_fsm.config import HedgeConfig
+from hedge_fsm.driving import (
+    OrderRateBucket,
+    answer_event,
+    failure_event,
+    placement_event,
+    venue_request,
+)
 from hedge_fsm.errors import (
-    AmbiguousOutcome,
-    HedgeError,
     InvalidValue,
-    OrderNotFound,
-    RejectReason,
     VenueError,
-    VenueRejected,
 )
 from hedge_fsm.machines.commands import (
     CancelOrder,
     Command,
-    FetchBbo,
     PlaceLimit,
     PlaceMarket,
     QueryOrder,
-    ReadPosition,
     WaitUntil,
 )
 from hedge_fsm.machines.events import (
-    BboFailed,
-    BboReceived,
-    CancelConfirmed,
     CancelFailed,
     Event,
-    OrderAcked,
-    OrderMissing,
-    OrderRejected,
     OrderUpdated,
     PlacementAmbiguous,
-    PositionFailed,
-    PositionRead,
-    PostOnlyRejected,
-    QueryFailed,
     Start,
     TimerFired,
 )
@@ -86,8 +77,6 @@ from hedge_fsm.values import (
     HedgeTarget,
     Instrument,
     LegSpec,
-    OrderInfo,
-    OrderStatus,
     TriggerFill,
     is_on_grid,
 )
@@ -135,27 +124,6 @@ def replace_now(event: Event, now: float) -> Event:
     return attrs.evolve(event, now=now)
 
 
-def placement_event(command: PlaceLimit | PlaceMarket, order: OrderInfo, now: float) -> Event:
-    """The event for a placement's answer: ack, post-only reject or definitive reject."""
-    if order.client_order_id != command.client_order_id:
-        # The venue answered about another order: trust nothing, look ours up.
-        return PlacementAmbiguous(
-            now=now,
-            client_order_id=command.client_order_id,
-            message=f"venue answered with client order id {order.client_order_id!r}",
-        )
-    if order.is_post_only_reject:
-        return PostOnlyRejected(now=now, client_order_id=order.client_order_id)
-    if order.status is OrderStatus.REJECTED and order.filled_quantity == 0:
-        return OrderRejected(
-            now=now,
-            client_order_id=order.client_order_id,
-            reason=order.reject_reason or RejectReason.OTHER,
-            message=f"order {order.order_id} rejected",
-        )
-    return OrderAcked(now=now, order=order)
-
-
 class _OrderRateGuard:
     """A token bucket per venue: at most ``rate`` order actions per second, bursts of ``rate``.
 
@@ -164,25 +132,15 @@ class _OrderRateGuard:
     """
 
     def __init__(self, rate: float, clock: Clock) -> None:
-        self.rate = rate
         self.clock = clock
-        self._tokens: dict[str, float] = {}
-        self._stamp: dict[str, float] = {}
+        self._bucket = OrderRateBucket(rate)
 
     async def acquire(self, venue: str) -> None:
         while True:
-            now = self.clock.now()
-            tokens = min(
-                self.rate,
-                self._tokens.get(venue, self.rate) + (now - self._stamp.get(venue, now)) * self.rate,
-            )
-            self._stamp[venue] = now
-            # The epsilon absorbs float rounding: a bucket 1e-12 short of a token is full.
-            if tokens >= 1.0 - 1e-9:
-                self._tokens[venue] = max(0.0, tokens - 1.0)
+            wait = self._bucket.take(venue, self.clock.now())
+            if not wait:
                 return
-            self._tokens[venue] = tokens
-            await self.clock.sleep(max((1.0 - tokens) / self.rate, 1e-6))
+            await self.clock.sleep(wait)
 
 
 class HedgeEngine:
@@ -586,96 +544,15 @@ class HedgeEngine:
         queue.put_nowait((route, event, command_id))
 
 
-def _checked(command: Command, symbol: str, order: OrderInfo) -> OrderInfo:
-    """Quarantine a report that cannot be about the order asked for (it never reaches a ledger)."""
-    problems = []
-    if order.symbol != symbol:
-        problems.append(f"symbol {order.symbol!r} != {symbol!r}")
-    side = getattr(command, "side", None)
-    if side is not None and order.side is not side:
-        problems.append(f"side {order.side} != {side}")
-    order_id = getattr(command, "order_id", None)
-    if order_id is not None and order.order_id != order_id:
-        problems.append(f"order id {order.order_id!r} != {order_id!r}")
-    if isinstance(command, QueryOrder) and command.order_id is None and (
-        order.client_order_id != command.client_order_id
-    ):
-        problems.append(f"client order id {order.client_order_id!r} != {command.client_order_id!r}")
-    if problems:
-        _log.warning("quarantined a venue report for {}: {}", type(command).__name__, "; ".join(problems))
-        raise InvalidValue(f"venue report quarantined: {'; '.join(problems)}")
-    return order
-
-
 async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock) -> Event:
-    """Carry out one command; every outcome, exceptions included, becomes an event."""
+    """Carry out one command; every outcome, exceptions included, becomes an event (see driving)."""
     try:
-        if isinstance(command, FetchBbo):
-            return BboReceived(now=clock.now(), bbo=await venue.best_bid_offer(symbol))
-        if isinstance(command, PlaceLimit):
-            order = await venue.place_limit(
-                symbol,
-                command.side,
-                command.quantity,
-                command.price,
-                post_only=command.post_only,
-                reduce_only=command.reduce_only,
-                client_order_id=command.client_order_id,
-            )
-            return placement_event(command, _checked(command, symbol, order), clock.now())
-        if isinstance(command, PlaceMarket):
-            order = await venue.place_market(
-                symbol,
-                command.side,
-                command.quantity,
-                reduce_only=command.reduce_only,
-                client_order_id=command.client_order_id,
-            )
-            return placement_event(command, _checked(command, symbol, order), clock.now())
-        if isinstance(command, CancelOrder):
-            order = _checked(command, symbol, await venue.cancel(symbol, command.order_id))
-            if order.is_terminal:
-                return CancelConfirmed(now=clock.now(), order=order)
-            return OrderUpdated(now=clock.now(), order=order)
-        if isinstance(command, QueryOrder):
-            if command.order_id is not None:
-                order = await venue.order(symbol, order_id=command.order_id)
-            else:
-                order = await venue.order(symbol, client_order_id=command.client_order_id)
-            return OrderUpdated(now=clock.now(), order=_checked(command, symbol, order))
-        if isinstance(command, ReadPosition):
-            return PositionRead(now=clock.now(), quantity=await venue.position(symbol))
+        answer = await venue_request(venue, symbol, command)
+        return answer_event(command, symbol, answer, clock.now())
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every failure becomes an event; nothing escapes the driver
-        return _failure_event(command, exc, clock.now())
-    raise AssertionError(f"unknown command {command!r}")
-
-
-def _failure_event(command: Command, exc: Exception, now: float) -> Event:
-    message = f"{type(exc).__name__}: {exc}"
-    if isinstance(command, PlaceLimit | PlaceMarket):
-        if isinstance(exc, VenueRejected) and not isinstance(exc, OrderNotFound):
-            if exc.reason is RejectReason.POST_ONLY:
-                return PostOnlyRejected(now=now, client_order_id=command.client_order_id, message=message)
-            return OrderRejected(
-                now=now, client_order_id=command.client_order_id, reason=exc.reason, message=message
-            )
-        # Ambiguous, or an unexpected error: the order may exist. Look it up.
-        return PlacementAmbiguous(now=now, client_order_id=command.client_order_id, message=message)
-    if isinstance(command, CancelOrder):
-        return CancelFailed(now=now, client_order_id=command.client_order_id, message=message)
-    if isinstance(command, QueryOrder):
-        if isinstance(exc, OrderNotFound):
-            return OrderMissing(now=now, client_order_id=command.client_order_id)
-        return QueryFailed(now=now, client_order_id=command.client_order_id, message=message)
-    if isinstance(command, FetchBbo):
-        return BboFailed(now=now, message=message)
-    if isinstance(command, ReadPosition):
-        return PositionFailed(now=now, message=message)
-    if isinstance(exc, HedgeError | AmbiguousOutcome):
-        raise exc
-    raise AssertionError(f"unknown command {command!r}") from exc
+        return failure_event(command, exc, clock.now())
 
 
 def _check_direct_targets(targets: Sequence[HedgeTarget], instruments: list[Instrument]) -> None:
