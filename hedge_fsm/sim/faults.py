@@ -27,13 +27,31 @@ outage              every call      during ``[start, end)`` (by arrival time):
                     but             ``VenueRejected(VENUE_UNAVAILABLE)``, nothing done. With
                     ``instrument``  ``outage_places_ambiguous`` places raise ``AmbiguousOutcome``
                                     instead (and are not processed), like a gateway that hangs
+hang                per operation   the reply never comes (the call awaits forever: only the
+                    (``hang_*``)    caller's own timeout ends it); a hung place or cancel was
+                                    processed with probability ``timeout_processed``
+late place          places          ``AmbiguousOutcome`` as for a timeout, but the request
+                                    reaches the matching engine only ``uniform(late_delay_min,
+                                    late_delay_max)`` seconds after it would have (after the
+                                    client's first lookups found nothing); the venue still
+                                    refuses it if its request window has passed
+understated cancel  cancel          the cancel reply reports CANCELED with less filled than the
+                                    truth (uniform in ``[0, filled)``); later lookups tell the
+                                    truth (only when the order had filled something)
+lagging position    fills           the fill reaches position reads only ``uniform(0,
+                                    position_lag_max]`` seconds after it happened
 ==================  ==============  ==========================================================
 
 Ambiguous outcomes surface only *after* the venue's processing time, so a
-lookup by client order id made after the error sees the truth. Faults change
-what the client is told and when, never the venue's own state: a report with a
-terminal status always carries the order's final fill, and no order fills
-beyond its quantity.
+lookup by client order id made after the error sees the truth -- except for a
+*late* place, whose order appears only later (what makes "not found" no proof
+that an ambiguous order is dead). Faults change what the client is told and
+when, never the venue's own state: no order fills beyond its quantity, and a
+report with a terminal status carries the order's final fill, except the
+understated cancel reply (a lookup then tells the truth).
+
+Every new fault kind draws nothing while its probability is zero, so plans
+written before it existed replay the same streams (same seed, same log).
 """
 
 from __future__ import annotations
@@ -98,6 +116,35 @@ class FaultPlan:
     outage_duration: float = attrs.field(default=0.0, validator=_seconds)
     outage_places_ambiguous: bool = False
     """During an outage, places time out (not processed) instead of being refused."""
+    hang_place: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that a place never gets a reply (processed per ``timeout_processed``)."""
+    hang_cancel: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that a cancel never gets a reply (processed per ``timeout_processed``)."""
+    hang_query: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that an order lookup never gets a reply."""
+    hang_bbo: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that a top-of-book read never gets a reply."""
+    hang_position: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that a position read never gets a reply."""
+    late_place: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that a place times out and its order reaches the venue late."""
+    late_delay_min: float = attrs.field(default=0.2, validator=_seconds)
+    late_delay_max: float = attrs.field(default=5.0, validator=_seconds)
+    """A late place arrives ``uniform(late_delay_min, late_delay_max)`` seconds late."""
+    understate_cancel: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that a cancel reply understates the order's fill."""
+    position_lag: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that a fill reaches position reads late."""
+    position_lag_max: float = attrs.field(default=0.5, validator=_seconds)
+    """A lagging fill shows in position reads ``uniform(0, position_lag_max]`` seconds late."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.late_delay_min > self.late_delay_max:
+            raise InvalidValue(
+                f"FaultPlan.late_delay_min {self.late_delay_min!r} must not exceed "
+                f"FaultPlan.late_delay_max {self.late_delay_max!r}",
+                field="late_delay_min",
+            )
 
     @property
     def is_quiet(self) -> bool:
@@ -112,6 +159,14 @@ class FaultPlan:
                 self.duplicate_report,
                 self.stale_report,
                 self.stale_bbo,
+                self.hang_place,
+                self.hang_cancel,
+                self.hang_query,
+                self.hang_bbo,
+                self.hang_position,
+                self.late_place,
+                self.understate_cancel,
+                self.position_lag,
             )
         )
 
@@ -144,6 +199,14 @@ class Fault(enum.Enum):
     DUPLICATE_REPORT = "duplicate_report"
     STALE_REPORT = "stale_report"
     STALE_BBO = "stale_bbo"
+    HANG_LOST = "hang_lost"
+    """The reply never comes; the venue never saw the request."""
+    HANG_PROCESSED = "hang_processed"
+    """The reply never comes; the venue acted on the request."""
+    LATE = "late"
+    """A place times out; its request reaches the venue late."""
+    UNDERSTATE = "understate"
+    """A cancel reply understates the fill."""
 
 
 class FaultInjector:
@@ -172,6 +235,11 @@ class FaultInjector:
             return Fault.TIMEOUT_PROCESSED
         return Fault.TIMEOUT_LOST
 
+    def _hang(self) -> Fault:
+        if self._rng.random() < self.plan.timeout_processed:
+            return Fault.HANG_PROCESSED
+        return Fault.HANG_LOST
+
     def for_place(self) -> Fault:
         """The fault for a place (limit or market)."""
         if self._quiet:
@@ -185,6 +253,10 @@ class FaultInjector:
             return self._count(self._timeout())
         if self._hit(plan.lost_ack):
             return self._count(Fault.LOST_ACK)
+        if self._hit(plan.hang_place):
+            return self._count(self._hang())
+        if self._hit(plan.late_place):
+            return self._count(Fault.LATE)
         return Fault.NONE
 
     def for_cancel(self) -> Fault:
@@ -198,6 +270,10 @@ class FaultInjector:
             return self._count(self._timeout())
         if self._hit(plan.lost_ack):
             return self._count(Fault.LOST_ACK)
+        if self._hit(plan.hang_cancel):
+            return self._count(self._hang())
+        if self._hit(plan.understate_cancel):
+            return self._count(Fault.UNDERSTATE)
         return Fault.NONE
 
     def for_order(self) -> Fault:
@@ -210,6 +286,8 @@ class FaultInjector:
             return self._count(Fault.DUPLICATE_REPORT)
         if self._hit(self.plan.stale_report):
             return self._count(Fault.STALE_REPORT)
+        if self._hit(self.plan.hang_query):
+            return self._count(Fault.HANG_LOST)
         return Fault.NONE
 
     def for_bbo(self) -> Fault:
@@ -220,6 +298,8 @@ class FaultInjector:
             return self._count(Fault.RATE_LIMITED)
         if self._hit(self.plan.stale_bbo):
             return self._count(Fault.STALE_BBO)
+        if self._hit(self.plan.hang_bbo):
+            return self._count(Fault.HANG_LOST)
         return Fault.NONE
 
     def for_position(self) -> Fault:
@@ -228,6 +308,8 @@ class FaultInjector:
             return Fault.NONE
         if self._hit(self.plan.rate_limit):
             return self._count(Fault.RATE_LIMITED)
+        if self._hit(self.plan.hang_position):
+            return self._count(Fault.HANG_LOST)
         return Fault.NONE
 
     def in_outage(self, time: float) -> bool:
@@ -244,3 +326,18 @@ class FaultInjector:
     def older_index(self, count: int) -> int:
         """Which of ``count`` earlier snapshots a stale report returns."""
         return self._rng.randrange(count)
+
+    def late_delay(self) -> float:
+        """How late a late place reaches the venue: uniform in ``[late_delay_min, late_delay_max]``."""
+        return self._rng.uniform(self.plan.late_delay_min, self.plan.late_delay_max)
+
+    def understated_lots(self, filled_lots: int) -> int:
+        """What an understated cancel reply says was filled: uniform in ``[0, filled_lots)``."""
+        return self._rng.randrange(filled_lots)
+
+    def position_lag(self) -> float:
+        """How late a fill reaches position reads: 0 (on time) or uniform in ``(0, max]``."""
+        if not self._hit(self.plan.position_lag):
+            return 0.0
+        self.counts["position_lag"] = self.counts.get("position_lag", 0) + 1
+        return self.plan.position_lag_max * (1.0 - self._rng.random())

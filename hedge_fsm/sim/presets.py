@@ -49,6 +49,7 @@ from hedge_fsm.sim.faults import FaultPlan
 from hedge_fsm.sim.market import BookConfig, MarketModel
 from hedge_fsm.sim.venue import LatencyModel, OpLatency, PostOnlyReject, SimVenue, SymbolSpec
 from hedge_fsm.values import Instrument
+from hedge_fsm.venue import VenueCapabilities
 
 __all__ = [
     "CALM",
@@ -157,6 +158,8 @@ class VenuePreset:
     reduce_only_min_notional: bool = True
     """Whether reduce-only orders must meet the minimum notional."""
     description: str = ""
+    request_window: float | None = None
+    """Seconds within which a request must reach the venue or be refused (None: no window)."""
 
     def build(
         self,
@@ -188,6 +191,10 @@ class VenuePreset:
             seed=seed,
             post_only_reject=self.post_only_reject,
             reduce_only_min_notional=self.reduce_only_min_notional,
+            capabilities=VenueCapabilities(
+                request_window=self.request_window,
+                reports_cancel_early=plan.understate_cancel > 0,
+            ),
         )
 
 
@@ -208,7 +215,9 @@ def binance_usdm_like() -> VenuePreset:
     post-only (GTX) order that would take liquidity is refused with error
     -5022; the minimum notional does not apply to reduce-only orders (error
     -4164: "Order's notional must be no smaller than 100 (unless you choose
-    reduce only)"). Binance lists PEPE as ``1000PEPEUSDT`` (1000 tokens per contract,
+    reduce only)"). Signed requests carry a ``recvWindow`` (default 5000 ms):
+    one that reaches the matching engine later is refused, modelled as a 5 s
+    request window. Binance lists PEPE as ``1000PEPEUSDT`` (1000 tokens per contract,
     tick 0.0000001, step 1); ``PEPEUSDT`` here is the same market quoted per
     token (tick 1e-10, lot 1000 tokens), so that the default setup has a 1×
     symbol against Lighter's 1000× ``kPEPE``. Latency: tens of milliseconds
@@ -226,6 +235,7 @@ def binance_usdm_like() -> VenuePreset:
         ),
         post_only_reject=PostOnlyReject.RAISE,
         reduce_only_min_notional=False,
+        request_window=5.0,
         symbols=(
             SymbolSpec(
                 instrument=Instrument(

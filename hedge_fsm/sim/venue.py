@@ -29,7 +29,13 @@ from our taker orders; each is recorded as a :class:`Fill` with its
 liquidity and fee, and ``OrderInfo.maker_quantity`` is always reported.
 
 Faults come from a :class:`~hedge_fsm.sim.faults.FaultPlan`, drawn when a
-request is sent and applied on arrival. Every request, acceptance, refusal,
+request is sent and applied on arrival. A hung call awaits forever (only the
+caller's timeout ends it); a *late* place reaches the venue seconds after the
+client was told it timed out. The venue honours a *request window*
+(``capabilities.request_window``, e.g. Binance's 5 s ``recvWindow``): a
+request that reaches it more than the window after it was sent is refused and
+never executed, which is what lets a client prove a late order dead. Every
+delayed request has arrived once :meth:`SimVenue.settle` returns. Every request, acceptance, refusal,
 fill, cancel, reply, fault and test hook is appended to :attr:`SimVenue.log`
 with its virtual time: the same seed and the same calls give a byte-identical
 log.
@@ -57,6 +63,7 @@ from hedge_fsm.sim.faults import Fault, FaultInjector, FaultPlan
 from hedge_fsm.sim.market import Book, BookConfig, MarketModel, RestingOrder
 from hedge_fsm.validators import number_in
 from hedge_fsm.values import BBO, Instrument, OrderInfo, OrderStatus, Side, is_on_grid
+from hedge_fsm.venue import VenueCapabilities
 
 __all__ = [
     "EventLog",
@@ -327,6 +334,7 @@ class SimVenue:
         seed: int = 0,
         post_only_reject: PostOnlyReject = PostOnlyReject.RAISE,
         reduce_only_min_notional: bool = True,
+        capabilities: VenueCapabilities | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidValue(f"SimVenue.name must be a non-empty str, got {name!r}")
@@ -338,6 +346,18 @@ class SimVenue:
         self.post_only_reject = PostOnlyReject(post_only_reject)
         self.reduce_only_min_notional = reduce_only_min_notional
         """Whether reduce-only orders must meet the minimum notional (Binance waives it)."""
+        if capabilities is not None and not isinstance(capabilities, VenueCapabilities):
+            raise InvalidValue(
+                f"SimVenue.capabilities must be a VenueCapabilities, got {capabilities!r}",
+                field="capabilities",
+            )
+        self.capabilities = (
+            capabilities
+            if capabilities is not None
+            # A venue whose cancel replies may understate says so, as a real adapter would.
+            else VenueCapabilities(reports_cancel_early=self.fault_plan.understate_cancel > 0)
+        )
+        """What this venue says it can do; its ``request_window`` is enforced on arrival."""
         self.faults = FaultInjector(
             self.fault_plan, random.Random(f"{seed}/{name}/faults/{self.fault_plan.seed}")
         )
@@ -362,6 +382,9 @@ class SimVenue:
         self._by_client: dict[str, _Order] = {}
         self._positions: dict[str, int] = dict.fromkeys(self._instruments, 0)
         self._seq = 0
+        self._late_due: list[float] = []  # arrival times of late requests still travelling
+        self._unseen: list[tuple[float, str, int]] = []  # (shown at, symbol, lots): lagging fills
+        self._lagging = self.fault_plan.position_lag > 0
         self.fills: list[Fill] = []
         """Every fill of every order, in the order they happened."""
         self.log = EventLog()
@@ -422,8 +445,11 @@ class SimVenue:
     ) -> _T:
         """Send, act on arrival, reply: the shape of every call, faults applied on arrival."""
         now = self._sync()
+        sent = now
         self._log(now, "request", f"{operation} {request}")
         before, after = self._delays(op)
+        if fault is Fault.LATE:
+            await self._late(operation, sent, before, after, act)
         await self._travel(before)
         now = self._sync()
         if fault is Fault.RATE_LIMITED:
@@ -454,12 +480,20 @@ class SimVenue:
             raise AmbiguousOutcome(
                 f"{self.name}: {operation} timed out", venue=self.name, operation=operation
             )
+        if fault is Fault.HANG_LOST or (fault is Fault.HANG_PROCESSED and not mutating):
+            self._log(now, "fault", f"{operation} hang: not processed, the reply never comes")
+            await self._forever()
         outcome: _T | VenueRejected
         try:
+            if mutating:
+                self._check_window(operation, sent, now)
             outcome = act(now)
         except VenueRejected as exc:
             outcome = exc
             self._log(now, "refuse", f"{operation} {exc.reason} {exc}")
+        if fault is Fault.HANG_PROCESSED:
+            self._log(now, "fault", f"{operation} hang: processed, the reply never comes")
+            await self._forever()
         if fault is Fault.TIMEOUT_PROCESSED or fault is Fault.LOST_ACK:
             kind = "timeout" if fault is Fault.TIMEOUT_PROCESSED else "lost_ack"
             self._log(now, "fault", f"{operation} {kind}: processed, reply lost")
@@ -478,6 +512,66 @@ class SimVenue:
             raise outcome
         self._log(reply_time, "reply", f"{operation} {_describe(outcome)}")
         return outcome
+
+    @staticmethod
+    async def _forever() -> None:
+        """A reply that never comes: wait on a future nobody resolves (cancellable)."""
+        await asyncio.get_running_loop().create_future()
+
+    def _check_window(self, operation: str, sent: float, now: float) -> None:
+        window = self.capabilities.request_window
+        if window is not None and now - sent > window:
+            raise self._reject(
+                f"{operation} arrived {now - sent:.6f} s after it was sent, outside the "
+                f"request window of {window} s: not executed",
+                RejectReason.OTHER,
+                operation,
+            )
+
+    async def _late(
+        self,
+        operation: str,
+        sent: float,
+        before: float,
+        after: float,
+        act: Callable[[float], object],
+    ) -> None:
+        """A request stuck in transit: the client times out; the venue gets it much later."""
+        delay = self.faults.late_delay()
+        arrival = sent + before + delay
+        self._log(sent, "fault", f"{operation} late: reaches the venue at {arrival:.6f}")
+        self._late_due.append(arrival)
+        asyncio.get_running_loop().call_at(arrival, self._arrive_late, operation, sent, arrival, act)
+        await self._travel(before + after + self.fault_plan.timeout_delay)
+        self._log(self._sync(), "fault", f"{operation} timeout: request still in transit")
+        raise AmbiguousOutcome(
+            f"{self.name}: {operation} timed out", venue=self.name, operation=operation
+        )
+
+    def _arrive_late(
+        self, operation: str, sent: float, arrival: float, act: Callable[[float], object]
+    ) -> None:
+        # Scheduled on the loop, not in the caller's task: it arrives even if the caller
+        # gave up (cancelled its call), as a request already on the wire would.
+        self._late_due.remove(arrival)
+        now = self._sync()
+        self._log(now, "fault", f"{operation} late request arrives after {now - sent:.6f} s")
+        try:
+            self._check_window(operation, sent, now)
+            act(now)
+        except VenueRejected as exc:
+            self._log(now, "refuse", f"{operation} {exc.reason} {exc}")
+
+    @property
+    def late_requests(self) -> int:
+        """How many late requests are still travelling to the venue."""
+        return len(self._late_due)
+
+    async def settle(self) -> None:
+        """Wait (on the loop's clock) until every late request has reached the venue."""
+        loop = asyncio.get_running_loop()
+        while self._late_due:
+            await asyncio.sleep(max(0.0, max(self._late_due) - loop.time()))
 
     # ------------------------------------------------------------------ Venue protocol
 
@@ -560,7 +654,26 @@ class SimVenue:
             else:
                 self._close(order, OrderStatus.CANCELED)
                 self._log(now, "cancel", f"{order.order_id} canceled {self._fill_text(order)}")
-            return order.report()
+            info = order.report()
+            if (
+                fault is Fault.UNDERSTATE
+                and order.status is OrderStatus.CANCELED
+                and order.filled_lots > 0
+            ):
+                # Only the reply lies; the order's snapshots (what lookups see) stay true.
+                lots = self.faults.understated_lots(order.filled_lots)
+                shown = order.book.quantity(lots)
+                self._log(
+                    now, "fault", f"cancel {order.order_id} understated: reports filled={shown}"
+                )
+                maker = info.maker_quantity
+                info = attrs.evolve(
+                    info,
+                    filled_quantity=shown,
+                    average_price=info.average_price if lots else None,
+                    maker_quantity=None if maker is None else min(maker, shown),
+                )
+            return info
 
         return await self._round_trip(
             "cancel", f"{symbol} {order_id}", fault, self.latency.cancel, act, mutating=True
@@ -603,7 +716,17 @@ class SimVenue:
         fault = self.faults.for_position()
 
         def act(now: float) -> Decimal:
-            return self._book(symbol, "position").quantity(self._positions[symbol])
+            book = self._book(symbol, "position")
+            lots = self._positions[symbol]
+            if self._unseen:
+                self._unseen = [item for item in self._unseen if item[0] > now]
+                hidden = sum(item[2] for item in self._unseen if item[1] == symbol)
+                if hidden:
+                    lots -= hidden
+                    self._log(
+                        now, "fault", f"position {symbol} lags: {book.quantity(hidden)} not shown"
+                    )
+            return book.quantity(lots)
 
         return await self._round_trip(
             "position", symbol, fault, self.latency.position, act, mutating=False
@@ -865,7 +988,12 @@ class SimVenue:
             OrderStatus.FILLED if order.filled_lots == order.lots else OrderStatus.PARTIALLY_FILLED
         )
         order.version += 1
-        self._positions[order.symbol] += lots if order.side is Side.BUY else -lots
+        signed = lots if order.side is Side.BUY else -lots
+        self._positions[order.symbol] += signed
+        if self._lagging:
+            lag = self.faults.position_lag()
+            if lag > 0:
+                self._unseen.append((time + lag, order.symbol, signed))
         inst = self._instruments[order.symbol]
         quantity, fill_price = book.quantity(lots), book.price(price)
         rate = inst.maker_fee if liquidity is Liquidity.MAKER else inst.taker_fee

@@ -25,7 +25,19 @@ from hedge_fsm import (
     VenueError,
     VenueRejected,
 )
-from hedge_fsm.sim import FAULTY, BookConfig, FaultPlan, LatencyModel, SimVenue, run
+from hedge_fsm.sim import (
+    FAULTY,
+    BookConfig,
+    FaultPlan,
+    LatencyModel,
+    MarketModel,
+    SimVenue,
+    SymbolSpec,
+    build_venues,
+    run,
+)
+from hedge_fsm.venue import VenueCapabilities
+from tests.sim.conftest import QUIET_BOOK, TEST_INSTRUMENT
 
 D = Decimal
 VenueFactory = Callable[..., SimVenue]
@@ -278,3 +290,228 @@ def test_faults_never_overfill_or_misreport_a_terminal_order(make_venue: VenueFa
     for order in final.values():
         fills = sum((f.quantity for f in venue.fills if f.order_id == order.order_id), D(0))
         assert fills == order.filled_quantity <= order.quantity
+
+
+# ---------------------------------------------------------------------- untidier venues
+
+
+@pytest.mark.parametrize("processed", [True, False])
+def test_hung_place_never_replies_and_may_have_been_processed(
+    make_venue: VenueFactory, processed: bool
+) -> None:
+    """A hung place never returns (only the caller's timeout ends the wait, on virtual time);
+    the order exists iff the venue processed the request."""
+    plan = FaultPlan(hang_place=1.0, timeout_processed=1.0 if processed else 0.0)
+
+    async def scenario() -> tuple[float, list[OrderInfo]]:
+        venue = make_venue(faults=plan, latency=LATENCY)
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_bid(venue, "hp"), timeout=30.0)
+        return loop.time(), venue.orders()
+
+    gave_up_at, orders = run(scenario())
+    assert gave_up_at == pytest.approx(30.0)
+    assert [o.client_order_id for o in orders] == (["hp"] if processed else [])
+
+
+@pytest.mark.parametrize("operation", ["cancel", "order", "bbo", "position"])
+def test_every_operation_can_hang(make_venue: VenueFactory, operation: str) -> None:
+    """With ``hang_<operation>=1`` that call never returns, while the other calls still work."""
+    field = {"cancel": "hang_cancel", "order": "hang_query", "bbo": "hang_bbo",
+             "position": "hang_position"}[operation]  # fmt: skip
+    plan = FaultPlan(**{field: 1.0, "timeout_processed": 0.0})  # type: ignore[arg-type]
+
+    async def scenario() -> OrderStatus:
+        venue = make_venue(faults=plan, latency=LATENCY)
+        order = await _bid(venue, "h")
+        calls = {
+            "cancel": lambda: venue.cancel("TEST", order.order_id),
+            "order": lambda: venue.order("TEST", order_id=order.order_id),
+            "bbo": lambda: venue.best_bid_offer("TEST"),
+            "position": lambda: venue.position("TEST"),
+        }
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(calls[operation](), timeout=5.0)
+        others = [name for name in calls if name not in (operation, "cancel")]
+        for name in others:
+            await asyncio.wait_for(calls[name](), timeout=5.0)
+        return venue.orders()[0].status
+
+    # A hung cancel that was not processed leaves the order resting.
+    assert run(scenario()) is OrderStatus.OPEN
+
+
+def test_late_place_appears_after_the_lookups_found_nothing(make_venue: VenueFactory) -> None:
+    """A late place times out, a lookup right after finds nothing, and the order then appears
+    at the venue seconds later (so "not found" is no proof that it is dead)."""
+    plan = FaultPlan(late_place=1.0, late_delay_min=2.0, late_delay_max=2.0, timeout_delay=0.4)
+
+    async def scenario() -> tuple[float, bool, list[str]]:
+        venue = make_venue(faults=plan, latency=LATENCY)
+        loop = asyncio.get_running_loop()
+        with pytest.raises(AmbiguousOutcome):
+            await _bid(venue, "late")
+        told_at = loop.time()
+        try:
+            await venue.order("TEST", client_order_id="late")
+            found_early = True
+        except OrderNotFound:
+            found_early = False
+        assert venue.late_requests == 1
+        await venue.settle()
+        assert venue.late_requests == 0
+        return told_at, found_early, [o.client_order_id for o in venue.open_orders()]
+
+    told_at, found_early, resting = run(scenario())
+    assert told_at == pytest.approx(0.5)  # round trip 0.1 + timeout delay 0.4
+    assert found_early is False
+    assert resting == ["late"]  # arrived at 0.05 + 2.0
+
+
+def test_late_place_after_its_request_window_is_refused_never_executed(
+    make_venue: VenueFactory,
+) -> None:
+    """A late place that reaches a venue with a 1 s request window 2 s after it was sent is
+    refused on arrival: it never exists, whatever anyone waits."""
+    plan = FaultPlan(late_place=1.0, late_delay_min=2.0, late_delay_max=2.0)
+
+    async def scenario() -> tuple[list[OrderInfo], str]:
+        venue = SimVenue(
+            "win",
+            MarketModel(0),
+            [SymbolSpec(instrument=TEST_INSTRUMENT, book=QUIET_BOOK)],
+            latency=LATENCY,
+            faults=plan,
+            capabilities=VenueCapabilities(request_window=1.0),
+        )
+        with pytest.raises(AmbiguousOutcome):
+            await _bid(venue, "dead")
+        await venue.settle()
+        await asyncio.sleep(10.0)
+        return venue.orders(), venue.log.text()
+
+    orders, text = run(scenario())
+    assert orders == []
+    assert "outside the request window of 1.0 s" in text
+
+
+def test_request_window_refuses_a_slow_request_definitively(make_venue: VenueFactory) -> None:
+    """Without any fault, a place whose request travels longer than the window is refused
+    (VenueRejected, nothing created); a fast one is accepted."""
+
+    async def scenario() -> tuple[RejectReason, list[str]]:
+        venue = SimVenue(
+            "win",
+            MarketModel(0),
+            [SymbolSpec(instrument=TEST_INSTRUMENT, book=QUIET_BOOK)],
+            latency=LatencyModel.uniform(0.1),  # arrives 0.05 s after sending
+            capabilities=VenueCapabilities(request_window=0.01),
+        )
+        with pytest.raises(VenueRejected) as caught:
+            await _bid(venue, "slow")
+        return caught.value.reason, [o.client_order_id for o in venue.orders()]
+
+    reason, orders = run(scenario())
+    assert reason is RejectReason.OTHER
+    assert orders == []
+
+
+def test_understated_cancel_reply_lies_once_and_lookups_tell_the_truth(
+    make_venue: VenueFactory,
+) -> None:
+    """A cancel reply understates a partial fill (CANCELED, less filled than the venue's own
+    fills); the next lookup reports the true fill. The venue says it reports cancels early."""
+
+    async def scenario() -> tuple[OrderInfo, OrderInfo, Decimal, bool]:
+        venue = make_venue(faults=FaultPlan(understate_cancel=1.0, seed=3))
+        venue.hooks.set_quote("TEST", bid=D("99.9"), ask=D("100.2"))
+        order = await _bid(venue, "us")  # inside the spread: first in the queue
+        venue.hooks.inject_trade("TEST", Side.SELL, D("0.3"))
+        reply = await venue.cancel("TEST", order.order_id)
+        later = await venue.order("TEST", order_id=order.order_id)
+        filled = sum((f.quantity for f in venue.fills), D(0))
+        return reply, later, filled, venue.capabilities.reports_cancel_early
+
+    reply, later, filled, says_so = run(scenario())
+    assert filled == D("0.3")
+    assert reply.status is OrderStatus.CANCELED
+    assert reply.filled_quantity < filled
+    assert later.status is OrderStatus.CANCELED and later.filled_quantity == filled
+    assert says_so is True
+
+
+def test_understated_cancel_needs_a_fill_to_understate(make_venue: VenueFactory) -> None:
+    """An order that filled nothing is reported truthfully (there is nothing to understate)."""
+
+    async def scenario() -> OrderInfo:
+        venue = make_venue(faults=FaultPlan(understate_cancel=1.0))
+        order = await _bid(venue, "un")
+        return await venue.cancel("TEST", order.order_id)
+
+    reply = run(scenario())
+    assert reply.status is OrderStatus.CANCELED and reply.filled_quantity == 0
+
+
+def test_lagging_position_shows_a_fill_only_after_its_lag(make_venue: VenueFactory) -> None:
+    """With every fill lagging up to 0.5 s, a read right after a fill does not show it yet; a
+    read 0.5 s later shows the venue's true position."""
+    plan = FaultPlan(position_lag=1.0, position_lag_max=0.5)
+
+    async def scenario() -> tuple[Decimal, Decimal, Decimal]:
+        venue = make_venue(faults=plan)
+        await venue.place_market(
+            "TEST", Side.BUY, D("0.2"), reduce_only=False, client_order_id="m"
+        )
+        early = await venue.position("TEST")
+        await asyncio.sleep(0.5)
+        late = await venue.position("TEST")
+        return early, late, venue.positions()["TEST"]
+
+    early, late, truth = run(scenario())
+    assert truth == D("0.2")
+    assert early == 0
+    assert late == truth
+
+
+def test_new_faults_keep_the_log_byte_identical_for_a_seed(make_venue: VenueFactory) -> None:
+    """Same seed, same calls, every new fault kind on: the same log, byte for byte."""
+    plan = FaultPlan(
+        seed=4, hang_place=0.1, hang_cancel=0.1, hang_query=0.1, hang_bbo=0.1,
+        hang_position=0.1, late_place=0.3, understate_cancel=0.5, position_lag=0.5,
+    )  # fmt: skip
+
+    async def scenario() -> str:
+        venue = make_venue(faults=plan, latency=LatencyModel.uniform(0.03, 0.02), seed=4)
+        for i in range(30):
+            try:
+                venue.hooks.set_quote("TEST", bid=D("99.9"), ask=D("100.2"))
+                await asyncio.wait_for(_bid(venue, f"d{i}"), 1.0)
+                venue.hooks.inject_trade("TEST", Side.SELL, D("0.2"))
+                await asyncio.wait_for(venue.position("TEST"), 1.0)
+                for order in venue.open_orders():
+                    await asyncio.wait_for(venue.cancel("TEST", order.order_id), 1.0)
+            except (VenueError, TimeoutError):
+                pass
+        await venue.settle()
+        return venue.log.text()
+
+    first = run(scenario())
+    assert first == run(scenario())
+    for kind in ("hang", "late", "understated", "lags"):
+        assert kind in first, kind
+
+
+def test_fault_plan_refuses_a_late_delay_range_upside_down() -> None:
+    """``late_delay_min`` above ``late_delay_max`` is refused, naming both fields."""
+    with pytest.raises(InvalidValue, match=r"late_delay_min.*late_delay_max"):
+        FaultPlan(late_delay_min=3.0, late_delay_max=1.0)
+
+
+def test_presets_say_their_request_window() -> None:
+    """The Binance-like preset refuses requests older than its 5 s recvWindow; Lighter-like
+    has no window (so the engine's horizon applies there)."""
+    venues = build_venues("calm", seed=0)
+    assert venues["binance"].capabilities.request_window == 5.0
+    assert venues["lighter"].capabilities.request_window is None
+    assert venues["binance"].capabilities.reports_cancel_early is False

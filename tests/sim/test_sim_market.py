@@ -260,5 +260,6 @@ def test_idle_market_jumps_instead_of_stepping() -> None:
         model.advance_to(hour * 3600.0)
         bbo = book.bbo(hour * 3600.0)
         assert 0 < bbo.bid < bbo.ask
-    assert time.perf_counter() - wall < 0.05
+    # Stepping 1.7M ticks takes seconds; jumping takes milliseconds (generous for a loaded machine).
+    assert time.perf_counter() - wall < 1.0
     assert model.tick == pytest.approx(24 * 3600 / 0.05, abs=1)

