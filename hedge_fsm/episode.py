@@ -19,7 +19,7 @@ episode, byte for byte.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import attrs
 
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.engine import HedgeEngine, HedgeObserver
-from hedge_fsm.errors import VenueError
+from hedge_fsm.errors import InvalidValue, VenueError
 from hedge_fsm.invariants import check_supervisor
 from hedge_fsm.journal import JournalWriter
 from hedge_fsm.machines.commands import Command
@@ -43,6 +43,8 @@ DEFAULT_TOKENS = Decimal(10_000_000)
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
+
+Pause = Callable[[float], Awaitable[None]]
 
 
 @attrs.frozen(kw_only=True)
@@ -117,23 +119,28 @@ class _Capture:
         pass
 
 
-async def _book(venue: SimVenue, symbol: str) -> BBO:
+async def _book(venue: SimVenue, symbol: str, pause: Pause = asyncio.sleep) -> BBO:
     # The harness reads a price to rest at; a faulty venue may refuse a read: ask again.
     for _ in range(20):
         try:
             return await venue.best_bid_offer(symbol)
         except VenueError:
-            await asyncio.sleep(0.05)
+            await pause(0.05)
     return await venue.best_bid_offer(symbol)
 
 
-async def default_legs(venues: dict[str, SimVenue], tokens: Decimal = DEFAULT_TOKENS) -> list[LegSpec]:
-    """Buy PEPE on ``binance`` at its bid, sell the same tokens of kPEPE on ``lighter`` at its ask."""
+async def default_legs(
+    venues: dict[str, SimVenue], tokens: Decimal = DEFAULT_TOKENS, *, pause: Pause = asyncio.sleep
+) -> list[LegSpec]:
+    """Buy PEPE on ``binance`` at its bid, sell the same tokens of kPEPE on ``lighter`` at its ask.
+
+    ``pause`` waits between retries of a refused read (the driver's sleep).
+    """
     binance, lighter = venues["binance"], venues["lighter"]
     pepe = await binance.instrument("PEPEUSDT")
     kpepe = await lighter.instrument("kPEPE")
-    pepe_book = await _book(binance, "PEPEUSDT")
-    kpepe_book = await _book(lighter, "kPEPE")
+    pepe_book = await _book(binance, "PEPEUSDT", pause)
+    kpepe_book = await _book(lighter, "kPEPE", pause)
     return [
         LegSpec(venue="binance", symbol="PEPEUSDT", side=Side.BUY,
                 quantity=tokens / pepe.multiplier, price=pepe_book.bid),
@@ -151,8 +158,16 @@ def simulate(
     tokens: Decimal = DEFAULT_TOKENS,
     zero_latency: bool = False,
     observers: Sequence[HedgeObserver] = (),
+    driver: str = "sync",
 ) -> Episode:
-    """Run the default two-leg episode on the simulated venues (virtual time)."""
+    """Run the default two-leg episode on the simulated venues (virtual time).
+
+    ``driver``: ``"sync"`` (the default, fast: :class:`hedge_fsm.sim.driver.SimEngine`)
+    or ``"asyncio"`` (:class:`HedgeEngine` on :func:`hedge_fsm.sim.run`); the same seed
+    gives the same episode on both.
+    """
+    if driver not in ("sync", "asyncio"):
+        raise InvalidValue(f"simulate driver must be 'sync' or 'asyncio', got {driver!r}")
     venues = build_venues(scenario, seed, zero_latency=zero_latency)
     scenario_name = scenario if isinstance(scenario, str) else scenario.name
     capture = _Capture()
@@ -171,7 +186,7 @@ def simulate(
         return result
 
     try:
-        result = run(main())
+        result = _run_sync(venues, tokens, config, watchers, seed) if driver == "sync" else run(main())
     finally:
         if writer is not None:
             writer.close()
@@ -199,6 +214,23 @@ def simulate(
         trigger_time=trigger_time,
         invariant_violations=violations,
     )
+
+
+def _run_sync(
+    venues: dict[str, SimVenue],
+    tokens: Decimal,
+    config: HedgeConfig | None,
+    watchers: Sequence[HedgeObserver],
+    seed: int,
+) -> ExecutionResult:
+    """``main()`` of :func:`simulate` on the synchronous driver."""
+    from hedge_fsm.sim.driver import SimEngine
+
+    engine = SimEngine(
+        venues, config or HedgeConfig(), observers=watchers, hedge_ids=lambda: f"sim{seed}"
+    )
+    legs = engine.run(default_legs(venues, tokens, pause=engine.loop.sleep))
+    return engine.execute(legs)
 
 
 def _trigger_time(result: ExecutionResult) -> float | None:
