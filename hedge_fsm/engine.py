@@ -71,7 +71,7 @@ from hedge_fsm.machines.events import (
     TimerFired,
 )
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
-from hedge_fsm.secrets import log, redact
+from hedge_fsm.secrets import log, logging_wanted, redact
 from hedge_fsm.values import (
     ExecutionResult,
     HedgeTarget,
@@ -429,6 +429,9 @@ class HedgeEngine:
                 observer.on_event(hedge_id, route, event, cause)
             supervisor.dispatch(route, event)
             history = supervisor.history
+            if not logging_wanted():  # binding and formatting records nobody sees costs
+                logged = len(history)
+                return
             while logged < len(history):
                 record = history[logged]
                 logged += 1
@@ -484,9 +487,10 @@ class HedgeEngine:
         result = supervisor.result()
         for observer in observers:
             observer.on_finish(hedge_id, result)
-        log.bind(state=result.state).info(
-            "hedge {} ended {} net exposure {}", hedge_id, result.state, result.net_exposure
-        )
+        if logging_wanted("INFO"):
+            log.bind(state=result.state).info(
+                "hedge {} ended {} net exposure {}", hedge_id, result.state, result.net_exposure
+            )
         return result
 
     def _start_streams(
