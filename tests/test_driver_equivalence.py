@@ -12,6 +12,7 @@ commands and events in the same order.
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +26,7 @@ from hedge_fsm.errors import InvalidValue
 from hedge_fsm.machines.commands import Command
 from hedge_fsm.machines.events import Event
 from hedge_fsm.machines.supervisor import HedgeSupervisor, Route
-from hedge_fsm.sim import build_venues, run
+from hedge_fsm.sim import FaultPlan, Scenario, VirtualTimeDeadlock, build_venues, run
 from hedge_fsm.sim.driver import SimEngine, SimLoop
 from hedge_fsm.values import ExecutionResult
 
@@ -79,6 +80,39 @@ def test_same_seed_same_episode_on_both_drivers(scenario: str, zero_latency: boo
     assert sync_observer.seen == asyncio_observer.seen
 
 
+@st.composite
+def fault_plans(draw: st.DrawFn) -> FaultPlan:
+    """Any mix of the simulator's faults, hangs included (a hang may deadlock both alike)."""
+    rate = st.sampled_from([0.0, 0.05, 0.2])
+    return FaultPlan(
+        seed=draw(st.integers(0, 2**31)), rate_limit=draw(rate), place_reject=draw(rate),
+        place_timeout=draw(rate), cancel_timeout=draw(rate), lost_ack=draw(rate),
+        duplicate_report=draw(rate), stale_report=draw(rate), stale_bbo=draw(rate),
+        outage_every=draw(st.sampled_from([0.0, 5.0])), outage_duration=0.5,
+        outage_places_ambiguous=draw(st.booleans()), hang_place=draw(rate), hang_cancel=draw(rate),
+        hang_query=draw(rate), late_place=draw(rate), understate_cancel=draw(rate),
+        position_lag=draw(rate),
+    )
+
+
+@settings(max_examples=15)
+@given(plan=fault_plans(), seed=st.integers(0, 10**6))
+def test_any_fault_plan_same_episode_or_same_deadlock(plan: FaultPlan, seed: int) -> None:
+    """Under any fault mix both drivers give the same episode, or both report the same deadlock."""
+    scenario = Scenario(name="mixed", faults=plan)
+    outcomes = []
+    for driver in ("asyncio", "sync"):
+        try:
+            outcomes.append(simulate(scenario, seed, driver=driver))
+        except VirtualTimeDeadlock:
+            outcomes.append(None)
+    asyncio_run, sync_run = outcomes
+    if asyncio_run is None or sync_run is None:
+        assert asyncio_run is sync_run is None
+        return
+    _assert_same(asyncio_run, sync_run)
+
+
 @pytest.mark.parametrize("seed", [3, 11, 97864])
 def test_regression_soak_seeds_match(seed: int) -> None:
     """Seeds the fault soak has singled out before give the same episode on both drivers."""
@@ -129,6 +163,23 @@ def test_sim_loop_runs_timers_in_time_order_and_moves_the_clock_to_each() -> Non
 
     assert loop.run(sleeper()) == 13.0
     assert fired == [("a", 11.0), ("b", 12.5)]
+
+
+def test_a_call_that_never_returns_deadlocks_both_drivers_alike() -> None:
+    """With nothing ready and no timer, both loops raise VirtualTimeDeadlock instead of hanging."""
+    loop = SimLoop()
+
+    async def waits_forever() -> None:
+        await loop.forever()
+
+    with pytest.raises(VirtualTimeDeadlock):
+        loop.run(waits_forever())
+
+    async def also_forever() -> None:
+        await asyncio.get_running_loop().create_future()
+
+    with pytest.raises(VirtualTimeDeadlock):
+        run(also_forever())
 
 
 def test_simulate_refuses_an_unknown_driver() -> None:

@@ -49,6 +49,7 @@ from hedge_fsm.machines.commands import Command, WaitUntil
 from hedge_fsm.machines.events import Event, Start, TimerFired
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, Route
 from hedge_fsm.secrets import log, logging_wanted
+from hedge_fsm.sim.loop import VirtualTimeDeadlock
 from hedge_fsm.sim.venue import SimVenue
 from hedge_fsm.values import ExecutionResult, HedgeTarget, Instrument, LegSpec, TriggerFill
 
@@ -213,8 +214,9 @@ class SimLoop:
                 heappop(timers)
             if not ready:
                 if not timers:
-                    raise InvalidValue(
-                        "simulation deadlock: nothing is ready and no timer is scheduled"
+                    raise VirtualTimeDeadlock(
+                        "simulation deadlock: nothing is ready and no timer is scheduled; "
+                        "an awaited call can never complete (a hanging venue call with no timeout?)"
                     )
                 wait = timers[0].when - self.now
                 if wait > 0:
