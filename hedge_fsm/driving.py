@@ -20,9 +20,9 @@ during a placement, since the order may exist — ``PlacementAmbiguous``. A
 report that cannot be about the order asked for (wrong symbol, side or id) is
 quarantined: it never reaches a ledger.
 
-:class:`OrderRateBucket` is the order-rate guard's arithmetic (a token bucket
-per venue), also shared: a driver asks it how long to wait before an order
-action and sleeps on its own clock.
+:func:`call_operation` and :func:`call_timeout` name a command's venue
+operation and its per-operation bound (``HedgeConfig.call_timeouts``), for a
+driver that bounds each call on its clock.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+from hedge_fsm.config import CallTimeouts
 from hedge_fsm.errors import (
     AmbiguousOutcome,
     HedgeError,
@@ -68,11 +69,11 @@ from hedge_fsm.values import OrderInfo, OrderStatus
 from hedge_fsm.venue import Venue
 
 __all__ = [
-    "OrderRateBucket",
     "answer_event",
+    "call_operation",
+    "call_timeout",
     "checked",
     "failure_event",
-    "is_order_action",
     "placement_event",
     "venue_request",
 ]
@@ -80,9 +81,36 @@ __all__ = [
 _log = log.bind(component="engine")
 
 
-def is_order_action(command: Command) -> bool:
-    """Whether the command counts against the venue's order rate (place, cancel)."""
-    return isinstance(command, PlaceLimit | PlaceMarket | CancelOrder)
+def call_operation(command: Command) -> str:
+    """The venue operation a command calls (as venues and errors name it)."""
+    if isinstance(command, FetchBbo):
+        return "best_bid_offer"
+    if isinstance(command, PlaceLimit):
+        return "place_limit"
+    if isinstance(command, PlaceMarket):
+        return "place_market"
+    if isinstance(command, CancelOrder):
+        return "cancel"
+    if isinstance(command, QueryOrder):
+        return "order"
+    if isinstance(command, ReadPosition):
+        return "position"
+    raise AssertionError(f"unknown command {command!r}")
+
+
+def call_timeout(command: Command, timeouts: CallTimeouts) -> float:
+    """How long a driver waits for the venue call that carries ``command`` out."""
+    if isinstance(command, FetchBbo):
+        return timeouts.bbo
+    if isinstance(command, PlaceLimit | PlaceMarket):
+        return timeouts.place
+    if isinstance(command, CancelOrder):
+        return timeouts.cancel
+    if isinstance(command, QueryOrder):
+        return timeouts.query
+    if isinstance(command, ReadPosition):
+        return timeouts.position
+    raise AssertionError(f"unknown command {command!r}")
 
 
 def venue_request(venue: Venue, symbol: str, command: Command) -> Awaitable[Any]:
@@ -203,30 +231,3 @@ def failure_event(command: Command, exc: Exception, now: float) -> Event:
     if isinstance(exc, HedgeError | AmbiguousOutcome):
         raise exc
     raise AssertionError(f"unknown command {command!r}") from exc
-
-
-class OrderRateBucket:
-    """A token bucket per venue: at most ``rate`` order actions per second, bursts of ``rate``.
-
-    A misbehaving venue (or a bug) can then never make a driver spam orders;
-    actions over the rate wait on the driver's clock, in the order they were issued.
-    """
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._tokens: dict[str, float] = {}
-        self._stamp: dict[str, float] = {}
-
-    def take(self, venue: str, now: float) -> float:
-        """Take a token at ``now``: 0.0 when one was free, else the seconds to wait before asking again."""
-        tokens = min(
-            self.rate,
-            self._tokens.get(venue, self.rate) + (now - self._stamp.get(venue, now)) * self.rate,
-        )
-        self._stamp[venue] = now
-        # The epsilon absorbs float rounding: a bucket 1e-12 short of a token is full.
-        if tokens >= 1.0 - 1e-9:
-            self._tokens[venue] = max(0.0, tokens - 1.0)
-            return 0.0
-        self._tokens[venue] = tokens
-        return max((1.0 - tokens) / self.rate, 1e-6)

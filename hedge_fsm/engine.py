@@ -44,7 +44,6 @@ import attrs
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.driving import (
-    OrderRateBucket,
     answer_event,
     failure_event,
     placement_event,
@@ -132,15 +131,25 @@ class _OrderRateGuard:
     """
 
     def __init__(self, rate: float, clock: Clock) -> None:
+        self.rate = rate
         self.clock = clock
-        self._bucket = OrderRateBucket(rate)
+        self._tokens: dict[str, float] = {}
+        self._stamp: dict[str, float] = {}
 
     async def acquire(self, venue: str) -> None:
         while True:
-            wait = self._bucket.take(venue, self.clock.now())
-            if not wait:
+            now = self.clock.now()
+            tokens = min(
+                self.rate,
+                self._tokens.get(venue, self.rate) + (now - self._stamp.get(venue, now)) * self.rate,
+            )
+            self._stamp[venue] = now
+            # The epsilon absorbs float rounding: a bucket 1e-12 short of a token is full.
+            if tokens >= 1.0 - 1e-9:
+                self._tokens[venue] = max(0.0, tokens - 1.0)
                 return
-            await self.clock.sleep(wait)
+            self._tokens[venue] = tokens
+            await self.clock.sleep(max((1.0 - tokens) / self.rate, 1e-6))
 
 
 class HedgeEngine:
