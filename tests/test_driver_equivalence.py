@@ -182,6 +182,34 @@ def test_a_call_that_never_returns_deadlocks_both_drivers_alike() -> None:
         run(also_forever())
 
 
+def test_cancelling_a_sim_task_throws_cancelled_error_where_it_waits() -> None:
+    """As in asyncio: the waiting coroutine sees CancelledError one turn later, can clean up,
+    and its pending wake-up never fires; cancel requests are counted (uncancel undoes one)."""
+    loop = SimLoop()
+    seen: list[str] = []
+
+    async def sleeper() -> None:
+        try:
+            await loop.sleep(10.0)
+            seen.append("woke")
+        except asyncio.CancelledError:
+            seen.append(f"cancelled at {loop.now}")
+            raise
+
+    async def main() -> int:
+        task = loop.spawn(sleeper())
+        await loop.sleep(1.0)
+        assert task.cancel()
+        requested = task.cancelling()
+        await loop.wait({task}, 5.0)
+        assert task.done and isinstance(task.error, asyncio.CancelledError)
+        return requested - task.uncancel()
+
+    assert loop.run(main()) == 1
+    assert seen == ["cancelled at 1.0"]
+    assert loop.now == 1.0, "the cancelled sleep's timer must not move the clock"
+
+
 def test_simulate_refuses_an_unknown_driver() -> None:
     """A misspelt driver name is refused, not silently replaced by the default."""
     with pytest.raises(InvalidValue, match="trio"):

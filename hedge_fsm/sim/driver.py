@@ -33,8 +33,10 @@ same seeds give the same transitions, fills and results under both drivers
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
@@ -92,14 +94,22 @@ class _Timer:
 
 
 class _Task:
-    """A coroutine stepped by the loop; ``on_done`` callbacks run one turn after it ends."""
+    """A coroutine stepped by the loop, as an asyncio task is: ``on_done`` callbacks run one
+    turn after it ends; :meth:`cancel` throws ``CancelledError`` in where it waits, one turn
+    later (:meth:`uncancel` and :meth:`cancelling` count requests, as asyncio's do)."""
 
-    __slots__ = ("_coro", "_loop", "_on_done", "_timer", "done", "error", "result")
+    __slots__ = (
+        "_cancels", "_coro", "_loop", "_must_cancel", "_on_done", "_timer", "_waiting", "done",
+        "error", "result",
+    )
 
     def __init__(self, loop: SimLoop, coro: Coroutine[Any, Any, Any]) -> None:
         self._loop = loop
         self._coro = coro
         self._timer: _Timer | None = None
+        self._waiting = False
+        self._must_cancel = False
+        self._cancels = 0
         self._on_done: list[Callable[[_Task], object]] = []
         self.done = False
         self.result: Any = None
@@ -110,26 +120,34 @@ class _Task:
         if self.done:
             return
         self._timer = None
+        self._waiting = False
         self._loop.current = self
         try:
-            wait = self._coro.send(None)
+            if self._must_cancel:
+                self._must_cancel = False
+                wait = self._coro.throw(asyncio.CancelledError())
+            else:
+                wait = self._coro.send(None)
         except StopIteration as stop:
             self._finish(stop.value, None)
             return
-        except BaseException as exc:  # a crash in the coroutine is its result, as in a task
+        except BaseException as exc:  # a crash (or a cancellation) is its result, as in a task
             self._finish(None, exc)
             return
+        self._waiting = True
         seconds = wait.seconds
         if seconds is None:
             return  # parked: something else (a queue, a gather) wakes it, or nothing does
         if seconds <= 0:
-            self._loop.call_soon(self.step)  # asyncio.sleep(0): one turn
+            self.wake()  # asyncio.sleep(0): one turn
         else:
-            self._timer = self._loop.call_at(self._loop.now + seconds, self._loop.call_soon, self.step)
+            self._timer = self._loop.call_at(self._loop.now + seconds, self.wake)
 
     def wake(self) -> None:
-        """Resume a parked task on the next turn."""
-        self._loop.call_soon(self.step)
+        """Resume a waiting task on the next turn (once, however many wake it)."""
+        if self._waiting:
+            self._waiting = False
+            self._loop.call_soon(self.step)
 
     def add_done_callback(self, callback: Callable[[_Task], object]) -> None:
         if self.done:
@@ -137,14 +155,25 @@ class _Task:
         else:
             self._on_done.append(callback)
 
-    def cancel(self) -> None:
-        """Stop it where it waits (its pending wake-up is cancelled); it ends with no result."""
+    def cancel(self) -> bool:
+        """Request cancellation: ``CancelledError`` is thrown in where it waits, next turn."""
         if self.done:
-            return
+            return False
+        self._cancels += 1
+        self._must_cancel = True
         if self._timer is not None:
             self._timer.cancel()
-        self._coro.close()
-        self._finish(None, None)
+            self._timer = None
+        self.wake()
+        return True
+
+    def uncancel(self) -> int:
+        if self._cancels > 0:
+            self._cancels -= 1
+        return self._cancels
+
+    def cancelling(self) -> int:
+        return self._cancels
 
     def _finish(self, result: Any, error: BaseException | None) -> None:
         self.done = True
@@ -252,11 +281,12 @@ class SimLoop:
     async def wait(self, tasks: set[_Task], timeout: float) -> set[_Task]:
         """Wait until every task is done or ``timeout`` passes; the tasks not done."""
         waiter = _Waiter(self, len(tasks))
-        deadline = self.call_at(self.now + timeout, waiter.release)
+        deadline = None if math.isinf(timeout) else self.call_at(self.now + timeout, waiter.release)
         for task in tasks:
             task.add_done_callback(waiter.one_done)
         await waiter
-        deadline.cancel()
+        if deadline is not None:
+            deadline.cancel()
         return {task for task in tasks if not task.done}
 
 
@@ -328,6 +358,10 @@ class _Clock:
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         return self._loop.call_at(when, callback)
+
+    def current_task(self) -> _Task | None:
+        """The task being stepped (what ``asyncio.current_task()`` is under asyncio)."""
+        return self._loop.current
 
 
 class _LoopEngine(HedgeEngine):
@@ -418,8 +452,11 @@ class _LoopEngine(HedgeEngine):
         timers.clear()
         if in_flight:
             # Venue calls still out: their answers may carry fills. Wait (bounded).
-            for task in await loop.wait(set(in_flight), self.config.stuck_timeout):
+            pending = await loop.wait(set(in_flight), self.config.stuck_timeout)
+            for task in pending:
                 task.cancel()
+            if pending:
+                await loop.wait(pending, math.inf)
         while not queue.empty():
             route, event, cause = queue.get_nowait()
             for observer in observers:
