@@ -31,7 +31,7 @@ import asyncio
 import functools
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -358,18 +358,18 @@ class HedgeEngine:
                 raise InvalidValue(f"venue {venue!r} symbol {symbol!r} appears twice")
             seen.add((venue, symbol))
 
+    async def _gather(self, reads: Iterable[Awaitable[_T]]) -> list[_T]:
+        """Set-up reads, concurrently (a driver on another loop overrides this one method)."""
+        return list(await asyncio.gather(*reads))
+
     async def _instruments(self, keys: list[tuple[str, str]]) -> list[Instrument]:
-        return list(
-            await asyncio.gather(
-                *(self._read(v, s, "instrument", self.venues[v].instrument) for v, s in keys)
-            )
+        return await self._gather(
+            self._read(v, s, "instrument", self.venues[v].instrument) for v, s in keys
         )
 
     async def _positions(self, keys: list[tuple[str, str]]) -> list[Decimal]:
-        return list(
-            await asyncio.gather(
-                *(self._read(v, s, "position", self.venues[v].position) for v, s in keys)
-            )
+        return await self._gather(
+            self._read(v, s, "position", self.venues[v].position) for v, s in keys
         )
 
     async def _read(

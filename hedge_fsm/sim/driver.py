@@ -39,8 +39,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator, Iterable, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from hedge_fsm.clock import TimerHandle
@@ -53,7 +52,7 @@ from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, Rou
 from hedge_fsm.secrets import log, logging_wanted
 from hedge_fsm.sim.loop import VirtualTimeDeadlock
 from hedge_fsm.sim.venue import SimVenue
-from hedge_fsm.values import ExecutionResult, HedgeTarget, Instrument, LegSpec, TriggerFill
+from hedge_fsm.values import ExecutionResult, HedgeTarget, LegSpec, TriggerFill
 
 __all__ = ["SimEngine", "SimLoop"]
 
@@ -378,15 +377,8 @@ class _LoopEngine(HedgeEngine):
         super().__init__(venues, config, _Clock(loop), observers=observers, hedge_ids=hedge_ids)
         self._loop = loop
 
-    async def _instruments(self, keys: list[tuple[str, str]]) -> list[Instrument]:
-        return await self._loop.gather(
-            self._read(v, s, "instrument", self.venues[v].instrument) for v, s in keys
-        )
-
-    async def _positions(self, keys: list[tuple[str, str]]) -> list[Decimal]:
-        return await self._loop.gather(
-            self._read(v, s, "position", self.venues[v].position) for v, s in keys
-        )
+    async def _gather(self, reads: Iterable[Awaitable[_T]]) -> list[_T]:
+        return await self._loop.gather(reads)  # type: ignore[arg-type]
 
     async def _drive(
         self, supervisor: HedgeSupervisor, resume: Resume | None = None
