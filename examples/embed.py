@@ -39,6 +39,11 @@ async def main() -> int:
     result = await engine.execute(legs)
 
     print(f"hedge {result.hedge_id}: {result.state}, net exposure {result.net_exposure} tokens")
+    if result.state != "done":  # say why: the supervisor's reason, then each leg's own
+        print(f"  not completed: {result.error_message}")
+        for leg in result.legs:
+            if leg.error_message:
+                print(f"  {leg.venue} {leg.symbol}: {leg.error_message}")
     for leg in result.legs:
         print(
             f"  {leg.venue:8} {leg.symbol:9} {leg.side}: filled {leg.filled_quantity} "

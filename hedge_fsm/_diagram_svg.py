@@ -24,6 +24,9 @@ import re
 from collections.abc import Mapping, Sequence
 
 from hedge_fsm._diagram_model import (
+    TAKEN_MARK,
+    UNTAKEN_MARK,
+    VENUE_MARK,
     Arrow,
     DiagramSource,
     LabelLine,
@@ -31,8 +34,31 @@ from hedge_fsm._diagram_model import (
     arrow_lines,
     group_arrows,
 )
+from hedge_fsm._diagram_overview import legend_node
 
-__all__ = ["dot_fingerprint", "dot_source", "render_svg", "svg_available", "svg_fingerprint"]
+__all__ = [
+    "EPISODE_LEGEND",
+    "STATIC_LEGEND",
+    "dot_fingerprint",
+    "dot_source",
+    "render_svg",
+    "svg_available",
+    "svg_fingerprint",
+]
+
+STATIC_LEGEND: tuple[tuple[str, str], ...] = (
+    ("arrow", "every row between two states: trigger [conditions], first matching row wins"),
+    (f"dashed red, {VENUE_MARK}", "rows that exist because venues misbehave (hover: the reason)"),
+    ("inside a state", "its internal rows: the state does not change"),
+    ("double border", "terminal state"),
+    ("overview", "state changes only: the -overview SVG"),
+)
+EPISODE_LEGEND: tuple[tuple[str, str], ...] = (
+    (f"thick blue, {TAKEN_MARK} ×n", "a move this episode took (n times)"),
+    (f"grey, {UNTAKEN_MARK}", "a row this episode did not take"),
+    ("green state", "a state this episode visited"),
+    ("double border", "terminal state"),
+)
 
 _FONT = "Helvetica"
 _VENUE_COLOR = "#c92a2a"
@@ -101,6 +127,23 @@ def _static_edge(arrow: Arrow) -> dict[str, str]:
             # The state's other self-loop sits on its east side: put this one west.
             values |= {"tailport": "w", "headport": "w"}
     return values
+
+
+def _state_with_loops(state: str, legend: str, loops: Sequence[Arrow]) -> dict[str, str]:
+    """A state box listing its internal rows under its name (venue rows red, reasons in the tooltip)."""
+    lines: list[LabelLine] = [line for arrow in loops for line in arrow_lines(arrow)]
+    rows = "".join(
+        f'<FONT COLOR="{_VENUE_COLOR if line.venue else "black"}" POINT-SIZE="9">'
+        f'{html.escape(line.text)}</FONT><BR ALIGN="LEFT"/>'
+        for line in lines
+    )
+    label = (
+        '<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1">'
+        f"<TR><TD>{html.escape(state)}</TD></TR>"
+        f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8" COLOR="#495057">internal (state kept):</FONT>'
+        f'<BR ALIGN="LEFT"/>{rows}</TD></TR></TABLE>>'
+    )
+    return {"label": label, "tooltip": _text(f"{state}: {legend}") + "\\n" + _tooltip(lines)}
 
 
 def _episode_edge(arrow: Arrow, taken: Mapping[Move, int]) -> dict[str, str]:
@@ -172,8 +215,17 @@ def dot_source(
     start = {"shape": "point", "width": "0.2", "label": "", "fillcolor": "black"}
     out.append(f"  {_START} [{_attrs(start)}];")
     seen = set(visited)
+    arrows = group_arrows(source.edges, split_venue=taken is None)
+    # Static view: a state's internal rows are listed inside its box, not drawn as
+    # self-loops, whose labels Graphviz places beside the box over other labels.
+    inside: dict[str, list[Arrow]] = {a.source: [] for a in arrows if taken is None and a.is_loop}
+    for arrow in arrows:
+        if arrow.source in inside and arrow.is_loop:
+            inside[arrow.source].append(arrow)
     for state in source.states:
         values = {"label": state, "tooltip": _text(f"{state}: {legends.get(state, '')}")}
+        if state in inside:
+            values |= _state_with_loops(state, legends.get(state, ""), inside[state])
         if state in source.terminal:
             values |= {"peripheries": "2", "fillcolor": _TERMINAL_FILL}
         if taken is not None:
@@ -186,10 +238,12 @@ def dot_source(
     if taken is not None:
         start_edge |= {"color": _TAKEN_COLOR, "penwidth": "2.5"} if seen else {"color": _DIM_LINE}
     out.append(f'  {_START} -> "{source.initial}" [{_attrs(start_edge)}];')
-    arrows = group_arrows(source.edges, split_venue=taken is None)
     for arrow in arrows:
+        if arrow.source in inside and arrow.is_loop:
+            continue
         values = _static_edge(arrow) if taken is None else _episode_edge(arrow, taken)
         out.append(f'  "{arrow.source}" -> "{arrow.destination}" [{_attrs(values)}];')
+    out.append(legend_node(STATIC_LEGEND if taken is None else EPISODE_LEGEND))
     out.append("}")
     return "\n".join(out) + "\n"
 

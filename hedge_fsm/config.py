@@ -10,6 +10,31 @@ Unknown keys and bad values fail with the path of the offending field::
 
     [closing]
     budget = 3.0
+
+A config cannot contradict itself: settings that cannot all hold are refused,
+naming both fields and their values (``config.opening.backoff 9.0 is longer
+than config.opening.budget 6.0``) — from TOML or a mapping as a
+:class:`~hedge_fsm.errors.ConfigError` with the fields' paths, from direct
+construction as an :class:`~hedge_fsm.errors.InvalidValue`
+(:class:`ContradictoryConfig`). The checks, and why each pair contradicts:
+
+- ``backoff <= budget`` (per policy): the wait before the next attempt must fit
+  in the time for all attempts, or the leg overruns its budget by the backoff.
+- ``inside_tick_attempts <= max_attempts``: more attempts inside the spread
+  than attempts in all is a policy that cannot be followed.
+- ``poll_interval <= attempt_wait`` and ``poll_interval <= budget``: an order
+  must be polled at least once while it rests, or its fills are seen only when
+  it is cancelled.
+- ``entry_poll_interval <= entry_timeout``: the entry must be looked at at
+  least once before it times out.
+- ``ambiguous_horizon >= call_timeouts.place``: a placement still in flight is
+  possibly live at least as long as the driver waits for its answer.
+
+Not contradictions, so accepted: ``attempt_wait`` above ``budget`` (the wait
+is capped by the budget left), call timeouts above a budget (a venue call may
+outlast the limit phase; the market fallback follows), a ``stuck_timeout``
+below a call timeout, and a fractional ``venue_order_rate`` (0.5 = one order
+action every two seconds).
 """
 
 from __future__ import annotations
@@ -23,11 +48,18 @@ from typing import Any
 import attrs
 import cattrs
 
-from hedge_fsm.convert import converter
+from hedge_fsm.convert import converter, structure_problems
 from hedge_fsm.errors import ConfigError, InvalidValue
 from hedge_fsm.validators import integer_at_least, non_negative_decimal, number_in
 
-__all__ = ["CallTimeouts", "HedgeConfig", "HedgeMode", "PartialEntryPolicy", "RetryPolicy"]
+__all__ = [
+    "CallTimeouts",
+    "ContradictoryConfig",
+    "HedgeConfig",
+    "HedgeMode",
+    "PartialEntryPolicy",
+    "RetryPolicy",
+]
 
 
 _positive_number = number_in(0, low_open=True)
@@ -37,26 +69,29 @@ _non_negative_int = integer_at_least(0)
 _non_negative_decimal = non_negative_decimal
 
 
-_FIELD_MARK = "\x00"
+class ContradictoryConfig(InvalidValue):
+    """Two settings that cannot both hold; the message names each field and its value.
+
+    ``fields`` maps each field's name to its value; ``owner`` is the class that
+    holds them (``RetryPolicy`` or ``HedgeConfig``).
+    """
+
+    def __init__(self, owner: str, fields: dict[str, object], template: str) -> None:
+        self.owner = owner
+        self.fields = fields
+        self._template = template
+        super().__init__(self.render_fields(f"{owner}."))
+
+    def render_fields(self, prefix: str) -> str:
+        """The message with every field named ``prefix + name`` (a class name or a config path)."""
+        return self._template.format(
+            **{name.replace(".", "_"): f"{prefix}{name} {value!r}" for name, value in self.fields.items()}
+        )
 
 
-def _describe(exc: BaseException, type_: type | None) -> str:
-    # Our own validators and hooks already say what was wrong and what was expected.
-    # A validator of a nested class fails in that class's __init__, which cattrs reports
-    # at the class's path: the field's name is carried along to complete the path.
-    if isinstance(exc, InvalidValue) and exc.field:
-        return f"{exc}{_FIELD_MARK}{exc.field}"
-    if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, cattrs.BaseValidationError):
-        return str(exc)
-    return cattrs.v.format_exception(exc, type_)
-
-
-def _with_field_path(line: str) -> str:
-    message, marker, rest = line.partition(_FIELD_MARK)
-    if not marker:
-        return line
-    field, _, path = rest.partition(" @ ")
-    return f"{message} @ {path}.{field}" if path else f"{message} @ {field}"
+def _require(ok: bool, owner: str, fields: dict[str, object], template: str) -> None:
+    if not ok:
+        raise ContradictoryConfig(owner, fields, template)
 
 
 class HedgeMode(enum.StrEnum):
@@ -88,11 +123,44 @@ class RetryPolicy:
     budget: float = attrs.field(default=6.0, validator=_positive_number)
     """Total time for limit attempts, from the leg's start."""
     backoff: float = attrs.field(default=0.075, validator=_non_negative_number)
-    inside_tick_attempts: int = attrs.field(default=3, validator=_non_negative_int)
-    """Attempts priced inside the spread (break-even counts as one) before the touch."""
+    inside_tick_attempts: int = attrs.field(
+        default=attrs.Factory(lambda self: min(3, self.max_attempts), takes_self=True),
+        validator=_non_negative_int,
+    )
+    """Attempts priced inside the spread (break-even counts as one) before the touch.
+
+    Default 3, or ``max_attempts`` when that is fewer (a default never contradicts);
+    given explicitly, it may not exceed ``max_attempts``."""
     attempt_wait: float = attrs.field(default=1.5, validator=_positive_number)
     """How long one order may rest before it is cancelled (capped by the budget left)."""
     poll_interval: float = attrs.field(default=0.1, validator=_positive_number)
+    """How often a resting order is looked at (at least once per ``attempt_wait``)."""
+
+    def __attrs_post_init__(self) -> None:
+        owner = type(self).__name__
+        _require(
+            self.backoff <= self.budget, owner, {"backoff": self.backoff, "budget": self.budget},
+            "{backoff} is longer than {budget}: the wait before the next attempt must fit in "
+            "the time for all attempts",
+        )
+        _require(
+            self.inside_tick_attempts <= self.max_attempts, owner,
+            {"inside_tick_attempts": self.inside_tick_attempts, "max_attempts": self.max_attempts},
+            "{inside_tick_attempts} is more than {max_attempts}: the attempts inside the spread "
+            "are part of all attempts",
+        )
+        _require(
+            self.poll_interval <= self.attempt_wait, owner,
+            {"poll_interval": self.poll_interval, "attempt_wait": self.attempt_wait},
+            "{poll_interval} is longer than {attempt_wait}: a resting order must be polled at "
+            "least once before it is cancelled",
+        )
+        _require(
+            self.poll_interval <= self.budget, owner,
+            {"poll_interval": self.poll_interval, "budget": self.budget},
+            "{poll_interval} is longer than {budget}: an order must be polled at least once "
+            "within the budget",
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -159,6 +227,26 @@ class HedgeConfig:
     position_settle_delay: float = attrs.field(default=0.5, validator=_non_negative_number)
     """How long after the last fill a position read is trusted to include it (venues report
     positions behind fills)."""
+    max_entry_distance_bps: float = attrs.field(default=1000.0, validator=_positive_number)
+    """Refuse an entry whose limit price lies more than this many basis points outside its
+    venue's book (a buy above the ask or below the bid, a sell the other way round), measured
+    before anything is sent: a limit 100x off the market is a typo, not a strategy."""
+
+    def __attrs_post_init__(self) -> None:
+        owner = type(self).__name__
+        _require(
+            self.entry_poll_interval <= self.entry_timeout, owner,
+            {"entry_poll_interval": self.entry_poll_interval, "entry_timeout": self.entry_timeout},
+            "{entry_poll_interval} is longer than {entry_timeout}: the entry must be looked at "
+            "at least once before it times out",
+        )
+        _require(
+            self.ambiguous_horizon >= self.call_timeouts.place, owner,
+            {"ambiguous_horizon": self.ambiguous_horizon,
+             "call_timeouts.place": self.call_timeouts.place},
+            "{ambiguous_horizon} is shorter than {call_timeouts_place}: a placement still in "
+            "flight is possibly live at least as long as the driver waits for its answer",
+        )
 
     def policy_for(self, reduce_only: bool) -> RetryPolicy:
         """The closing policy for reduce-only legs, the opening one otherwise."""
@@ -172,14 +260,16 @@ class HedgeConfig:
         """
         closing = data.get("closing")
         if isinstance(closing, dict):
-            data = {**data, "closing": {**converter.unstructure(CLOSING_DEFAULTS), **closing}}
+            defaults = converter.unstructure(CLOSING_DEFAULTS)
+            attempts = closing.get("max_attempts")
+            if "inside_tick_attempts" not in closing and type(attempts) is int and attempts > 0:
+                # As for a policy built directly: the default never exceeds the attempts given.
+                defaults["inside_tick_attempts"] = min(CLOSING_DEFAULTS.inside_tick_attempts, attempts)
+            data = {**data, "closing": {**defaults, **closing}}
         try:
             return converter.structure(data, cls)
         except cattrs.BaseValidationError as exc:
-            problems = "; ".join(
-                _with_field_path(line)
-                for line in cattrs.transform_error(exc, path="config", format_exception=_describe)
-            )
+            problems = "; ".join(structure_problems(exc, "config"))
             raise ConfigError(f"invalid hedge config: {problems}") from None
         except InvalidValue as exc:
             raise ConfigError(f"invalid hedge config: {exc}") from None
@@ -190,6 +280,11 @@ class HedgeConfig:
         source = Path(path)
         try:
             data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{source}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}); a config file is UTF-8 TOML"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: not valid TOML: {exc}") from None
         except OSError as exc:

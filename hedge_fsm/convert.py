@@ -1,7 +1,9 @@
 """The one cattrs converter: (un)structuring rules live here, apart from the models.
 
 Decimal travels as a string and is never built from a float. Enums travel as
-their values. Unknown keys are refused.
+their values. Unknown keys are refused. :func:`structure_problems` turns a
+structuring failure into one line per problem, each with the field's path
+(config files and journal records report the same way).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 
 import cattrs
 
-__all__ = ["converter", "structure_decimal"]
+from hedge_fsm.errors import InvalidValue
+
+__all__ = ["converter", "structure_decimal", "structure_problems"]
 
 
 def structure_decimal(value: Any, _: type) -> Decimal:
@@ -76,3 +80,46 @@ def _make_converter() -> cattrs.Converter:
 
 converter = _make_converter()
 """The converter every (un)structuring in hedge_fsm goes through."""
+
+
+_FIELD_MARK = "\x00"
+_PATH_MARK = "\x01"
+
+
+def _describe(exc: BaseException, type_: type | None) -> str:
+    # Our own validators and hooks already say what was wrong and what was expected.
+    # A validator of a nested class fails in that class's __init__, which cattrs reports
+    # at the class's path: the field's name is carried along to complete the path.
+    render = getattr(exc, "render_fields", None)
+    if callable(render):
+        # An error naming several fields (a contradiction): each is named by its full path,
+        # known only once cattrs adds " @ path".
+        return str(render(_PATH_MARK))
+    if isinstance(exc, InvalidValue) and exc.field:
+        return f"{exc}{_FIELD_MARK}{exc.field}"
+    if isinstance(exc, ValueError) and str(exc) and not isinstance(exc, cattrs.BaseValidationError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
+
+
+def _with_field_path(line: str) -> str:
+    if _PATH_MARK in line:
+        message, _, path = line.rpartition(" @ ")
+        return message.replace(_PATH_MARK, f"{path}.")
+    message, marker, rest = line.partition(_FIELD_MARK)
+    if not marker:
+        return line
+    field, _, path = rest.partition(" @ ")
+    return f"{message} @ {path}.{field}" if path else f"{message} @ {field}"
+
+
+def structure_problems(exc: cattrs.BaseValidationError, path: str) -> list[str]:
+    """One line per problem in a failed ``converter.structure``, each ending ``@ <path>.field``.
+
+    An error that names several fields (it has a ``render_fields(prefix)`` method, such as
+    :class:`hedge_fsm.config.ContradictoryConfig`) names each by its full path instead.
+    """
+    return [
+        _with_field_path(line)
+        for line in cattrs.transform_error(exc, path=path, format_exception=_describe)
+    ]

@@ -61,6 +61,7 @@ from hedge_fsm._diagram_model import (
     moves_of,
     visited_states,
 )
+from hedge_fsm._diagram_overview import overview_dot, overview_mermaid
 from hedge_fsm._diagram_svg import (
     dot_fingerprint,
     dot_source,
@@ -74,6 +75,7 @@ from hedge_fsm.machines.supervisor import SUPERVISOR
 from hedge_fsm.values import TransitionRecord
 
 __all__ = [
+    "HAPPY_PATHS",
     "MACHINES",
     "MACHINE_MODULES",
     "MACHINE_TITLES",
@@ -85,6 +87,8 @@ __all__ = [
     "expected_files",
     "markdown_table",
     "mermaid",
+    "overview",
+    "overview_dot_source",
     "readme",
     "render_all",
     "render_episode",
@@ -142,19 +146,35 @@ STATE_LEGENDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
                 "reference leg's actual fill through the contract multipliers.",
                 "hedging": "One leg machine per leg with something left to hedge, all "
                 "running at once.",
-                "rolling_back": "Every leg's net fill is flattened with opposite-side "
-                "orders, confirmed by position reads, within the rollback budget.",
+                "reconciling": "Before done: settled position reads are compared with the "
+                "engine's position book; an unreported over-hedge is traded back, any other "
+                "difference is reported.",
+                "rolling_back": "This hedge's own net fill (from its ledgers) is flattened "
+                "with opposite-side orders, confirmed by settled position reads, within the "
+                "rollback budget.",
                 "done": "Terminal: hedged (or every leg filled at entry); net exposure "
                 "within one lot.",
                 "rolled_back": "Terminal: every leg is back to its starting position.",
-                "failed": "Terminal: rollback could not flatten; the residual exposure is "
-                "in the result and an operator is needed.",
+                "failed": "Terminal: rollback could not flatten, or positions do not "
+                "reconcile; the residual is in the result and an operator is needed.",
                 "cancelled": "Terminal: the entry ended with no fill at all; nothing to "
                 "hedge.",
             }
         ),
     }
 )
+
+HAPPY_PATHS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "leg": ("pricing", "placed", "polling", "done"),
+        "supervisor": ("idle", "entering", "watching", "cancelling", "targeting", "hedging", "done"),
+    }
+)
+"""The path a hedge takes when nothing goes wrong, emphasised in the overviews. A pair the
+table lacks is simply not emphasised: the overview follows whatever the table holds."""
+
+OVERVIEW = "-overview"
+"""Suffix of the overview files: ``leg-overview.mmd``, ``leg-overview.svg``."""
 
 README = "README.md"
 EPISODE_SUMMARY = "episode.md"
@@ -202,6 +222,21 @@ def dot(source: DiagramSource) -> str:
     return dot_source(source, _title(source), _legends(source))
 
 
+def overview(source: DiagramSource) -> str:
+    """The Mermaid overview of one machine (``<name>-overview.mmd``): state changes only."""
+    check_source(source)
+    return overview_mermaid(
+        source, _title(source), HAPPY_PATHS.get(source.name, ()),
+        f"{source.name}.svg, {source.name}.mmd and {source.name}.md",
+    )
+
+
+def overview_dot_source(source: DiagramSource) -> str:
+    """The DOT text the overview SVG is drawn from."""
+    check_source(source)
+    return overview_dot(source, _title(source), _legends(source), HAPPY_PATHS.get(source.name, ()))
+
+
 def svg(source: DiagramSource) -> bytes:
     """The SVG of one machine (``<name>.svg``); needs pygraphviz."""
     if not svg_available():
@@ -247,32 +282,40 @@ def markdown_table(source: DiagramSource) -> str:
 
 
 def readme(sources: Sequence[DiagramSource] = MACHINES) -> str:
-    """``diagrams/README.md``: every machine's Mermaid diagram, state legends and links."""
+    """``diagrams/README.md``: every machine's overview (Mermaid), state legends and links."""
     out = [
         "# State diagrams",
         "",
         f"{_GENERATED} `tests/test_diagrams.py` fails when a file here no longer matches "
         "its table.",
         "",
-        "How to read them: `[*]` marks the initial state and the terminal ones. Each arrow "
-        "stands for every edge between two states; its label lists them in table order as "
-        "`trigger [conditions]` (all conditions must hold; within a state and trigger the "
-        "first matching edge wins). A self-loop is an internal edge: the state does not "
-        f"change. {VENUE_MARK} marks an edge that exists because venues misbehave: dashed "
-        "and red in the SVGs (hover for the reason), reasons in the tables.",
+        "Two views per machine, both drawn from its transition table. The **overview** (below, "
+        f"and `<machine>{OVERVIEW}.svg`) shows state changes only: one arrow per (state, next "
+        "state) labelled with its triggers; the rows that keep a state (late reports folded "
+        "into the ledger, stale timers, polls that changed nothing) are counted on the state "
+        "(`↻ n`) instead of drawn; the happy path is emphasised. The **detailed** diagram "
+        "(`<machine>.svg`, `<machine>.mmd`) and the transition table (`<machine>.md`) have "
+        "every row: each arrow lists its rows in table order as `trigger [conditions]` (all "
+        "conditions must hold; within a state and trigger the first matching row wins), and a "
+        f"self-loop is an internal row. {VENUE_MARK} marks a row that exists because venues "
+        "misbehave: dashed and red in the SVGs (hover for the reason), reasons in the tables. "
+        "Each SVG carries its own legend.",
     ]
     for source in sources:
         name = source.name
         legends = _legends(source)
+        path = " → ".join(f"`{s}`" for s in HAPPY_PATHS.get(name, ()))
         out += [
             "",
             f"## {_title(source)} (`{name}`)",
             "",
-            f"[SVG]({name}.svg) · [transition table]({name}.md) · [Mermaid source]({name}.mmd)"
-            f" · drawn from `{MACHINE_MODULES.get(name, name)}`",
+            f"[overview SVG]({name}{OVERVIEW}.svg) · [detailed SVG]({name}.svg) · "
+            f"[transition table]({name}.md) · [detailed Mermaid]({name}.mmd) · "
+            f"drawn from `{MACHINE_MODULES.get(name, name)}`",
             "",
+            *([f"Happy path: {path}.", ""] if path else []),
             "```mermaid",
-            mermaid(source).rstrip("\n"),
+            overview(source).rstrip("\n"),
             "```",
             "",
             "| state | meaning |",
@@ -290,7 +333,11 @@ def readme(sources: Sequence[DiagramSource] = MACHINES) -> str:
 
 def expected_files(sources: Sequence[DiagramSource] = MACHINES) -> list[str]:
     """Every file :func:`write_all` writes, relative to its directory, in write order."""
-    names = [f"{s.name}{suffix}" for s in sources for suffix in (".mmd", ".md", ".svg")]
+    names = [
+        f"{s.name}{suffix}"
+        for s in sources
+        for suffix in (f"{OVERVIEW}.mmd", f"{OVERVIEW}.svg", ".mmd", ".md", ".svg")
+    ]
     return [*names, README]
 
 
@@ -305,6 +352,7 @@ def _want_svg(svg: bool | None) -> bool:
 def _render_text(sources: Sequence[DiagramSource]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for source in sources:
+        files[f"{source.name}{OVERVIEW}.mmd"] = overview(source).encode()
         files[f"{source.name}.mmd"] = mermaid(source).encode()
         files[f"{source.name}.md"] = markdown_table(source).encode()
     files[README] = readme(sources).encode()
@@ -323,6 +371,7 @@ def render_all(
     if _want_svg(svg):
         for source in sources:
             files[f"{source.name}.svg"] = render_svg(dot(source))
+            files[f"{source.name}{OVERVIEW}.svg"] = render_svg(overview_dot_source(source))
     return {name: files[name] for name in expected_files(sources) if name in files}
 
 
@@ -348,6 +397,7 @@ def check(directory: Path, sources: Sequence[DiagramSource] = MACHINES) -> list[
     expected = _render_text(sources)
     for source in sources:
         expected[f"{source.name}.svg"] = dot_fingerprint(dot(source)).encode()
+        expected[f"{source.name}{OVERVIEW}.svg"] = dot_fingerprint(overview_dot_source(source)).encode()
     stale = []
     for name in expected_files(sources):
         path = directory / name

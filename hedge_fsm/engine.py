@@ -14,9 +14,17 @@ take events and leave commands in an outbox. The driver closes the loop:
    never see two events at once, while venue calls for all legs run concurrently.
 
 The loop ends when the supervisor reaches a terminal state. Timers are then
-cancelled and venue calls still in flight are awaited (bounded by
-``stuck_timeout``) so that no background task outlives ``execute``; answers
-that arrive after the end are still folded into the ledgers.
+cancelled and venue calls still in flight are awaited (bounded by the longest
+call timeout) so that no background task outlives ``execute``; answers that
+arrive after the end are still folded into the ledgers.
+
+Every venue call is bounded on the engine's clock by ``config.call_timeouts``
+(set-up reads too): a call without an answer in time is cancelled in its own
+task and becomes its operation's failure -- for a placement an ambiguous
+outcome, since the order may exist. A timed-out call yields exactly one event
+(the timeout's, or the answer's if the venue answered despite the cancel), so
+no answer is ever applied twice. A venue coroutine that swallows cancellation
+cannot be bounded by anyone; every asyncio client cooperates.
 
 Mapping venue outcomes to events is the one place where exceptions become
 data: a post-only refusal becomes ``PostOnlyRejected``; any other definitive
@@ -41,15 +49,20 @@ if TYPE_CHECKING:
 
 import attrs
 
+from hedge_fsm import preflight
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
-from hedge_fsm.config import HedgeConfig
+from hedge_fsm.config import CallTimeouts, HedgeConfig
+from hedge_fsm.core.book import PositionBook
 from hedge_fsm.driving import (
     answer_event,
+    call_operation,
+    call_timeout,
     failure_event,
     placement_event,
     venue_request,
 )
 from hedge_fsm.errors import (
+    AmbiguousOutcome,
     InvalidValue,
     VenueError,
 )
@@ -72,6 +85,7 @@ from hedge_fsm.machines.events import (
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
 from hedge_fsm.secrets import log, logging_wanted, redact
 from hedge_fsm.values import (
+    BBO,
     ExecutionResult,
     HedgeTarget,
     Instrument,
@@ -106,6 +120,10 @@ class HedgeObserver(Protocol):
 
     def on_finish(self, hedge_id: str, result: ExecutionResult) -> None: ...
 
+    # Optional, looked up by name (observers written before it keep working):
+    # ``on_resume(hedge_id, resume)`` is called when :meth:`HedgeEngine.recover` takes a
+    # hedge over, before ``resume.commands`` are issued (the journal marks the place).
+
 
 @attrs.frozen
 class Resume:
@@ -124,14 +142,18 @@ def replace_now(event: Event, now: float) -> Event:
 
 
 class _OrderRateGuard:
-    """A token bucket per venue: at most ``rate`` order actions per second, bursts of ``rate``.
+    """A token bucket per venue: at most ``rate`` order actions per second, bursts of
+    ``max(1, rate)``.
 
     A misbehaving venue (or a bug) can then never make the engine spam orders;
-    actions over the rate wait on the clock, in the order they were issued.
+    actions over the rate wait on the clock, in the order they were issued. The
+    burst is at least one action: with a bucket smaller than one token (a rate
+    below 1 per second) no action could ever go out.
     """
 
     def __init__(self, rate: float, clock: Clock) -> None:
         self.rate = rate
+        self.burst = max(1.0, rate)
         self.clock = clock
         self._tokens: dict[str, float] = {}
         self._stamp: dict[str, float] = {}
@@ -140,8 +162,9 @@ class _OrderRateGuard:
         while True:
             now = self.clock.now()
             tokens = min(
-                self.rate,
-                self._tokens.get(venue, self.rate) + (now - self._stamp.get(venue, now)) * self.rate,
+                self.burst,
+                self._tokens.get(venue, self.burst)
+                + (now - self._stamp.get(venue, now)) * self.rate,
             )
             self._stamp[venue] = now
             # The epsilon absorbs float rounding: a bucket 1e-12 short of a token is full.
@@ -171,12 +194,15 @@ class HedgeEngine:
     ) -> None:
         if not venues:
             raise InvalidValue("HedgeEngine.venues must name at least one venue, got none")
+        preflight.check_engine_arguments(venues, config)
         self.venues: dict[str, Venue] = dict(venues)
         self.config = config if config is not None else HedgeConfig()
         self.clock: Clock = clock if clock is not None else LoopClock()
         self.observers = list(observers)
         self._hedge_ids = hedge_ids if hedge_ids is not None else (lambda: uuid.uuid4().hex[:12])
         self._rate_guard = _OrderRateGuard(self.config.venue_order_rate, self.clock)
+        self.book = PositionBook()
+        """Per (venue, symbol): the baseline and every hedge's fills, shared by this engine's hedges."""
 
     # ------------------------------------------------------------------ public API
 
@@ -194,8 +220,11 @@ class HedgeEngine:
             if not isinstance(spec, LegSpec):
                 raise InvalidValue(f"legs must be LegSpec values, got {type(spec).__name__}")
         plans = await self._plans(specs, _check_entry_specs)
+        await preflight.check_entry_prices(
+            specs, [p.instrument for p in plans], self.config, self._read_book, self._gather
+        )
         supervisor = HedgeSupervisor(
-            hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config
+            hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config, book=self.book
         )
         return await self._drive(supervisor)
 
@@ -218,7 +247,7 @@ class HedgeEngine:
         for item in items:
             if not isinstance(item, HedgeTarget):
                 raise InvalidValue(f"targets must be HedgeTarget values, got {type(item).__name__}")
-        plans = await self._plans(items, _check_direct_targets)
+        plans = await self._plans(items, _check_direct_targets, priced=True)
         supervisor = HedgeSupervisor(
             hedge_id=self._new_hedge_id(hedge_id),
             plans=plans,
@@ -226,6 +255,7 @@ class HedgeEngine:
             direct=True,
             trigger=trigger,
             market_only=market_only,
+            book=self.book,
         )
         return await self._drive(supervisor)
 
@@ -243,18 +273,20 @@ class HedgeEngine:
 
         The engine's clock must share the journal's time line (the same virtual
         loop in simulations; :class:`hedge_fsm.clock.WallClock` across processes).
-        """
-        from hedge_fsm.journal import read_journal, replay
 
-        hedges = [h for h in read_journal(journal).values() if not h.finished]
-        runs = []
-        for hedge in hedges:
-            rebuilt = replay(hedge)
-            for problem in rebuilt.mismatches:
-                _log.bind(hedge_id=hedge.hedge_id).warning("journal replay mismatch: {}", problem)
-            supervisor = rebuilt.supervisor
-            resume = self._resume_plan(hedge, supervisor, rebuilt.pending)
-            runs.append(self._drive(supervisor, resume))
+        A damaged journal is never acted on: a torn tail (a crash mid-write) is
+        left out with a warning; anything else, including a replay that does not
+        reproduce the journaled commands, raises
+        :class:`~hedge_fsm.journal.JournalError` before any hedge is resumed.
+        """
+        from hedge_fsm.journal import recoverable
+
+        # Every hedge is rebuilt (and the journal refused, if damaged) before any is resumed.
+        rebuilt = recoverable(journal)
+        runs = [
+            self._drive(r.supervisor, self._resume_plan(hedge, r.supervisor, r.pending))
+            for hedge, r in rebuilt
+        ]
         return list(await asyncio.gather(*runs))
 
     def _resume_plan(
@@ -315,12 +347,20 @@ class HedgeEngine:
         self,
         legs: Sequence[LegSpec | HedgeTarget],
         check: Callable[[Sequence[Any], list[Instrument]], None],
+        *,
+        priced: bool = False,
     ) -> list[LegPlan]:
-        """Check the legs, read their instruments and baseline positions: the supervisor's plans."""
+        """Check the legs, read their instruments and baseline positions: the supervisor's plans.
+
+        ``priced``: the legs carry no price (direct targets), so a minimum notional is checked
+        against the mid read now, as the leg machine judges "too small to place".
+        """
         keys = [(leg.venue, leg.symbol) for leg in legs]
         self._check_venues_and_duplicates(keys)
         instruments = await self._instruments(keys)
         check(legs, instruments)
+        if priced:
+            await self._check_notionals(legs, keys, instruments)
         baselines = await self._positions(keys)
         return [
             LegPlan(
@@ -367,6 +407,31 @@ class HedgeEngine:
             self._read(v, s, "instrument", self.venues[v].instrument) for v, s in keys
         )
 
+    async def _check_notionals(
+        self,
+        legs: Sequence[LegSpec | HedgeTarget],
+        keys: list[tuple[str, str]],
+        instruments: list[Instrument],
+    ) -> None:
+        """Refuse, before anything is sent, a leg whose whole quantity is below its venue's
+        minimum notional at the mid: no order could carry it, and a leg that traded nothing
+        must never be reported as hedged."""
+        wanted = [i for i, inst in enumerate(instruments) if inst.min_notional > 0]
+        bbos = await self._gather(
+            self._read(keys[i][0], keys[i][1], "bbo", self.venues[keys[i][0]].best_bid_offer)
+            for i in wanted
+        )
+        for i, bbo in zip(wanted, bbos, strict=True):
+            leg, instrument = legs[i], instruments[i]
+            notional = leg.quantity * bbo.mid
+            if notional < instrument.min_notional:
+                raise InvalidValue(
+                    f"HedgeTarget.quantity {leg.quantity} for {leg.venue} {leg.symbol} is "
+                    f"{notional} notional at the mid {bbo.mid}, below the venue's minimum "
+                    f"notional {instrument.min_notional}: no order could carry it",
+                    field="quantity",
+                )
+
     async def _positions(self, keys: list[tuple[str, str]]) -> list[Decimal]:
         return await self._gather(
             self._read(v, s, "position", self.venues[v].position) for v, s in keys
@@ -375,12 +440,22 @@ class HedgeEngine:
     async def _read(
         self, venue: str, symbol: str, what: str, read: Callable[[str], Awaitable[_T]]
     ) -> _T:
-        """A set-up read (nothing is sent yet, so retrying is safe), with exponential backoff."""
-        attempts = 8
+        """A set-up read (nothing is sent yet, so retrying is safe), with exponential backoff.
+
+        Each attempt is bounded: a position read by ``call_timeouts.position``; an instrument
+        read by ``stuck_timeout`` (loading a venue's market metadata can take seconds).
+        """
+        timeouts = self.config.call_timeouts
+        limit = {"position": timeouts.position, "bbo": timeouts.bbo}.get(
+            what, self.config.stuck_timeout
+        )
+        attempts = SETUP_READ_ATTEMPTS
         for attempt in range(attempts):
             try:
-                return await read(symbol)
+                return await _within(self.clock, read(symbol), limit, venue, what)
             except VenueError as exc:
+                if preflight.is_definitive(exc):
+                    raise  # a refusal (no such market) is the same on every attempt
                 if attempt == attempts - 1:
                     raise VenueError(
                         f"cannot read {what} of {venue} {symbol} after {attempts} attempts "
@@ -388,8 +463,11 @@ class HedgeEngine:
                         venue=venue,
                         operation=what,
                     ) from exc
-                await self.clock.sleep(min(1.0, self.config.opening.backoff * 2**attempt))
+                await self.clock.sleep(setup_backoff(self.config, attempt))
         raise AssertionError("unreachable")
+
+    def _read_book(self, spec: LegSpec) -> Awaitable[BBO]:
+        return self._read(spec.venue, spec.symbol, "best_bid_offer", self.venues[spec.venue].best_bid_offer)
 
     # ------------------------------------------------------------------ the loop
 
@@ -450,10 +528,18 @@ class HedgeEngine:
                 )
 
         streams = self._start_streams(supervisor, queue)
-        if resume is None:
-            for observer in observers:
-                observer.on_start(supervisor)
         try:
+            # Inside the try: an observer that refuses the hedge (a journal that already holds
+            # its id) stops it before anything is sent, and its streams are stopped with it.
+            if resume is None:
+                for observer in observers:
+                    observer.on_start(supervisor)
+            else:
+                for observer in observers:
+                    # Optional: the journal marks where a recovery took over (see HedgeObserver).
+                    on_resume = getattr(observer, "on_resume", None)
+                    if on_resume is not None:
+                        on_resume(hedge_id, resume)
             if resume is None:
                 deliver(SUPERVISOR_ROUTE, Start(now=clock.now()), None)
             else:
@@ -482,12 +568,20 @@ class HedgeEngine:
         if streams:
             await asyncio.gather(*streams, return_exceptions=True)
         if in_flight:
-            # Venue calls still out: their answers may carry fills. Wait (bounded).
-            _, pending = await asyncio.wait(set(in_flight), timeout=self.config.stuck_timeout)
+            # Venue calls still out: their answers may carry fills. Each call is bounded by
+            # its own timeout; the wait is bounded too (a call may still be queued behind
+            # the order-rate guard), then whatever is left is cancelled.
+            pending = await _wait_on_clock(
+                clock, set(in_flight), self.config.call_timeouts.longest + CANCEL_GRACE
+            )
             for task in pending:
                 task.cancel()
+            # A venue coroutine that ignores its cancellation cannot be waited for forever.
+            pending = await _wait_on_clock(clock, pending, CANCEL_GRACE)
             if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+                log.warning(
+                    "{} venue call(s) ignored cancellation and were left behind", len(pending)
+                )
         while not queue.empty():
             route, event, cause = queue.get_nowait()
             for observer in observers:
@@ -553,14 +647,113 @@ class HedgeEngine:
         symbol = plan.instrument.symbol
         if isinstance(command, PlaceLimit | PlaceMarket | CancelOrder):
             await self._rate_guard.acquire(plan.venue)
-        event = await _call_venue(venue, symbol, command, self.clock)
+        event = await _call_venue(
+            venue, plan.venue, symbol, command, self.clock, self.config.call_timeouts
+        )
         queue.put_nowait((route, event, command_id))
 
 
-async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock) -> Event:
-    """Carry out one command; every outcome, exceptions included, becomes an event (see driving)."""
+CANCEL_GRACE = 0.5
+"""Seconds the end of a hedge waits, beyond the longest call timeout, for calls still out."""
+
+SETUP_READ_ATTEMPTS = 8
+"""Attempts of each set-up read (instrument, baseline position) before the hedge is refused."""
+
+
+def setup_backoff(config: HedgeConfig, attempt: int) -> float:
+    """The pause after failed set-up read ``attempt`` (0-based): exponential, at most 1 s."""
+    return min(1.0, config.opening.backoff * float(2**attempt))
+
+
+def _timed_out(venue: str, operation: str, seconds: float) -> AmbiguousOutcome:
+    return AmbiguousOutcome(
+        f"{venue}: {operation} gave no answer within its {seconds} s call timeout",
+        venue=venue,
+        operation=operation,
+    )
+
+
+async def _within(
+    clock: Clock, call: Awaitable[_T], seconds: float, venue: str, operation: str
+) -> _T:
+    """Await a venue call for at most ``seconds`` on ``clock``, else raise AmbiguousOutcome.
+
+    Like ``asyncio.timeout`` but on the engine's clock: at the deadline the task
+    running the call is cancelled (so the call cannot outlive its bound) and the
+    cancellation is turned into a timeout. An outside cancellation is passed on.
+    If the venue answered anyway (it swallowed the cancel), its answer stands: the
+    caller gets exactly one outcome either way.
+    """
+    task = _current_task(clock)
+    if task is None:  # pragma: no cover - venue calls always run inside a task
+        return await call
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    handle = clock.call_at(clock.now() + seconds, expire)
     try:
-        answer = await venue_request(venue, symbol, command)
+        result = await call
+    except asyncio.CancelledError:
+        if not expired or task.uncancel() > 0:
+            raise  # cancelled from outside (too): not ours to swallow
+        raise _timed_out(venue, operation, seconds) from None
+    finally:
+        handle.cancel()
+    if expired:
+        task.uncancel()
+    return result
+
+
+async def _wait_on_clock(
+    clock: Clock, tasks: set[asyncio.Task[None]], seconds: float
+) -> set[asyncio.Task[None]]:
+    """Wait until ``tasks`` are done or ``seconds`` have passed on ``clock``; the rest."""
+    pending = {task for task in tasks if not task.done()}
+    if not pending:
+        return pending
+    woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    handle = clock.call_at(clock.now() + seconds, wake)
+    try:
+        while pending and not woken.done():
+            done, _ = await asyncio.wait({*pending, woken}, return_when=asyncio.FIRST_COMPLETED)
+            pending -= done
+    finally:
+        handle.cancel()
+    return pending
+
+
+def _current_task(clock: Clock) -> Any:
+    """The task running the call: asyncio's, or that of a driver with its own loop whose
+    clock knows it (the simulation driver's)."""
+    current = getattr(clock, "current_task", None)
+    return current() if current is not None else asyncio.current_task()
+
+
+async def _call_venue(
+    venue: Venue,
+    name: str,
+    symbol: str,
+    command: Command,
+    clock: Clock,
+    timeouts: CallTimeouts,
+) -> Event:
+    """Carry out one command within its call timeout; every outcome becomes an event.
+
+    Which venue method, its bound, and how the answer or failure becomes an event:
+    :mod:`hedge_fsm.driving`, shared with the simulation driver.
+    """
+    try:
+        call = venue_request(venue, symbol, command)
+        answer = await _within(clock, call, call_timeout(command, timeouts), name, call_operation(command))
         return answer_event(command, symbol, answer, clock.now())
     except asyncio.CancelledError:
         raise
@@ -569,12 +762,20 @@ async def _call_venue(venue: Venue, symbol: str, command: Command, clock: Clock)
 
 
 def _check_direct_targets(targets: Sequence[HedgeTarget], instruments: list[Instrument]) -> None:
-    """Direct hedge targets must be on their lot grid."""
+    """Direct hedge targets must be on their lot grid and at least the venue's minimum quantity
+    (the minimum notional needs a price: see ``HedgeEngine._check_notionals``)."""
     for item, instrument in zip(targets, instruments, strict=True):
         if not is_on_grid(item.quantity, instrument.lot_size):
             raise InvalidValue(
                 f"HedgeTarget.quantity {item.quantity} for {item.venue} {item.symbol} is not "
-                f"a multiple of the lot size {instrument.lot_size}"
+                f"a multiple of the lot size {instrument.lot_size}",
+                field="quantity",
+            )
+        if item.quantity < instrument.min_quantity:
+            raise InvalidValue(
+                f"HedgeTarget.quantity {item.quantity} for {item.venue} {item.symbol} is below "
+                f"the minimum quantity {instrument.min_quantity}",
+                field="quantity",
             )
 
 

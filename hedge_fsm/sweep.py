@@ -452,6 +452,62 @@ def run_sweep(
 # ---------------------------------------------------------------------------- the command
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS says, else the count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = _integer(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _first_seed(text: str) -> int:
+    from hedge_fsm.cli import SEED_MAX
+
+    value = _integer(text)
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {SEED_MAX}, got {value}")
+    return value
+
+
+def _processes(text: str) -> int:
+    value = _integer(text)
+    available = cores()
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 to {available} (the cores here), got {value}")
+    if value > available:
+        raise argparse.ArgumentTypeError(
+            f"{value} processes on {available} core(s) would only compete for them; "
+            f"give 1 to {available}"
+        )
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``sweep`` on the ``hedge-fsm`` command's subparsers."""
     sweep: argparse.ArgumentParser = subparsers.add_parser(
@@ -476,11 +532,11 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=",".join(DEFAULT_SCENARIOS),
         help="comma-separated scenarios (calm, volatile, faulty); default calm,volatile",
     )
-    sweep.add_argument("--seeds", type=int, default=20, help="seeds per scenario (default 20)")
-    sweep.add_argument("--first-seed", type=int, default=1, help="first seed (default 1)")
+    sweep.add_argument("--seeds", type=_at_least(1), default=20, help="seeds per scenario (default 20)")
+    sweep.add_argument("--first-seed", type=_first_seed, default=1, help="first seed (default 1)")
     sweep.add_argument(
         "--max-time-to-flat",
-        type=float,
+        type=_seconds,
         default=None,
         metavar="SECONDS",
         help="rank first the configurations whose time to flat is within this bound",
@@ -493,9 +549,10 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     sweep.add_argument(
         "--processes",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="worker processes (default: the number of cores; 1 runs in this process)",
+        type=_processes,
+        default=cores(),
+        help=f"worker processes, 1 to the number of cores ({cores()} here; the default); "
+        "1 runs in this process",
     )
     sweep.add_argument(
         "--dask",
@@ -507,7 +564,7 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     sweep.add_argument("--zero-latency", action="store_true", help="venues without latency")
     sweep.add_argument("--config", help="a HedgeConfig TOML file the grid starts from")
-    sweep.add_argument("--top", type=int, default=10, help="rows to print (default 10; 0 for all)")
+    sweep.add_argument("--top", type=_at_least(0), default=10, help="rows to print (default 10; 0 for all)")
     return sweep
 
 
@@ -530,10 +587,12 @@ def render(result: SweepResult, top: int = 10) -> Table:
     )
     table.add_column("rank", justify="right")
     for axis in result.axes:
-        table.add_column(axis.key, justify="right")
+        table.add_column(axis.key, justify="right", overflow="fold")  # a long key folds, never cut
     for column in ("mean cost (bps)", "p90 ttf (s)", "mean ttf (s)", "done", "maker", "hedged"):
-        table.add_column(column, justify="right")
-    table.add_column("bound")
+        table.add_column(column, justify="right", overflow="fold")
+    bounded = result.max_time_to_flat is not None
+    if bounded:
+        table.add_column("bound")
     rows = result.rows if top <= 0 else result.rows[:top]
     for row in rows:
         table.add_row(
@@ -545,7 +604,7 @@ def render(result: SweepResult, top: int = 10) -> Table:
             _fmt(row.done_share, 0, 100, "%"),
             _fmt(row.maker_share, 0, 100, "%"),
             f"{row.hedged}/{row.episodes}",
-            "within" if row.within_bound else "[yellow]over[/yellow]",
+            *(("within" if row.within_bound else "[yellow]over[/yellow]",) if bounded else ()),
             style=None if row.within_bound else "dim",
         )
     return table
@@ -559,11 +618,17 @@ def _dask(address: str, workers: int) -> contextlib.AbstractContextManager[Execu
 
 def run_sweep_command(args: argparse.Namespace, console: Console) -> int:
     """``hedge-fsm sweep``: parse, run with a progress bar, print the ranked table."""
-    base = HedgeConfig.from_toml(args.config) if args.config else HedgeConfig()
+    from hedge_fsm.cli import _config
+    from hedge_fsm.sim import get_scenario
+
+    # Everything is checked before the banner and the progress bar.
+    base = _config(args.config)
     axes = parse_grid(args.grid, base)
     scenarios = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
-    if args.seeds < 1:
-        raise SweepError(f"--seeds must be >= 1, got {args.seeds}")
+    if not scenarios:
+        raise SweepError(f"--scenarios {args.scenarios!r}: expected one or more of calm, volatile, faulty")
+    for name in scenarios:
+        get_scenario(name)  # an unknown scenario fails here, naming the known ones
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     configs = len(expand_grid(axes))
     total = configs * len(scenarios) * args.seeds

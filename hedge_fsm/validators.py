@@ -18,9 +18,14 @@ import attrs
 from hedge_fsm.errors import InvalidValue
 
 __all__ = [
+    "FEE_RATE_MAX",
+    "FEE_RATE_MIN",
     "Validator",
+    "boolean",
     "check_decimal",
+    "decimal_in",
     "enum_member",
+    "fee_rate",
     "integer_at_least",
     "non_empty_str",
     "non_negative",
@@ -138,3 +143,37 @@ def integer_at_least(minimum: int) -> Validator:
             _fail(instance, attribute, f"an integer >= {minimum}", value)
 
     return validate
+
+
+def boolean(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """True or False, nothing else (``"yes"``, ``1`` and ``None`` are refused)."""
+    if not isinstance(value, bool):
+        raise InvalidValue(
+            f"{_where(instance, attribute)} must be True or False, got "
+            f"{type(value).__name__} {value!r}",
+            field=attribute.name,
+        )
+
+
+def decimal_in(low: Decimal, high: Decimal, *, what: str = "") -> Validator:
+    """A finite Decimal in ``[low, high]``; ``what`` explains the range in the message."""
+    expected = f"in [{low}, {high}]" + (f" ({what})" if what else "")
+
+    def validate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        check_decimal(instance, attribute, value)
+        assert isinstance(value, Decimal)
+        if not low <= value <= high:
+            _fail(instance, attribute, expected, value)
+
+    return validate
+
+
+FEE_RATE_MIN = Decimal("-0.01")
+"""The largest rebate a fee rate may carry: -1 % (real rebates are a few bps)."""
+FEE_RATE_MAX = Decimal("0.10")
+"""The largest fee rate accepted: 10 % (real fees are a few bps; 5 means 500 %, a typo)."""
+
+fee_rate = decimal_in(
+    FEE_RATE_MIN, FEE_RATE_MAX, what="a rate from a 1 % rebate to a 10 % fee; Decimal('0.0002') is 2 bps"
+)
+"""A fee rate between a 1 % rebate and a 10 % fee."""

@@ -15,6 +15,7 @@ import attrs
 
 from hedge_fsm.errors import InvalidValue, RejectReason
 from hedge_fsm.validators import (
+    boolean,
     check_decimal,
     enum_member,
     non_empty_str,
@@ -22,6 +23,7 @@ from hedge_fsm.validators import (
     optional,
     positive,
 )
+from hedge_fsm.validators import fee_rate as fee_rate_in_range
 
 __all__ = [
     "BBO",
@@ -119,8 +121,8 @@ class Instrument:
     min_quantity: Decimal = attrs.field(validator=non_negative)
     min_notional: Decimal = attrs.field(validator=non_negative)
     multiplier: Decimal = attrs.field(default=Decimal(1), validator=positive)
-    maker_fee: Decimal = attrs.field(default=ZERO, validator=check_decimal)
-    taker_fee: Decimal = attrs.field(default=ZERO, validator=check_decimal)
+    maker_fee: Decimal = attrs.field(default=ZERO, validator=fee_rate_in_range)
+    taker_fee: Decimal = attrs.field(default=ZERO, validator=fee_rate_in_range)
 
     @property
     def placeable_minimum(self) -> Decimal:
@@ -212,7 +214,7 @@ class LegSpec:
     side: Side = attrs.field(validator=enum_member(Side))
     quantity: Decimal = attrs.field(validator=positive)
     price: Decimal = attrs.field(validator=positive)
-    reduce_only: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    reduce_only: bool = attrs.field(default=False, validator=boolean)
 
 
 @attrs.frozen(kw_only=True)
@@ -223,7 +225,7 @@ class HedgeTarget:
     symbol: str = attrs.field(validator=non_empty_str)
     side: Side = attrs.field(validator=enum_member(Side))
     quantity: Decimal = attrs.field(validator=positive)
-    reduce_only: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    reduce_only: bool = attrs.field(default=False, validator=boolean)
 
 
 @attrs.frozen(kw_only=True)
@@ -234,7 +236,7 @@ class TriggerFill:
     price: Decimal = attrs.field(validator=positive)
     """Average fill price per contract on the trigger's venue."""
     multiplier: Decimal = attrs.field(default=Decimal(1), validator=positive)
-    fee_rate: Decimal = attrs.field(default=ZERO, validator=check_decimal)
+    fee_rate: Decimal = attrs.field(default=ZERO, validator=fee_rate_in_range)
 
     @property
     def price_per_token(self) -> Decimal:

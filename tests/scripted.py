@@ -40,7 +40,8 @@ class Place:
 
     kind: str = "auto"
     """auto | rest | fill | partial | post_only | reject | rate_limited | ambiguous_created |
-    ambiguous_lost | raise"""
+    ambiguous_lost | ambiguous_late (times out; the order reaches the venue only when the test
+    calls :meth:`ScriptedVenue.arrive`) | raise"""
     quantity: Decimal = ZERO
     """For ``partial``: how much fills at once."""
     price: Decimal | None = None
@@ -82,6 +83,12 @@ class ScriptedVenue:
         """When set, market orders fill only this share of their quantity."""
         self.on_place: Callable[[OrderInfo], None] | None = None
         self._ids = itertools.count(1)
+        self.position_lag = 0.0
+        """``position`` reports the position as it was this many seconds ago (venues lag fills)."""
+        self._position_log: dict[str, list[tuple[float, Decimal]]] = defaultdict(list)
+        """Per symbol: (time of a change, position just before it)."""
+        self.late_arrivals: dict[str, dict[str, Any]] = {}
+        """Placements that timed out before reaching the matching engine (``ambiguous_late``)."""
 
     # ------------------------------------------------------------------ scripting
 
@@ -108,8 +115,48 @@ class ScriptedVenue:
             order, filled_quantity=filled, average_price=notional / filled, status=status
         )
         self.orders[order_id] = updated
+        self._log_position(order.symbol)
         self.positions[order.symbol] += order.side.sign * quantity
         return updated
+
+    def shift_position(self, symbol: str, delta: Decimal) -> None:
+        """The venue moves the position with no order of ours: auto-deleverage, liquidation,
+        or a fill it never reports."""
+        self._log_position(symbol)
+        self.positions[symbol] += delta
+
+    def _log_position(self, symbol: str) -> None:
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            now = 0.0
+        self._position_log[symbol].append((now, self.positions[symbol]))
+
+    def _reported_position(self, symbol: str) -> Decimal:
+        """The position as of ``position_lag`` seconds ago."""
+        if self.position_lag <= 0:
+            return self.positions[symbol]
+        as_of = asyncio.get_running_loop().time() - self.position_lag
+        for changed_at, before in self._position_log[symbol]:
+            if changed_at > as_of:
+                return before
+        return self.positions[symbol]
+
+    def arrive(self, client_order_id: str) -> OrderInfo:
+        """A placement that timed out (``ambiguous_late``) reaches the matching engine now: it rests."""
+        args = self.late_arrivals.pop(client_order_id)
+        order = OrderInfo(
+            order_id=f"{self.name}-{next(self._ids)}",
+            client_order_id=client_order_id,
+            symbol=args["symbol"],
+            side=args["side"],
+            quantity=args["quantity"],
+            price=args["price"],
+            status=OrderStatus.OPEN,
+        )
+        self.orders[order.order_id] = order
+        self.by_client[client_order_id] = order.order_id
+        return order
 
     def live_orders(self) -> list[OrderInfo]:
         return [o for o in self.orders.values() if not o.is_terminal]
@@ -174,6 +221,9 @@ class ScriptedVenue:
             raise VenueRejected("too many requests", reason=RejectReason.RATE_LIMITED, venue=self.name)
         if behaviour.kind == "ambiguous_lost":
             raise AmbiguousOutcome("timeout", venue=self.name)
+        if behaviour.kind == "ambiguous_late":
+            self.late_arrivals[args["client_order_id"]] = args
+            raise AmbiguousOutcome("timeout; the request is still on its way", venue=self.name)
         if behaviour.kind == "raise":
             raise RuntimeError("adapter bug")
         bbo = self.bbos[symbol]
@@ -257,4 +307,4 @@ class ScriptedVenue:
         if self.position_failures > 0:
             self.position_failures -= 1
             raise VenueRejected("position endpoint down", reason=RejectReason.VENUE_UNAVAILABLE)
-        return self.positions[symbol]
+        return self._reported_position(symbol)

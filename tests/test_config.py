@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hedge_fsm import ConfigError, HedgeConfig, HedgeMode, PartialEntryPolicy, RetryPolicy
+from hedge_fsm.config import CallTimeouts, ContradictoryConfig
+from hedge_fsm.errors import InvalidValue
 
 D = Decimal
 
@@ -214,20 +216,25 @@ def test_to_mapping_is_plain_data() -> None:
     assert expected == {key: mapping[key] for key in expected}
 
 
-retry_policies = st.builds(
-    RetryPolicy,
-    max_attempts=st.integers(1, 100),
-    budget=st.floats(0.001, 600, allow_nan=False),
-    backoff=st.floats(0, 10, allow_nan=False),
-    inside_tick_attempts=st.integers(0, 20),
-    attempt_wait=st.floats(0.001, 60, allow_nan=False),
-    poll_interval=st.floats(0.001, 10, allow_nan=False),
-)
+@st.composite
+def retry_policies(draw: st.DrawFn) -> RetryPolicy:
+    """Any policy that does not contradict itself (the cross-field rules hold)."""
+    max_attempts = draw(st.integers(1, 100))
+    budget = draw(st.floats(0.001, 600, allow_nan=False))
+    attempt_wait = draw(st.floats(0.001, 60, allow_nan=False))
+    return RetryPolicy(
+        max_attempts=max_attempts,
+        budget=budget,
+        backoff=draw(st.floats(0, min(10, budget), allow_nan=False)),
+        inside_tick_attempts=draw(st.integers(0, min(20, max_attempts))),
+        attempt_wait=attempt_wait,
+        poll_interval=draw(st.floats(0.001, min(10, attempt_wait, budget), allow_nan=False)),
+    )
 
 
 @given(
-    opening=retry_policies,
-    closing=retry_policies,
+    opening=retry_policies(),
+    closing=retry_policies(),
     max_ticks=st.integers(0, 10),
     dust=st.integers(0, 10**6).map(lambda n: n * D("0.0001")),
     mode=st.sampled_from(HedgeMode),
@@ -358,3 +365,163 @@ def test_from_mapping_error_is_a_config_error_with_path() -> None:
     with pytest.raises(ConfigError) as caught:
         HedgeConfig.from_mapping({"opening": {"max_attempts": "many"}})
     assert "opening.max_attempts" in str(caught.value)
+
+
+def test_non_utf8_config_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    """A config file that is not UTF-8 (saved as Latin-1, say): ConfigError naming the file and the
+    byte, never a raw UnicodeDecodeError."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("# caf\xe9\n[opening]\nbudget = 4.0\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        HedgeConfig.from_toml(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: not UTF-8 text (byte 0xe9")
+
+
+def test_a_directory_as_config_is_a_config_error(tmp_path: Path) -> None:
+    """Pointing --config at a folder: ConfigError naming it."""
+    with pytest.raises(ConfigError) as caught:
+        HedgeConfig.from_toml(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path}: cannot read config")
+
+
+# ------------------------------------------------------------------------------ cross-field
+
+CONTRADICTIONS: list[tuple[Any, str, str]] = [
+    # (how to build it directly, the two fields as the message names them)
+    (lambda: RetryPolicy(budget=6.0, backoff=9.0), "RetryPolicy.backoff 9.0", "RetryPolicy.budget 6.0"),
+    (
+        lambda: RetryPolicy(max_attempts=2, inside_tick_attempts=3),
+        "RetryPolicy.inside_tick_attempts 3",
+        "RetryPolicy.max_attempts 2",
+    ),
+    (
+        lambda: RetryPolicy(attempt_wait=0.5, poll_interval=1.0),
+        "RetryPolicy.poll_interval 1.0",
+        "RetryPolicy.attempt_wait 0.5",
+    ),
+    (
+        lambda: RetryPolicy(budget=0.5, attempt_wait=2.0, poll_interval=1.0),
+        "RetryPolicy.poll_interval 1.0",
+        "RetryPolicy.budget 0.5",
+    ),
+    (
+        lambda: HedgeConfig(entry_timeout=2.0, entry_poll_interval=5.0),
+        "HedgeConfig.entry_poll_interval 5.0",
+        "HedgeConfig.entry_timeout 2.0",
+    ),
+    (
+        lambda: HedgeConfig(ambiguous_horizon=1.0, call_timeouts=CallTimeouts(place=3.0)),
+        "HedgeConfig.ambiguous_horizon 1.0",
+        "HedgeConfig.call_timeouts.place 3.0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "first", "second"), CONTRADICTIONS)
+def test_contradictory_settings_are_refused_naming_both_fields(
+    build: Any, first: str, second: str
+) -> None:
+    """Regression (issue 11 case 10): a backoff longer than the budget (the hedge landed 9 s past
+    its budget), more inside-tick attempts than attempts, polls rarer than the wait or timeout
+    they watch, an ambiguous horizon shorter than the placement timeout: refused at construction,
+    an InvalidValue naming both fields and their values."""
+    with pytest.raises(InvalidValue) as caught:
+        build()
+    assert isinstance(caught.value, ContradictoryConfig)
+    message = str(caught.value)
+    assert first in message and second in message
+
+
+TOML_CONTRADICTIONS = [
+    ("[opening]\nbudget = 2.0\nbackoff = 3.0\n", "config.opening.backoff 3.0", "config.opening.budget 2.0"),
+    # The closing table keeps its defaults (budget 3.0) for what it omits: named all the same.
+    ("[closing]\nbackoff = 4.0\n", "config.closing.backoff 4.0", "config.closing.budget 3.0"),
+    (
+        "[closing]\nmax_attempts = 2\ninside_tick_attempts = 4\n",
+        "config.closing.inside_tick_attempts 4",
+        "config.closing.max_attempts 2",
+    ),
+    (
+        "[opening]\nattempt_wait = 0.2\npoll_interval = 0.5\n",
+        "config.opening.poll_interval 0.5",
+        "config.opening.attempt_wait 0.2",
+    ),
+    (
+        "entry_timeout = 1.0\nentry_poll_interval = 2.0\n",
+        "config.entry_poll_interval 2.0",
+        "config.entry_timeout 1.0",
+    ),
+    (
+        "ambiguous_horizon = 1.5\n[call_timeouts]\nplace = 2.5\n",
+        "config.ambiguous_horizon 1.5",
+        "config.call_timeouts.place 2.5",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "first", "second"), TOML_CONTRADICTIONS)
+def test_contradictory_toml_is_a_config_error_naming_both_field_paths(
+    tmp_path: Path, text: str, first: str, second: str
+) -> None:
+    """The same contradictions from a file: ConfigError with the file and both fields' full
+    paths and values."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        HedgeConfig.from_toml(path)
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    assert first in message and second in message
+
+
+def test_contradictory_mapping_is_a_config_error_with_paths() -> None:
+    """from_mapping reports a contradiction the same way (no file)."""
+    with pytest.raises(ConfigError) as caught:
+        HedgeConfig.from_mapping({"opening": {"budget": 1.0, "backoff": 2.0}})
+    assert "config.opening.backoff 2.0 is longer than config.opening.budget 1.0" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: RetryPolicy(budget=2.0, backoff=2.0),
+        lambda: RetryPolicy(max_attempts=3, inside_tick_attempts=3),
+        lambda: RetryPolicy(attempt_wait=0.5, poll_interval=0.5),
+        lambda: HedgeConfig(entry_timeout=1.0, entry_poll_interval=1.0),
+        lambda: HedgeConfig(ambiguous_horizon=2.0, call_timeouts=CallTimeouts(place=2.0)),
+        # Not contradictions: a wait above the budget is capped by the budget left; a call timeout
+        # above a budget is followed by the market fallback; a stuck timeout below a call timeout.
+        lambda: RetryPolicy(budget=1.0, attempt_wait=5.0, poll_interval=0.5),
+        lambda: HedgeConfig(
+            opening=RetryPolicy(budget=1.0), call_timeouts=CallTimeouts(place=3.0), stuck_timeout=0.5
+        ),
+    ],
+)
+def test_settings_at_the_limit_are_accepted(build: Any) -> None:
+    """Equality is consistent (a backoff of the whole budget, as many inside attempts as attempts,
+    one poll per wait); so are the pairs that only look contradictory."""
+    build()
+
+
+def test_inside_tick_default_never_exceeds_max_attempts(tmp_path: Path) -> None:
+    """A policy that sets only ``max_attempts`` below the default 3 inside-tick attempts is not a
+    contradiction the user wrote: the default follows it (3, or max_attempts when fewer). The
+    same from TOML, for the closing defaults (2) too."""
+    assert RetryPolicy(max_attempts=2).inside_tick_attempts == 2
+    assert RetryPolicy(max_attempts=1).inside_tick_attempts == 1
+    assert RetryPolicy(max_attempts=4).inside_tick_attempts == 3
+    config = HedgeConfig.from_toml(
+        write(tmp_path, "[opening]\nmax_attempts = 1\n\n[closing]\nmax_attempts = 1\n")
+    )
+    assert (config.opening.inside_tick_attempts, config.closing.inside_tick_attempts) == (1, 1)
+    assert HedgeConfig.from_mapping({"closing": {"max_attempts": 4}}).closing.inside_tick_attempts == 2
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.25, 2.5])
+def test_fractional_venue_order_rate_is_accepted(tmp_path: Path, rate: float) -> None:
+    """``venue_order_rate = 0.5`` (one order action every two seconds) is a valid setting, from
+    TOML and directly (the rate guard's handling of it is the driver's)."""
+    assert HedgeConfig(venue_order_rate=rate).venue_order_rate == rate
+    loaded = HedgeConfig.from_toml(write(tmp_path, f"venue_order_rate = {rate}\n"))
+    assert loaded.venue_order_rate == rate
+    assert HedgeConfig.from_mapping(loaded.to_mapping()) == loaded

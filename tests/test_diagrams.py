@@ -9,6 +9,7 @@ pygraphviz is not installed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -105,13 +106,36 @@ def texts(group: ET.Element) -> list[ET.Element]:
     return list(group.iter(f"{SVG}text"))
 
 
+INTERNAL_HEADING = "internal (state kept):"
+
+
+def svg_internal_rows(svg: bytes) -> dict[str, list[ET.Element]]:
+    """State → the text elements of the internal rows listed inside its box (static view)."""
+    root = ET.fromstring(svg)
+    found: dict[str, list[ET.Element]] = {}
+    for group in root.iter(f"{SVG}g"):
+        if group.get("class") != "node":
+            continue
+        title = group.find("svg:title", SVG_NS)
+        assert title is not None and title.text is not None
+        lines = texts(group)
+        headings = [i for i, t in enumerate(lines) if t.text == INTERNAL_HEADING]
+        if headings:
+            found[title.text] = lines[headings[0] + 1:]
+    return found
+
+
 def svg_rows(svg: bytes) -> Counter[Row]:
-    return Counter(
+    """Every row an SVG shows: label lines of its arrows and the internal rows inside states."""
+    rows = Counter(
         (source, text.text or "", dest)
         for source, dest, group in svg_edges(svg)
         if source != "__start__"
         for text in texts(group)
     )
+    for state, lines in svg_internal_rows(svg).items():
+        rows.update((state, text.text or "", state) for text in lines)
+    return rows
 
 
 def svg_node_titles(svg: bytes) -> set[str]:
@@ -192,11 +216,14 @@ def test_committed_diagrams_are_fresh() -> None:
 
 
 def test_check_names_the_stale_files_after_a_table_changes(tmp_path: Path) -> None:
-    """A changed leg row makes leg.mmd, leg.md, leg.svg and README.md stale, and nothing else."""
+    """A condition added to a leg row makes the detailed leg files stale, and nothing else.
+
+    The overviews (and README.md, which shows them) draw no conditions: they stay fresh.
+    """
     shutil.copytree(COMMITTED, tmp_path, dirs_exist_ok=True)
     changed = (modified_leg(), SUPERVISOR)
     assert diagrams.check(tmp_path) == []
-    assert diagrams.check(tmp_path, changed) == ["leg.mmd", "leg.md", "leg.svg", "README.md"]
+    assert diagrams.check(tmp_path, changed) == ["leg.mmd", "leg.md", "leg.svg"]
 
     (tmp_path / "supervisor.md").unlink()
     assert "supervisor.md" in diagrams.check(tmp_path)
@@ -293,14 +320,15 @@ def test_markdown_table_has_one_row_per_edge_in_table_order(kind: MachineKind) -
         assert reason == (f"⚠ {edge.reason}" if edge.reason else "")
 
 
-def test_readme_embeds_both_mermaid_sources_and_links() -> None:
-    """README.md holds each .mmd verbatim in a mermaid block and links the SVGs and tables."""
+def test_readme_embeds_both_overviews_and_links_every_view() -> None:
+    """README.md holds each overview .mmd verbatim and links both SVGs, the table and the detail."""
     readme = diagrams.readme()
     blocks = re.findall(r"```mermaid\n(.*?)```", readme, re.DOTALL)
-    assert blocks == [diagrams.mermaid(k) for k in MACHINES]
+    assert blocks == [diagrams.overview(k) for k in MACHINES]
     for kind in MACHINES:
-        assert f"]({kind.name}.svg)" in readme
-        assert f"]({kind.name}.md)" in readme
+        name = kind.name
+        for target in (f"{name}-overview.svg", f"{name}.svg", f"{name}.md", f"{name}.mmd"):
+            assert f"]({target})" in readme
 
 
 # --------------------------------------------------------------------------- venue marks
@@ -339,6 +367,23 @@ def test_svg_draws_venue_rows_dashed_red_with_their_reasons(kind: MachineKind) -
                 if (e.source, expected_label(e), e.destination) == (source, line, dest)
             )
             assert edge.reason in tooltips
+    root = ET.fromstring(diagrams.svg(kind))
+    tooltips_by_state = {
+        (g.find("svg:title", SVG_NS).text or ""): " ".join(a.get(XLINK_TITLE, "") for a in g.iter(f"{SVG}a"))
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == "node"
+    }
+    for state, lines in svg_internal_rows(diagrams.svg(kind)).items():
+        for text in lines:
+            line = text.text or ""
+            assert (text.get("fill") == VENUE_RED) == line.startswith("⚠"), (state, line)
+            if line.startswith("⚠"):
+                venue_rows[(state, line, state)] += 1
+                edge = next(
+                    e for e in kind.edges
+                    if (e.source, expected_label(e), e.destination) == (state, line, state)
+                )
+                assert edge.reason in tooltips_by_state[state]
     assert venue_rows == Counter(
         (e.source, expected_label(e), e.destination) for e in kind.edges if e.reason
     )
@@ -477,3 +522,126 @@ def test_episode_with_a_move_not_in_the_table_is_refused(tmp_path: Path) -> None
     )
     with pytest.raises(InvalidValue, match="done"):
         diagrams.render_episode([bogus], tmp_path, svg=False)
+
+
+# --------------------------------------------------------------------------- overviews
+
+
+def expected_changes(kind: MachineKind) -> dict[tuple[str, str], list[str]]:
+    """(state, next state) → distinct triggers in table order, for rows that change the state."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for edge in kind.edges:
+        if edge.source != edge.destination:
+            triggers = found.setdefault((edge.source, edge.destination), [])
+            if edge.trigger not in triggers:
+                triggers.append(edge.trigger)
+    return found
+
+
+def expected_loops(kind: MachineKind) -> dict[str, int]:
+    counts: Counter[str] = Counter(e.source for e in kind.edges if e.source == e.destination)
+    return dict(counts)
+
+
+@pytest.mark.parametrize("kind", MACHINES, ids=lambda k: k.name)
+def test_overview_draws_only_state_changes_and_counts_the_rest_on_the_state(kind: MachineKind) -> None:
+    """One arrow per state change (no self-loop); ``↻ n`` on a state is its number of internal rows."""
+    text = diagrams.overview(kind)
+    arrows = [(s, d, lines) for s, d, lines in mermaid_arrows(text) if "[*]" not in (s, d)]
+    assert all(s != d for s, d, _ in arrows), "no self-loop in an overview"
+    changes = expected_changes(kind)
+    assert [(s, d) for s, d, _ in arrows] == list(changes)
+    for source, dest, (label,) in arrows:
+        triggers = changes[(source, dest)]
+        named = label.removeprefix("⚠ ").split(" +")[0].split(", ")
+        assert named == triggers[:2]
+        if len(triggers) > 2:
+            assert label.endswith(f" +{len(triggers) - 2}")
+    for state, count in expected_loops(kind).items():
+        assert f"    {state} : ↻ {count}" in text.splitlines()
+    assert len(text.splitlines()) < len(diagrams.mermaid(kind).splitlines()) + len(kind.states)
+
+
+@pytest.mark.parametrize("kind", MACHINES, ids=lambda k: k.name)
+def test_overview_marks_the_happy_path_states(kind: MachineKind) -> None:
+    """The happy path's states carry the emphasis class; its pairs are arrows of the table."""
+    path = diagrams.HAPPY_PATHS[kind.name]
+    text = diagrams.overview(kind)
+    assert f"    class {','.join(s for s in kind.states if s in path)} happy" in text
+    pairs = set(expected_changes(kind))
+    assert all(pair in pairs for pair in itertools.pairwise(path)), "the declared path exists"
+
+
+def test_overview_follows_whatever_the_table_holds() -> None:
+    """A table without a happy-path pair, and with a new state change, still draws: no error."""
+    edges = [e for e in LEG.edges if not (e.source == "polling" and e.destination == "done")]
+    edges.append(Edge("order_updated", "retry", "partial", reason="a fill lands during the backoff"))
+    changed = MachineKind(
+        LEG.name, LEG.states, LEG.initial, LEG.terminal, tuple(edges), passes_leg=LEG.passes_leg
+    )
+    text = diagrams.overview(changed)
+    assert "    retry --> partial : ⚠ order_updated" in text
+    assert "    polling --> done :" not in text
+
+
+def svg_text_boxes(svg: bytes) -> list[tuple[str, float, float, float, float, str]]:
+    """(group id, left, top, right, bottom, text) of every text, its width estimated from its size."""
+    root = ET.fromstring(svg)
+    boxes = []
+    for group in root.iter(f"{SVG}g"):
+        if group.get("class") not in ("edge", "node"):
+            continue
+        for text in texts(group):
+            size = float(text.get("font-size", "10"))
+            width = 0.5 * size * len(text.text or "")  # Helvetica averages about half an em
+            x, y = float(text.get("x", "0")), float(text.get("y", "0"))
+            anchor = text.get("text-anchor", "start")
+            left = x - width / 2 if anchor == "middle" else x - width if anchor == "end" else x
+            boxes.append((group.get("id", ""), left, y - 0.75 * size, left + width, y, text.text or ""))
+    return boxes
+
+
+@needs_svg
+@pytest.mark.parametrize("view", ["detail", "overview"])
+@pytest.mark.parametrize("kind", MACHINES, ids=lambda k: k.name)
+def test_svg_labels_never_overlap(kind: MachineKind, view: str) -> None:
+    """No text of one edge or state overlaps a text of another (widths estimated generously)."""
+    import pygraphviz
+
+    source = diagrams.dot(kind) if view == "detail" else diagrams.overview_dot_source(kind)
+    graph = pygraphviz.AGraph(string=source)
+    svg = graph.draw(format="svg", prog="dot")
+    boxes = svg_text_boxes(svg)
+    clashes = [
+        (a[5], b[5])
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1:]
+        if a[0] != b[0] and a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+    ]
+    assert clashes == []
+
+
+@needs_svg
+@pytest.mark.parametrize("kind", MACHINES, ids=lambda k: k.name)
+def test_every_svg_carries_a_legend(kind: MachineKind, tmp_path: Path) -> None:
+    """The detailed, overview and episode SVGs each draw a legend box inside the picture."""
+    pictures = [diagrams.svg(kind), (COMMITTED / f"{kind.name}-overview.svg").read_bytes()]
+    diagrams.render_episode(partial_then_market_episode().transitions, tmp_path, svg=True)
+    pictures.append((tmp_path / f"{kind.name}.svg").read_bytes())
+    for picture in pictures:
+        assert "legend" in svg_node_titles(picture)
+        words = " ".join(t.text or "" for t in ET.fromstring(picture).iter(f"{SVG}text"))
+        assert "Legend" in words and "terminal state" in words
+
+
+@needs_svg
+def test_the_overview_fits_one_screen_and_is_smaller_than_the_detail() -> None:
+    """Each overview SVG is at most 2000 x 1300 pt, and smaller in area than its detailed SVG."""
+    for kind in MACHINES:
+        sizes = []
+        for picture in (COMMITTED / f"{kind.name}-overview.svg", COMMITTED / f"{kind.name}.svg"):
+            root = ET.fromstring(picture.read_bytes())
+            sizes.append((float(root.get("width", "0pt")[:-2]), float(root.get("height", "0pt")[:-2])))
+        (width, height), (detail_w, detail_h) = sizes
+        assert width <= 2000 and height <= 1300, (kind.name, width, height)
+        assert width * height < detail_w * detail_h

@@ -133,6 +133,13 @@ def answer_reads(driver: Driver, now: float, positions: dict[int, str]) -> None:
         driver.send(route, PositionRead(now=now, quantity=D(position)))
 
 
+def settle_and_read(driver: Driver, positions: dict[int, str]) -> None:
+    """Reconciliation: the settle delay passes, every leg's position is read and answered."""
+    timer = driver.timers[SUPERVISOR_ROUTE]
+    driver.fire()
+    answer_reads(driver, timer.at, positions)
+
+
 # --------------------------------------------------------------------------- happy paths
 
 
@@ -159,6 +166,11 @@ def test_trigger_fill_cancels_the_other_entry_and_hedges_it_to_done() -> None:
     route, hedge = driver.take(PlaceLimit, 1)
     assert hedge.side is Side.SELL and hedge.quantity == D("0.02")
     driver.send(route, OrderAcked(now=0.31, order=driver.report(hedge, OrderStatus.FILLED, "0.02", "100.2")))
+    assert sup.state == "reconciling"
+    # No read before the settle delay: a venue reports positions behind fills.
+    assert not any(isinstance(c, ReadPosition) for _, c in driver.commands)
+    assert driver.timers[SUPERVISOR_ROUTE].at == pytest.approx(0.31 + config.position_settle_delay)
+    settle_and_read(driver, {0: "0.02", 1: "-0.02"})
     assert sup.state == "done"
     assert sup.net_exposure() == ZERO
     assert check_supervisor(sup) == []
@@ -196,6 +208,7 @@ def test_partial_entry_on_the_1x_leg_hedges_the_1000x_leg_rounded_down() -> None
     route, market = driver.take(PlaceMarket, 1)
     assert market.quantity == D("1") and market.side is Side.SELL
     driver.send(route, OrderAcked(now=1.01, order=driver.report(market, OrderStatus.FILLED, "1", "0.01")))
+    settle_and_read(driver, {0: "1500", 1: "-1"})
     assert sup.state == "done"
     assert sup.net_exposure() == D("500")
     assert abs(sup.net_exposure()) <= exposure_bound(sup) == D("1000")
@@ -317,7 +330,7 @@ def test_a_rollback_round_waits_for_the_previous_rounds_orders() -> None:
     # The poll's answer arrives late, while the positions are being read: it must not
     # start a second set of reads.
     driver.send(late_query[0], OrderUpdated(now=1.0, order=driver.report(short_entry, OrderStatus.OPEN)))
-    answer_reads(driver, 1.0, {0: "0.06", 1: "0"})  # the only set
+    settle_and_read(driver, {0: "0.06", 1: "0"})  # the only set
     route, first = driver.take(PlaceMarket, 0)
     assert first.side is Side.SELL and first.quantity == D("0.01")
     pending = [c for _, c in driver.commands if isinstance(c, PlaceMarket | ReadPosition)]
@@ -359,8 +372,8 @@ def test_rolled_back_is_not_declared_on_a_position_read_older_than_a_fill() -> N
     driver.send(route1, OrderAcked(now=0.5, order=filled))  # the original answer, late
     driver.send(query_route, OrderUpdated(now=0.5, order=filled))
     assert sup.net_exposure() == D("-0.01")  # the supervisor's own ledgers know
-    # Every order is closed now: positions are read, leg 1 is short, so it is bought back.
-    answer_reads(driver, 0.5, {0: "0", 1: "-0.01"})
+    # Every order is closed now: positions are read once settled; leg 1 is short: bought back.
+    settle_and_read(driver, {0: "0", 1: "-0.01"})
     assert sup.state == "rolling_back"
     _, buy_back = driver.take(PlaceMarket, 1)
     assert buy_back.side is Side.BUY and buy_back.quantity == D("0.01")

@@ -16,7 +16,11 @@ cancel, a position read reflects the position at some moment since it was
 asked -- but the order and timing of answers, spontaneous fills on either leg,
 venue-side expiries, duplicate and stale pushes, post-only and definitive
 rejects, ambiguous placements (created or not) and current or stale timers are
-adversarial.
+adversarial. Position reads may also *lag* fills by up to the configured
+``position_settle_delay`` (venues report positions behind fills), and the venue
+may auto-deleverage a leg (move its position toward zero with no order): the
+hedge must then never claim ``done`` or ``rolled_back`` on a position the
+venue does not hold.
 
 After every step the invariants of DESIGN.md section 5 are checked
 (:meth:`World.problems`). From any reached state a cooperative venue must drive
@@ -27,6 +31,7 @@ time (invariant 2): tried on a copy by a rule, and on the real run at teardown.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from decimal import Decimal as D
 
 import attrs
@@ -49,6 +54,7 @@ from hedge_fsm import (
     Side,
     TriggerFill,
 )
+from hedge_fsm.config import CallTimeouts
 from hedge_fsm.core.ledger import Ledger
 from hedge_fsm.core.targets import is_unplaceable
 from hedge_fsm.invariants import check_order_command, check_supervisor, exposure_bound
@@ -91,6 +97,7 @@ from hedge_fsm.machines.supervisor import (
     Route,
     SupervisorState,
 )
+from hedge_fsm.venue import VenueCapabilities
 
 ZERO = D(0)
 MOVES = {
@@ -145,15 +152,18 @@ class Setup:
     direct: bool = False
     """``HedgeEngine.hedge``: no entry, each quantity is a hedge target."""
     trigger: TriggerFill | None = None
+    request_window: float | None = None
+    """The venues' request validity window (None: the config's ``ambiguous_horizon`` applies)."""
 
 
 @st.composite
 def retry_policies(draw: st.DrawFn) -> RetryPolicy:
+    max_attempts = draw(st.integers(1, 5))
     return RetryPolicy(
-        max_attempts=draw(st.integers(1, 5)),
+        max_attempts=max_attempts,
         budget=draw(st.sampled_from([0.5, 1.0, 2.0, 3.0])),
         backoff=draw(st.sampled_from([0.0, 0.05, 0.1])),
-        inside_tick_attempts=draw(st.integers(0, 3)),
+        inside_tick_attempts=draw(st.integers(0, min(3, max_attempts))),  # never above max_attempts
         attempt_wait=draw(st.sampled_from([0.2, 0.5, 1.0])),
         poll_interval=draw(st.sampled_from([0.05, 0.1, 0.2])),
     )
@@ -176,6 +186,9 @@ def configs(draw: st.DrawFn) -> HedgeConfig:
         rollback_attempts=draw(st.integers(1, 3)),
         rollback_budget=draw(st.sampled_from([1.0, 2.0, 5.0])),
         max_orders_per_leg=draw(st.sampled_from([2, 4, 32])),
+        position_settle_delay=draw(st.sampled_from([0.0, 0.1, 0.3])),
+        ambiguous_horizon=draw(st.sampled_from([0.5, 1.0, 2.0])),
+        call_timeouts=CallTimeouts(query=draw(st.sampled_from([0.2, 0.5]))),
     )
 
 
@@ -223,6 +236,7 @@ def setups(draw: st.DrawFn) -> Setup:
         baselines=(baselines[0], baselines[1]),
         reduce_only=reduce_only,
         config=draw(configs()),
+        request_window=draw(st.sampled_from([None, None, 0.3])),
     )
 
 
@@ -283,6 +297,11 @@ class ModelVenue:
         self.positions: list[D] = list(setup.baselines)
         self.position_history: list[tuple[D, ...]] = [tuple(self.positions)]
         self.created = 0
+        self.clock: Callable[[], float] = lambda: 0.0
+        self.fill_log: list[tuple[float, int, D]] = []
+        """(time, leg, signed quantity) of every fill: what a lagging position read leaves out."""
+        self.deleveraged: list[D] = [ZERO, ZERO]
+        """Per leg: how far the venue moved the position itself (auto-deleverage)."""
 
     def snapshot(self, order: VenueOrder, filled: D, status: OrderStatus) -> None:
         assert order.order_id is not None
@@ -325,6 +344,25 @@ class ModelVenue:
         self.snapshot(order, filled, status)
         self.positions[order.leg] += order.side.sign * quantity
         self.position_history.append(tuple(self.positions))
+        self.fill_log.append((self.clock(), order.leg, order.side.sign * quantity))
+
+    def deleverage(self, leg: int, lots: int) -> None:
+        """Auto-deleverage: the venue closes ``lots`` lots of the leg's position, with no order."""
+        position = self.positions[leg]
+        lot = self.setup.instruments[leg].lot_size
+        closed = min(abs(position), lots * lot)
+        if closed == 0:
+            return
+        delta = -closed if position > 0 else closed
+        self.positions[leg] += delta
+        self.deleveraged[leg] += delta
+        self.position_history.append(tuple(self.positions))
+
+    def lagging_position(self, leg: int, lag: float) -> D:
+        """The position as reported ``lag`` seconds behind the fills (a venue-side move shows)."""
+        since = self.clock() - lag
+        recent = sum((q for t, i, q in self.fill_log if i == leg and t > since), ZERO)
+        return self.positions[leg] - recent
 
     def close(self, order: VenueOrder, status: OrderStatus = OrderStatus.CANCELED) -> None:
         if order.live:
@@ -356,7 +394,7 @@ PLACE_OUTCOMES = ("rest", "rest", "rest", "partial", "partial", "full", "full", 
                   "ambiguous_created", "ambiguous_lost", "market_open")
 CANCEL_OUTCOMES = ("confirm", "confirm", "fill_then_confirm", "fail", "fill_then_fail", "pending")
 QUERY_OUTCOMES = ("current", "current", "stale", "failed")
-POSITION_OUTCOMES = ("current", "stale", "failed")
+POSITION_OUTCOMES = ("current", "stale", "failed", "lagging")
 BBO_OUTCOMES = ("normal", "normal", "wide", "locked", "crossed", "failed")
 
 
@@ -367,6 +405,7 @@ class World:
         self.setup = setup
         self.venue = ModelVenue(setup)
         self.now = 0.0
+        self.venue.clock = lambda: self.now
         self.pending: list[Pending] = []
         self.timers: dict[Route, WaitUntil] = {}
         self.stale_timers: list[tuple[Route, int]] = []
@@ -383,6 +422,7 @@ class World:
                 price=None if setup.direct else setup.prices[i],
                 reduce_only=setup.reduce_only,
                 baseline=setup.baselines[i],
+                capabilities=VenueCapabilities(request_window=setup.request_window),
             )
             for i in range(2)
         ]
@@ -477,6 +517,16 @@ class World:
     def advance(self, dt: float) -> None:
         self.now += dt
 
+    def may_deleverage(self) -> bool:
+        """Only between read sets: a venue-side move after a read of a set has been answered
+        would be invisible to any engine until the next read (nothing to prove there)."""
+        sup = self.sup
+        return (
+            not sup.is_finished
+            and not any(isinstance(p.command, ReadPosition) for p in self.pending)
+            and all(p.position is None and p.reads_pending == 0 for p in sup.plans)
+        )
+
     # ------------------------------------------------------------------ answering commands
 
     def answer(self, index: int, outcome: int, amount: int) -> None:
@@ -493,6 +543,12 @@ class World:
             choice = POSITION_OUTCOMES[outcome % len(POSITION_OUTCOMES)]
             if choice == "failed":
                 event = PositionFailed(now=self.now, message="position endpoint down")
+            elif choice == "lagging":
+                # Behind the fills by up to the settle delay (a read the machine must not trust
+                # before the delay has passed since the last fill).
+                settle = self.sup.config.position_settle_delay
+                lag = max(0.0, settle * (amount % 4) / 3 - 1e-6)
+                event = PositionRead(now=self.now, quantity=self.venue.lagging_position(command.leg, lag))
             else:
                 history = self.venue.position_history
                 at = len(history) - 1
@@ -718,6 +774,9 @@ class World:
             + 3 * config.stuck_timeout
             + max(p.budget + p.attempt_wait + p.backoff + p.poll_interval for p in policies)
             + config.rollback_budget + 6 * self.sup.poll_interval
+            # an ambiguous entry is reserved until provably dead; reads wait for positions to settle
+            + config.ambiguous_horizon + config.call_timeouts.query
+            + 2 * config.position_settle_delay
             + 1.0
         )
 
@@ -766,12 +825,21 @@ class World:
             all_reported = all_reported and reported == order.filled
             if record.terminal and order.live:
                 problems.append(f"order {order.client_order_id}: ledger says terminal, venue says live")
-        # The ledgers' net exposure is the venue's truth once every fill was reported.
+        # The ledgers' net exposure is the venue's truth once every fill was reported
+        # (what the venue moved itself, auto-deleverage, is no fill of the hedge's).
         true_tokens = sum(
             ((venue.positions[p.index] - p.baseline) * p.instrument.multiplier for p in sup.plans), ZERO
         )
-        if all_reported and sup.net_exposure() != true_tokens:
-            problems.append(f"ledger net exposure {sup.net_exposure()} != true {true_tokens} tokens")
+        traded_tokens = true_tokens - sum(
+            (venue.deleveraged[p.index] * p.instrument.multiplier for p in sup.plans), ZERO
+        )
+        # Reconciliation may count a difference the venue showed as this hedge's (``measured``):
+        # a venue-side move it cannot tell from an unreported fill. Not a fill of the ledgers.
+        reported_tokens = sup.net_exposure() - sum(
+            (p.measured * p.instrument.multiplier for p in sup.plans), ZERO
+        )
+        if all_reported and reported_tokens != traded_tokens:
+            problems.append(f"ledger net exposure {reported_tokens} != traded {traded_tokens} tokens")
         # Never over-hedge (invariant 3), in the venue's truth.
         for plan in sup.plans:
             if plan.hedge is None:
@@ -920,6 +988,12 @@ class SupervisorMachine(RuleBasedStateMachine):
     @rule(index=PICK)
     def stale_timer_fires(self, index: int) -> None:
         self._run(self.world.fire_stale_timer, index)
+
+    @precondition(lambda self: self.world.may_deleverage())
+    @rule(leg=st.sampled_from([0, 1]), lots=st.integers(1, 3))
+    def venue_auto_deleverages(self, leg: int, lots: int) -> None:
+        """The venue closes part of a leg's position itself, with no order of the hedge's."""
+        self._run(self.world.venue.deleverage, leg, lots)
 
     @precondition(lambda self: not self.world.sup.is_finished)
     @rule(delay=st.sampled_from([0.1, 0.5, 1.0, 3.0]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +155,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hedge_fsm.cli", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
+        env={**os.environ, "COLUMNS": "160"},
     )
 
 
@@ -173,3 +175,24 @@ def test_cli_sweep_bad_grid_exits_2_naming_the_key() -> None:
     done = _cli("sweep", "--grid", "opening.budgett=1,2", "--seeds", "1", "--processes", "1")
     assert done.returncode == 2
     assert "opening.budgett" in done.stderr
+
+
+def test_bound_column_appears_only_when_a_bound_was_given() -> None:
+    """Without --max-time-to-flat no row is said to be "within" anything; with it, each row is marked."""
+    from rich.console import Console
+
+    from hedge_fsm.sweep import render
+
+    axes = parse_grid(["opening.inside_tick_attempts=1,3"])
+
+    def text(bound: float | None) -> str:
+        result = run_sweep(axes, scenarios=("calm",), seeds=(1,), processes=1, max_time_to_flat=bound)
+        console = Console(width=160, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        console.print(render(result))
+        return console.export_text()
+
+    unbounded = text(None)
+    assert "no time-to-flat bound" in unbounded
+    assert "within" not in unbounded and "over" not in unbounded and "bound " not in unbounded.split("\n")[2]
+    bounded = text(0.000001)  # nothing is that fast: every row is over
+    assert "over" in bounded and "within" not in bounded

@@ -281,3 +281,63 @@ def test_strategies_build_consistent_values(data: st.DataObject) -> None:
     assert report.filled_quantity <= report.quantity
     assert (report.filled_quantity == report.quantity) == (report.status is OrderStatus.FILLED)
     assert order.client_order_id == report.client_order_id
+
+
+# --------------------------------------------------------------------------- what a trader never means
+
+
+@pytest.mark.parametrize(
+    ("field", "rate"),
+    [("taker_fee", "5"), ("maker_fee", "0.5"), ("taker_fee", "0.1001"), ("maker_fee", "-0.0101")],
+)
+def test_instrument_fee_outside_minus_1_to_10_percent_is_refused(field: str, rate: str) -> None:
+    """``taker_fee=5`` is 500 %, a typo for 5 bps: a fee rate outside [-1 %, 10 %] is refused by name."""
+    with pytest.raises(InvalidValue) as caught:
+        Instrument(**{**valid_instrument(), field: D(rate)})
+    message = str(caught.value)
+    assert f"Instrument.{field}" in message
+    assert "[-0.01, 0.10]" in message and f"Decimal('{rate}')" in message
+
+
+@pytest.mark.parametrize("rate", ["-0.01", "0", "0.0005", "0.10"])
+def test_instrument_fee_at_the_edges_of_the_range_is_accepted(rate: str) -> None:
+    """A 1 % rebate and a 10 % fee are the extremes still accepted, both included."""
+    instrument = Instrument(**{**valid_instrument(), "maker_fee": D(rate), "taker_fee": D(rate)})
+    assert (instrument.maker_fee, instrument.taker_fee) == (D(rate), D(rate))
+
+
+def test_trigger_fill_fee_rate_outside_the_range_is_refused() -> None:
+    """The trigger's fee rate is a rate too: 0.2 (20 %) is refused, naming the field."""
+    with pytest.raises(InvalidValue, match=r"TriggerFill\.fee_rate must be in \[-0\.01, 0\.10\]"):
+        TriggerFill(side=Side.BUY, price=D("100"), fee_rate=D("0.2"))
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, None, "False"])
+def test_leg_spec_reduce_only_must_be_a_bool_and_fails_with_invalid_value(value: object) -> None:
+    """``LegSpec(reduce_only="yes")`` raises InvalidValue (a HedgeError) naming the field, not a TypeError."""
+    with pytest.raises(InvalidValue) as caught:
+        LegSpec(venue="a", symbol="X", side=Side.BUY, quantity=D(1), price=D(1), reduce_only=value)
+    assert str(caught.value) == (
+        f"LegSpec.reduce_only must be True or False, got {type(value).__name__} {value!r}"
+    )
+    assert caught.value.field == "reduce_only"
+
+
+def test_hedge_target_reduce_only_must_be_a_bool() -> None:
+    """HedgeTarget's bool field is checked the same way as LegSpec's."""
+    from hedge_fsm import HedgeTarget
+
+    with pytest.raises(InvalidValue, match=r"HedgeTarget\.reduce_only must be True or False, got str 'no'"):
+        HedgeTarget(venue="a", symbol="X", side=Side.SELL, quantity=D(1), reduce_only="no")
+
+
+def test_every_bool_field_of_the_public_values_is_checked() -> None:
+    """Each bool-typed field of a public value refuses a str with InvalidValue (none left to raw attrs)."""
+    import hedge_fsm.values as values
+
+    for cls in (values.LegSpec, values.HedgeTarget):
+        for field in attrs.fields(cls):
+            if field.type in (bool, "bool"):
+                assert field.validator is not None, f"{cls.__name__}.{field.name} has no validator"
+                with pytest.raises(InvalidValue):
+                    field.validator(None, field, "yes")

@@ -2,13 +2,13 @@
 
 Theory of operation
 -------------------
-``idle → entering → watching → cancelling → targeting → hedging → done``, with
-``rolling_back → rolled_back``, ``failed`` and ``cancelled``.
+``idle → entering → watching → cancelling → targeting → hedging → reconciling → done``,
+with ``rolling_back → rolled_back``, ``failed`` and ``cancelled``.
 
 ``entering`` / ``watching``
     Every leg's entry limit order is sent (``entering``) and, once all are
     acknowledged, watched by polling (``watching``). The first leg whose entry
-    order is fully filled is the **trigger**. Every leg filled → ``done``.
+    order is fully filled is the **trigger**. Every leg filled → ``reconciling``.
     An entry refused, closed by the venue, or timed out aborts the entry.
 ``cancelling``
     Every other entry order is cancelled, and the supervisor waits until each
@@ -24,15 +24,42 @@ Theory of operation
     is no fallback to the spec quantity: no fill, no target.
 ``hedging``
     One leg machine per leg with something left to hedge, all running at once.
-    When every leg machine has ended: all ``done`` → ``done``; any
+    When every leg machine has ended: all ``done`` → ``reconciling``; any
     ``rollback`` → ``rolling_back``.
+``reconciling``
+    Before ``done``: once ``position_settle_delay`` has passed since the last
+    fill on each leg's (venue, symbol), the legs' positions are read and
+    compared with what the engine's position book expects (baseline + every
+    fill it knows). Agreement within a lot → ``done``. A venue showing *more*
+    traded on the leg's own side than was reported (an over-hedge no report
+    showed) is traded back with a reduce-only order, then read again; any
+    other difference is read again (reads lag), and what is still different
+    when the rounds or the budget run out → ``failed`` with the residual.
+    Never ``done`` on a position the venue does not confirm.
 ``rolling_back``
-    Positions are read; every leg's net fill is flattened with market orders
-    on the opposite side of what the leg traded (reduce-only when they reduce
-    the position read); positions are read again to confirm; rounds repeat
-    (on the measured residual) within ``rollback_attempts`` and
-    ``rollback_budget``. Flat → ``rolled_back``; otherwise → ``failed`` with
-    the residual in the result.
+    Every order is closed first. Then this hedge's *own* fills, from its
+    ledgers (fills are the truth), are flattened with market orders on the
+    opposite side of what each leg traded. Position reads only *confirm*:
+    they are taken ``position_settle_delay`` after the last fill on the key,
+    and never drive a trade of what the ledger says is already flat. A leg
+    whose settled read disagrees with the book (the venue closed the position
+    itself: auto-deleverage, liquidation) is unwound at most by what the venue
+    still shows, reduce-only, and the difference is reported; an order that
+    would open a position is never sent. Rounds repeat within
+    ``rollback_attempts`` and ``rollback_budget``. Flat and confirmed →
+    ``rolled_back``; otherwise → ``failed`` with the residual in the result.
+
+Positions go through one :class:`~hedge_fsm.core.book.PositionBook` per
+engine (a private one when none is given): a hedge's baseline excludes other
+live hedges' fills on the same venue and symbol, so concurrent hedges never
+take each other's fills for their own.
+
+Orders the supervisor sends itself (entries, rollback and correction orders)
+follow the *possibly live* rule: an ambiguous placement that the venue does
+not show is taken as never placed only once it is provably dead (the venue's
+request window, else ``ambiguous_horizon``, has passed, plus one query
+timeout so the lookup that says so was sent after it); its id is still
+watched afterwards, so a late appearance is cancelled and its fills counted.
 
 The supervisor owns its leg machines and routes events to them: events
 addressed to a leg machine go there; events about entry and rollback orders
@@ -49,6 +76,7 @@ from decimal import Decimal
 import attrs
 
 from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy
+from hedge_fsm.core.book import BookView, PositionBook
 from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.core.targets import floor_to_step, is_unplaceable, scaled_target
 from hedge_fsm.core.tracker import build_hedge_result
@@ -89,6 +117,14 @@ from hedge_fsm.venue import DEFAULT_CAPABILITIES, VenueCapabilities
 __all__ = ["SUPERVISOR", "SUPERVISOR_EDGES", "HedgeSupervisor", "LegPlan", "Route", "SupervisorState"]
 
 ZERO = Decimal(0)
+_EPSILON = 1e-9
+"""Clock slack: an event loop may fire a timer a clock resolution early."""
+
+
+def _reduces(side: Side, quantity: Decimal, position: Decimal) -> bool:
+    """Does an order reduce ``position`` without going past flat (a valid reduce-only order)?"""
+    reduces = (position > 0 and side is Side.SELL) or (position < 0 and side is Side.BUY)
+    return reduces and quantity <= abs(position)
 
 
 class SupervisorState(enum.StrEnum):
@@ -98,6 +134,7 @@ class SupervisorState(enum.StrEnum):
     CANCELLING = "cancelling"
     TARGETING = "targeting"
     HEDGING = "hedging"
+    RECONCILING = "reconciling"
     ROLLING_BACK = "rolling_back"
     DONE = "done"
     ROLLED_BACK = "rolled_back"
@@ -115,13 +152,13 @@ AMBIGUOUS = "timeout, 5xx or lost ack: the order may exist; look it up, never re
 def _entry_rows(state: S) -> tuple[Edge, ...]:
     """The rows shared by ``entering`` and ``watching`` (only their all-acked edge differs)."""
     return (
-        E("order_acked",         state, S.DONE,       ("is_all_filled",), ("record_report", "finish")),
+        E("order_acked",         state, S.RECONCILING, ("is_all_filled",), ("record_report", "begin_reconcile")),
         E("order_acked",         state, S.CANCELLING, ("has_trigger",), ("record_report", "cancel_entries")),
         E("order_acked",         state, S.CANCELLING, ("is_entry_closed",), ("record_report", "abort_entry"),
           "a venue may expire or cancel an entry order on its own"),
         E("order_acked",         state, S.WATCHING,   ("is_all_acked",), ("record_report", "schedule_entry_poll")),
         E("order_acked",         state, None,         (), ("record_report",)),
-        E("order_updated",       state, S.DONE,       ("is_all_filled",), ("record_report", "finish")),
+        E("order_updated",       state, S.RECONCILING, ("is_all_filled",), ("record_report", "begin_reconcile")),
         E("order_updated",       state, S.CANCELLING, ("has_trigger",), ("record_report", "cancel_entries")),
         E("order_updated",       state, S.CANCELLING, ("is_entry_closed",), ("record_report", "abort_entry"),
           "a venue may expire or cancel an entry order on its own"),
@@ -174,24 +211,46 @@ SUPERVISOR_EDGES: tuple[Edge, ...] = (
     # ---- targeting: momentary, left at once
     E("targets_set",         S.TARGETING, S.CANCELLED,     ("is_unfilled",), ("finish",)),
     E("targets_set",         S.TARGETING, S.ROLLING_BACK,  ("is_rollback_policy",), ("begin_rollback",)),
-    E("targets_set",         S.TARGETING, S.DONE,          ("is_nothing_to_hedge", "is_exposure_within_bound"), ("finish",)),
+    E("targets_set",         S.TARGETING, S.RECONCILING,   ("is_nothing_to_hedge", "is_exposure_within_bound"), ("begin_reconcile",)),
     E("targets_set",         S.TARGETING, S.ROLLING_BACK,  ("is_nothing_to_hedge",), ("note_unhedgeable", "begin_rollback"),
       "fills that round to nothing on the other legs leave more than a lot exposed: unwind"),
     E("targets_set",         S.TARGETING, S.HEDGING,       (), ("start_leg_hedges",)),
 
     # ---- hedging: the leg machines run concurrently
     E("leg_finished",        S.HEDGING, S.ROLLING_BACK,    ("is_every_leg_finished", "has_failed_leg"), ("begin_rollback",)),
-    E("leg_finished",        S.HEDGING, S.DONE,            ("is_every_leg_finished", "is_exposure_within_bound"), ("finish",)),
+    E("leg_finished",        S.HEDGING, S.RECONCILING,     ("is_every_leg_finished", "is_exposure_within_bound"), ("begin_reconcile",)),
     E("leg_finished",        S.HEDGING, S.ROLLING_BACK,    ("is_every_leg_finished",), ("note_unhedgeable", "begin_rollback"),
       "a venue minimum (notional, quantity) left more than a lot unhedged: unwind instead"),
     E("leg_finished",        S.HEDGING, None,              (), ()),
 
+    # ---- reconciling: settled position reads must confirm the book before done
+    E("position_read",       S.RECONCILING, S.DONE,         ("is_reading_complete", "is_reconciled"), ("record_position", "finish")),
+    E("position_read",       S.RECONCILING, S.FAILED,       ("is_reading_complete", "is_rollback_exhausted"), ("record_position", "report_residual")),
+    E("position_read",       S.RECONCILING, None,           ("is_reading_complete",), ("record_position", "place_corrections"),
+      "a venue may fill more than it reports, close a position itself, or report positions late"),
+    E("position_read",       S.RECONCILING, None,           (), ("record_position",),
+      "an answer to an older read, or reads still out: only a complete, settled set decides"),
+    E("position_failed",     S.RECONCILING, None,           (), ("reread_position",)),
+    E("order_acked",         S.RECONCILING, None,           (), ("record_report", "continue_rollback")),
+    E("order_updated",       S.RECONCILING, None,           (), ("record_report", "continue_rollback"), LATE),
+    E("cancel_confirmed",    S.RECONCILING, None,           (), ("record_report", "continue_rollback")),
+    E("cancel_failed",       S.RECONCILING, None,           (), ("requery_order",),
+      "cancelling an order that just filled is refused by many venues"),
+    E("order_rejected",      S.RECONCILING, None,           (), ("close_order", "continue_rollback")),
+    E("placement_ambiguous", S.RECONCILING, None,           (), ("begin_lookup",), AMBIGUOUS),
+    E("order_not_found",     S.RECONCILING, None,           ("is_lookup_exhausted",), ("abandon_order", "continue_rollback")),
+    E("order_not_found",     S.RECONCILING, None,           (), ("note_missing",)),
+    E("timer_fired",         S.RECONCILING, None,           ("is_stale_timer",), ()),
+    E("timer_fired",         S.RECONCILING, S.FAILED,       ("is_rollback_budget_spent",), ("report_residual",)),
+    E("timer_fired",         S.RECONCILING, None,           (), ("chase_rollback",)),
+
     # ---- rolling_back: close every order, read positions, flatten, read again, within budget
     E("position_read",       S.ROLLING_BACK, S.ROLLED_BACK, ("is_reading_complete", "is_flat"), ("record_position", "finish")),
     E("position_read",       S.ROLLING_BACK, S.FAILED,      ("is_reading_complete", "is_rollback_exhausted"), ("record_position", "report_residual")),
-    E("position_read",       S.ROLLING_BACK, None,          ("is_reading_complete",), ("record_position", "place_rollback_orders")),
+    E("position_read",       S.ROLLING_BACK, None,          ("is_reading_complete",), ("record_position", "place_rollback_orders"),
+      "a venue may close a position itself (auto-deleverage) or report it late: unwind only what is confirmed"),
     E("position_read",       S.ROLLING_BACK, None,          (), ("record_position",),
-      "an answer to an older read, or reads still out: only a complete, fresh set decides"),
+      "an answer to an older read, or reads still out: only a complete, settled set decides"),
     E("position_failed",     S.ROLLING_BACK, None,          (), ("reread_position",)),
     E("order_acked",         S.ROLLING_BACK, None,          (), ("record_report", "continue_rollback")),
     E("order_updated",       S.ROLLING_BACK, None,          (), ("record_report", "continue_rollback"), LATE),
@@ -209,7 +268,7 @@ SUPERVISOR_EDGES: tuple[Edge, ...] = (
 )
 # fmt: on
 
-_LIVE = (S.ENTERING, S.WATCHING, S.CANCELLING, S.HEDGING, S.ROLLING_BACK)
+_LIVE = (S.ENTERING, S.WATCHING, S.CANCELLING, S.HEDGING, S.RECONCILING, S.ROLLING_BACK)
 _LATE_TRIGGERS = (
     "order_acked", "post_only_rejected", "order_rejected", "placement_ambiguous",
     "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
@@ -270,6 +329,18 @@ class LegPlan:
     reads_pending: int = 0
     """Position reads sent and not yet answered."""
     orders_sent: int = 0
+    sent_at: dict[str, float] = attrs.Factory(dict)
+    """When each of the supervisor's own orders was sent (or first looked up): the start of
+    its possibly-live window."""
+    watched: set[str] = attrs.Factory(set)
+    """Orders taken as never placed: still looked up now and then, in case they appear."""
+    read_sent_at: float = 0.0
+    """When the position read now out (or last answered) was sent."""
+    measured: Decimal = ZERO
+    """Signed contracts the venue's position showed this hedge traded beyond every report
+    (found by reconciliation, then traded back)."""
+    dispute: str | None = None
+    """Why the venue's settled position and the book disagree on this leg, if they do."""
 
     def ledgers(self) -> list[Ledger]:
         """Every ledger of the leg: the supervisor's orders, then the leg machine's."""
@@ -297,8 +368,9 @@ class LegPlan:
         return self.entry.filled if self.entry is not None else ZERO
 
     def net_signed(self) -> Decimal:
-        """Signed net contracts this hedge traded on the leg (entry, hedge and rollback)."""
-        total = ZERO
+        """Signed net contracts this hedge traded on the leg (entry, hedge, rollback, and what
+        reconciliation measured beyond the reports)."""
+        total = self.measured
         for ledger in (self.ledger, self.hedge.ledger if self.hedge else None):
             if ledger is None:
                 continue
@@ -326,6 +398,7 @@ class HedgeSupervisor(FsmModel):
         direct: bool = False,
         trigger: TriggerFill | None = None,
         market_only: bool = False,
+        book: PositionBook | None = None,
     ) -> None:
         self.state = S.IDLE.value
         self.leg_index = None
@@ -352,6 +425,15 @@ class HedgeSupervisor(FsmModel):
         self._routed: list[tuple[Route, Command]] = []
         self._starting: list[LegHedge] = []
         self.poll_interval = config.opening.poll_interval
+        self.unwinding = False
+        """Positions are read to roll back (True) or to reconcile before done (False)."""
+        self.read_due = 0.0
+        """Positions are not read before this time (settle delay, or a pause between reads)."""
+        # One book per engine; a supervisor on its own (tests, journal replay) keeps a private one.
+        self.book: BookView = (book if book is not None else PositionBook()).view(hedge_id)
+        for plan in plans:
+            plan.baseline = self.book.open(plan.venue, plan.instrument.symbol, plan.baseline)
+        self._book_closed = False
 
     # ------------------------------------------------------------------ driving
 
@@ -371,6 +453,18 @@ class HedgeSupervisor(FsmModel):
             for hedge in starting:
                 assert hedge.leg_index is not None
                 self._dispatch_to_leg(hedge.leg_index, Start(now=event.now))
+        self._sync_book(event.now)
+
+    def _sync_book(self, now: float) -> None:
+        """Tell the book this hedge's net fill per leg; a fill while reads are out spoils them."""
+        for plan in self.plans:
+            changed = self.book.record(plan.venue, plan.instrument.symbol, plan.net_signed(), now)
+            if changed and any(p.reads_pending for p in self.plans):
+                self.reads_dirty = True
+        if self.is_finished and not self._book_closed:
+            self._book_closed = True
+            for plan in self.plans:
+                self.book.close(plan.venue, plan.instrument.symbol)
 
     def _dispatch_to_leg(self, index: int, event: Event) -> None:
         leg = self.plans[index].hedge
@@ -381,10 +475,12 @@ class HedgeSupervisor(FsmModel):
             report = getattr(event, "order", None)
             if isinstance(report, OrderInfo):
                 leg.ledger.apply(report)
+                self._sync_book(event.now)
             return
         leg.feed(event)
         for command in leg.drain():
             self._routed.append((Route("leg", index), command))
+        self._sync_book(event.now)
         if leg.is_finished and self.state == S.HEDGING:
             self.KIND.fire(self, LegFinished(now=event.now), index)
 
@@ -405,6 +501,7 @@ class HedgeSupervisor(FsmModel):
         plan = self.plans[route.leg]
         found = plan.find(report)
         (found[0] if found is not None else plan.ledger).apply(report)
+        self._sync_book(event.now)  # a late fill is still in the account: later hedges count it
 
     def drain_routed(self) -> list[tuple[Route, Command]]:
         """Every command emitted since the last call, with the route of its answer."""
@@ -505,12 +602,27 @@ class HedgeSupervisor(FsmModel):
         return True
 
     def is_lookup_exhausted(self, leg: int, event: Event) -> bool:
-        """Has a looked-up order been reported missing often enough to be taken as never placed?"""
+        """Is a looked-up order provably dead: missing often enough, and missing past its window?
+
+        An ambiguous placement may reach the matching engine late. Only once the venue's
+        request window (else ``ambiguous_horizon``) has passed since it was sent can it no
+        longer appear; one query timeout more makes sure this lookup was sent after that.
+        """
         record = self._record_of(leg, event)
-        if record is None or record.client_order_id not in self.plans[leg].looking_up:
+        plan = self.plans[leg]
+        if record is None or record.client_order_id not in plan.looking_up:
             return False
-        misses = self.plans[leg].missing.get(record.client_order_id, 0)
-        return misses + 1 >= self.config.lookup_attempts
+        misses = plan.missing.get(record.client_order_id, 0)
+        return misses + 1 >= self.config.lookup_attempts and event.now + _EPSILON >= self._dead_at(
+            plan, record.client_order_id
+        )
+
+    def _dead_at(self, plan: LegPlan, client_order_id: str) -> float:
+        """When an order the venue never showed is provably dead (see ``is_lookup_exhausted``)."""
+        window = plan.capabilities.request_window
+        if window is None:
+            window = self.config.ambiguous_horizon
+        return plan.sent_at.get(client_order_id, 0.0) + window + self.config.call_timeouts.query
 
     def is_all_closed(self, leg: int | None, event: Event) -> bool:
         """Is every order the supervisor sent terminal, this event included?"""
@@ -573,8 +685,9 @@ class HedgeSupervisor(FsmModel):
         return any(p.hedge is not None and p.hedge.state == LegState.ROLLBACK for p in self.plans)
 
     def is_reading_complete(self, leg: int, event: Event) -> bool:
-        """Does this read complete a fresh set (every leg read, none still out, no fill since)?"""
-        if self.reads_dirty:
+        """Does this read complete a settled set (every leg read, none still out, each sent at
+        least ``position_settle_delay`` after the last fill on its key, no fill since)?"""
+        if not self._is_read_set_trusted():
             return False
         for plan in self.plans:
             if plan.index == leg:
@@ -585,14 +698,15 @@ class HedgeSupervisor(FsmModel):
         return True
 
     def is_flat(self, leg: int, event: Event) -> bool:
-        """Is every leg back at its baseline (venue and ledgers agree) with no order live?"""
+        """Is this hedge's own net fill flat on every leg, no order live, and does every
+        settled read confirm it (the venue shows what the book expects)?"""
         assert isinstance(event, PositionRead)
         for plan in self.plans:
             position = event.quantity if plan.index == leg else plan.position
             assert position is not None
-            if not self._is_small(plan, position - plan.baseline):
-                return False
             if not self._is_small(plan, plan.net_signed()) or plan.live_orders():
+                return False
+            if self._dispute_of(plan, position) is not None:
                 return False
         return True
 
@@ -622,6 +736,7 @@ class HedgeSupervisor(FsmModel):
             assert plan.price is not None
             client_order_id = self._client_id(plan, "e")
             plan.entry = plan.ledger.register(client_order_id, side=plan.side, quantity=plan.quantity)
+            plan.sent_at[client_order_id] = event.now
             self._emit(
                 PlaceLimit(
                     leg=plan.index,
@@ -650,6 +765,7 @@ class HedgeSupervisor(FsmModel):
         delta = ledger.apply(report)
         added = delta.quantity
         plan.looking_up.discard(record.client_order_id)
+        plan.watched.discard(record.client_order_id)
         if delta.revived and record.client_order_id not in plan.cancelling:
             # An order taken as never placed is live after all: cancel it at once.
             self._send_cancel(plan, record, event)
@@ -660,6 +776,7 @@ class HedgeSupervisor(FsmModel):
             self.reads_dirty = True
         if self.trigger_leg is None and plan.entry is not None and plan.entry.filled >= plan.quantity:
             self.trigger_leg = leg
+        self._sync_book(event.now)
 
     def schedule_entry_poll(self, leg: int | None, event: Event) -> None:
         self._wake_at(min(event.now + self.config.entry_poll_interval, self.entry_deadline))
@@ -677,6 +794,7 @@ class HedgeSupervisor(FsmModel):
                         order_id=record.order_id,
                     )
                 )
+            self._watch(plan)
         self._wake_at(min(event.now + self.config.entry_poll_interval, self.entry_deadline)
                       if self.state in (S.ENTERING, S.WATCHING)
                       else event.now + self.poll_interval)
@@ -687,14 +805,16 @@ class HedgeSupervisor(FsmModel):
         if record is not None:
             self.plans[leg].ledger.mark_terminal(record.client_order_id)
         message = getattr(event, "message", "")
-        self.error = f"leg {leg}: order {getattr(event, 'client_order_id', '?')} refused: {message}"
+        self._note(f"leg {leg}: order {getattr(event, 'client_order_id', '?')} refused: {message}")
 
     def begin_lookup(self, leg: int, event: Event) -> None:
         """An ambiguous placement: look the order up by client id before anything else."""
         record = self._record_of(leg, event)
         if record is None:
             return
-        self.plans[leg].looking_up.add(record.client_order_id)
+        plan = self.plans[leg]
+        plan.looking_up.add(record.client_order_id)
+        plan.sent_at.setdefault(record.client_order_id, event.now)
         self._emit(QueryOrder(leg=leg, client_order_id=record.client_order_id))
 
     def note_missing(self, leg: int, event: Event) -> None:
@@ -705,11 +825,15 @@ class HedgeSupervisor(FsmModel):
             misses[record.client_order_id] = misses.get(record.client_order_id, 0) + 1
 
     def abandon_order(self, leg: int, event: Event) -> None:
-        """Lookups found nothing several times: the order was never placed."""
+        """Provably dead (see ``is_lookup_exhausted``): never placed; its id is still watched."""
         record = self._record_of(leg, event)
         if record is not None:
-            self.plans[leg].ledger.mark_terminal(record.client_order_id)
-            self.plans[leg].looking_up.discard(record.client_order_id)
+            plan = self.plans[leg]
+            for ledger in plan.ledgers():
+                if ledger.orders.get(record.client_order_id) is record:
+                    ledger.mark_terminal(record.client_order_id)
+            plan.looking_up.discard(record.client_order_id)
+            plan.watched.add(record.client_order_id)
 
     def cancel_entries(self, leg: int | None, event: Event) -> None:
         """Cancel every entry order that may still fill (a no-op for closed or cancelling ones)."""
@@ -772,18 +896,25 @@ class HedgeSupervisor(FsmModel):
                 ) is record:
                     # A leg machine gave up on this order without learning its fate: look it up.
                     plan.looking_up.add(record.client_order_id)
+                    plan.sent_at.setdefault(record.client_order_id, event.now)
                     self._emit(QueryOrder(leg=plan.index, client_order_id=record.client_order_id))
                 # else: our own placement is still in flight; its answer will come.
+            self._watch(plan)
         return any_live
 
+    def _watch(self, plan: LegPlan) -> None:
+        """Look up the orders taken as never placed once more: a late one is cancelled and counted."""
+        for client_order_id in sorted(plan.watched):
+            self._emit(QueryOrder(leg=plan.index, client_order_id=client_order_id))
+
     def note_unhedgeable(self, leg: int | None, event: Event) -> None:
-        self.error = (
+        self._note(
             f"net exposure {self.net_exposure()} tokens is more than one lot "
             f"({self.exposure_bound()} tokens) and cannot be hedged (venue minimums); rolling back"
         )
 
     def give_up(self, leg: int | None, event: Event) -> None:
-        self.error = f"venue gave no answer for {self.config.stuck_timeout}s while cancelling"
+        self._note(f"venue gave no answer for {self.config.stuck_timeout}s while cancelling")
 
     # ------------------------------------------------------------------ callbacks: targets, hedging
 
@@ -805,6 +936,12 @@ class HedgeSupervisor(FsmModel):
         if self.direct:
             for plan in self.plans:
                 plan.target = plan.quantity
+                if self._is_small(plan, plan.target):
+                    self._note(
+                        f"leg {plan.index}: target {plan.target} is below what {plan.venue} "
+                        f"{plan.instrument.symbol} accepts (minimum {plan.instrument.placeable_minimum}): "
+                        "nothing traded"
+                    )
             return
         reference = self._reference()
         if reference is None:
@@ -862,25 +999,38 @@ class HedgeSupervisor(FsmModel):
             fee_rate=fee,
         )
 
-    # ------------------------------------------------------------------ callbacks: rollback
+    # ------------------------------------------------------------------ callbacks: rollback, reconciliation
 
     def begin_rollback(self, leg: int | None, event: Event) -> None:
-        """Start unwinding: close every order first, then read positions, then flatten."""
+        """Start unwinding: close every order first, then read settled positions, then flatten."""
         if self.error is None:
             failed = [p.index for p in self.plans if p.hedge and p.hedge.state == LegState.ROLLBACK]
             self.error = (
                 f"leg(s) {failed} could not be hedged; rolling back" if failed
                 else "partial entry: rolling back"
             )
+        self.unwinding = True
+        self._begin_reading(event)
+
+    def begin_reconcile(self, leg: int | None, event: Event) -> None:
+        """Before ``done``: read every leg's settled position and compare it with the book."""
+        self.unwinding = False
+        self._begin_reading(event)
+
+    def _begin_reading(self, event: Event) -> None:
         self.rollback_deadline = event.now + self.config.rollback_budget
         self.rollback_round = 0
+        self.read_due = 0.0
+        for plan in self.plans:
+            plan.position = None
+            plan.dispute = None
         if self._chase_live_orders(event):
             self._wake_at(event.now + self.poll_interval)
         else:
-            self._read_positions(event)
+            self._read_when_settled(event)
 
     def continue_rollback(self, leg: int | None, event: Event) -> None:
-        """Once no order is live (and no read is out), read every position.
+        """Once no order is live (and no read is out), read every position when settled.
 
         Live orders are chased by the timer at the poll interval, not on every report:
         a report that changes nothing must not send another request at once.
@@ -890,6 +1040,23 @@ class HedgeSupervisor(FsmModel):
             and not any(p.reads_pending for p in self.plans)
             and any(p.position is None for p in self.plans)
         ):
+            self._read_when_settled(event)
+
+    def _settled_at(self) -> float:
+        """When every leg's position read can be trusted to include every fill known."""
+        due = self.read_due
+        for plan in self.plans:
+            last = self.book.last_fill_at(plan.venue, plan.instrument.symbol)
+            if last is not None:
+                due = max(due, last + self.config.position_settle_delay)
+        return due
+
+    def _read_when_settled(self, event: Event) -> None:
+        """Read every position now, or wake up when the last fill has had time to show."""
+        due = self._settled_at()
+        if event.now + _EPSILON < due:
+            self._wake_at(due)
+        else:
             self._read_positions(event)
 
     def _read_positions(self, event: Event) -> None:
@@ -898,8 +1065,17 @@ class HedgeSupervisor(FsmModel):
         for plan in self.plans:
             plan.position = None
             plan.reads_pending += 1
+            plan.read_sent_at = event.now
             self._emit(ReadPosition(leg=plan.index))
         self._wake_at(event.now + self.poll_interval * 5)
+
+    def _is_read_trusted(self, plan: LegPlan) -> bool:
+        """Was the leg's read sent long enough after the last fill on its key to include it?"""
+        last = self.book.last_fill_at(plan.venue, plan.instrument.symbol)
+        return last is None or last + self.config.position_settle_delay <= plan.read_sent_at + _EPSILON
+
+    def _is_read_set_trusted(self) -> bool:
+        return not self.reads_dirty and all(self._is_read_trusted(p) for p in self.plans)
 
     def record_position(self, leg: int, event: Event) -> None:
         """Take a read; an answer to an older read (another is still out) is not trusted."""
@@ -908,49 +1084,136 @@ class HedgeSupervisor(FsmModel):
         plan.reads_pending = max(0, plan.reads_pending - 1)
         if plan.reads_pending == 0:
             plan.position = event.quantity
-        if self.reads_dirty and not any(p.reads_pending for p in self.plans):
-            self._read_positions(event)  # a fill landed meanwhile: read again
+        if not any(p.reads_pending for p in self.plans) and not self._is_read_set_trusted():
+            # A fill landed after these reads were sent: they may not show it. Read again.
+            for other in self.plans:
+                other.position = None
+            self._read_when_settled(event)
 
     def reread_position(self, leg: int, event: Event) -> None:
         """A read failed: ask that leg again."""
         self._emit(ReadPosition(leg=leg))
 
+    def _expected(self, plan: LegPlan) -> Decimal:
+        """The leg's account position as the engine's book knows it (every hedge's fills)."""
+        return self.book.expected(plan.venue, plan.instrument.symbol)
+
+    def _dispute_of(self, plan: LegPlan, position: Decimal) -> str | None:
+        """Why a settled read and the book disagree on this leg (None: within a lot)."""
+        expected = self._expected(plan)
+        if self._is_small(plan, position - expected):
+            return None
+        own = plan.net_signed()
+        return (
+            f"leg {plan.index} ({plan.venue} {plan.instrument.symbol}): the venue shows position "
+            f"{position}, the book expects {expected} (baseline {plan.baseline}, this hedge's fills "
+            f"{own}, other hedges' {expected - plan.baseline - own}): a difference of "
+            f"{position - expected} (the venue moved the position itself: auto-deleverage, "
+            "liquidation; or a fill never reported; or a trade outside this engine)"
+        )
+
+    def _pause_then_read(self, event: Event) -> None:
+        """Nothing to send, the venue still disagrees: read again after a pause (reads lag)."""
+        self.read_due = event.now + max(self.config.position_settle_delay, self.poll_interval)
+        self._read_when_settled(event)
+
     def place_rollback_orders(self, leg: int | None, event: Event) -> None:
-        """One flattening round: a market order per leg on the side that undoes its net fill."""
+        """One flattening round: per leg, a market order undoing this hedge's own net fill.
+
+        The quantity comes from the ledgers, never from a read: a read only confirms. Where a
+        settled read disagrees with the book (the venue closed the position itself), at most
+        what the venue still shows of this hedge is unwound, and the rest is reported.
+        """
         self.rollback_round += 1
         sent = False
         for plan in self.plans:
             position = plan.position
             assert position is not None
-            if self.rollback_round == 1:
-                # First round: undo exactly what our ledgers say we traded.
-                excess = plan.net_signed()
-            else:
-                # Later rounds: undo what the venue says is still there.
-                excess = position - plan.baseline
             plan.position = None
-            quantity = floor_to_step(abs(excess), plan.instrument.lot_size)
+            own = plan.net_signed()
+            if self._is_small(plan, own):
+                continue  # flat by the ledgers: no read may drive a trade here
+            expected = self._expected(plan)
+            unwind = own
+            plan.dispute = self._dispute_of(plan, position)
+            if plan.dispute is not None:
+                # What the venue still shows of this hedge, taking the others as the book has them.
+                shown = position - (expected - own)
+                if shown * own <= 0:
+                    unwind = ZERO  # already gone at the venue: trading would open a position
+                elif abs(shown) < abs(own):
+                    unwind = shown
+                plan.dispute += f"; unwinding {unwind} of this hedge's {own}"
+            quantity = floor_to_step(abs(unwind), plan.instrument.lot_size)
             if self._is_small(plan, quantity):
                 continue
-            side = Side.SELL if excess > 0 else Side.BUY
-            reduces = (position > 0 and side is Side.SELL) or (position < 0 and side is Side.BUY)
-            client_order_id = self._client_id(plan, "r")
-            plan.ledger.register(client_order_id, side=side, quantity=quantity, is_market=True)
-            self._emit(
-                PlaceMarket(
-                    leg=plan.index,
-                    client_order_id=client_order_id,
-                    side=side,
-                    quantity=quantity,
-                    reduce_only=reduces and quantity <= abs(position),
-                )
+            side = Side.SELL if unwind > 0 else Side.BUY
+            self._send_market(
+                plan, "r", side, quantity, reduce_only=_reduces(side, quantity, expected), event=event
             )
             sent = True
         if sent:
             self._wake_at(event.now + self.poll_interval)
         else:
-            # Nothing placeable by our ledgers, yet the venue is not flat: read again.
-            self._read_positions(event)
+            self._pause_then_read(event)
+
+    def place_corrections(self, leg: int | None, event: Event) -> None:
+        """One reconciliation round: trade back an over-hedge the venue shows; else read again.
+
+        A venue showing more traded on a leg's own side than any report said (and no other
+        hedge live on the key to own it) holds fills of this hedge that were never reported:
+        they are counted, and the excess is sold (bought) back reduce-only. Any other
+        difference (a position closed by the venue, a read still behind) is read again and,
+        when it persists, reported: an order that would open a position is never sent.
+        """
+        self.rollback_round += 1
+        sent = False
+        for plan in self.plans:
+            position = plan.position
+            assert position is not None
+            plan.position = None
+            plan.dispute = self._dispute_of(plan, position)
+            if plan.dispute is None:
+                continue
+            difference = position - self._expected(plan)
+            over = difference * plan.side.sign > 0
+            if not over or self.book.others_live(plan.venue, plan.instrument.symbol):
+                continue
+            side = plan.side.opposite
+            quantity = floor_to_step(abs(difference), plan.instrument.lot_size)
+            if self._is_small(plan, quantity) or not _reduces(side, quantity, position):
+                continue  # trading it back would open a position: report instead
+            plan.measured += difference
+            self._note(
+                f"leg {plan.index}: the venue shows {difference} contracts more than reported; "
+                f"traded back {quantity}"
+            )
+            self._send_market(plan, "c", side, quantity, reduce_only=True, event=event)
+            sent = True
+        if sent:
+            self._wake_at(event.now + self.poll_interval)
+        else:
+            self._pause_then_read(event)
+
+    def _send_market(
+        self, plan: LegPlan, tag: str, side: Side, quantity: Decimal, *, reduce_only: bool, event: Event
+    ) -> None:
+        client_order_id = self._client_id(plan, tag)
+        plan.ledger.register(client_order_id, side=side, quantity=quantity, is_market=True)
+        plan.sent_at[client_order_id] = event.now
+        self._emit(
+            PlaceMarket(
+                leg=plan.index,
+                client_order_id=client_order_id,
+                side=side,
+                quantity=quantity,
+                reduce_only=reduce_only,
+            )
+        )
+
+    def _note(self, message: str) -> None:
+        """Keep what went wrong: the top-level error tells every problem of a hedge."""
+        self.error = message if self.error is None else f"{self.error}; {message}"
 
     def chase_rollback(self, leg: int | None, event: Event) -> None:
         """No news for a while: chase live orders, re-ask unanswered reads, or take the next step."""
@@ -966,20 +1229,40 @@ class HedgeSupervisor(FsmModel):
         else:
             self.continue_rollback(leg, event)
 
+    def is_reconciled(self, leg: int, event: Event) -> bool:
+        """Does every leg's settled position agree with the book (within a lot), no order live?"""
+        assert isinstance(event, PositionRead)
+        for plan in self.plans:
+            position = event.quantity if plan.index == leg else plan.position
+            assert position is not None
+            if plan.live_orders() or self._dispute_of(plan, position) is not None:
+                return False
+        return True
+
     def report_residual(self, leg: int | None, event: Event) -> None:
-        """Rollback could not flatten: say exactly what is left, in contracts per leg."""
+        """Rollback or reconciliation could not finish: say exactly what is left, per leg."""
         residuals = []
         for plan in self.plans:
-            if plan.position is not None:
-                residual = plan.position - plan.baseline
-            else:
-                residual = plan.net_signed()
-            if residual != 0:
-                residuals.append(f"leg {plan.index} ({plan.venue} {plan.instrument.symbol}): {residual}")
+            position = plan.position
+            if isinstance(event, PositionRead) and plan.index == leg:
+                position = event.quantity
+            dispute = self._dispute_of(plan, position) if position is not None else plan.dispute
+            own = plan.net_signed()
+            if self.unwinding and own != 0:
+                residuals.append(
+                    f"leg {plan.index} ({plan.venue} {plan.instrument.symbol}): {own} contracts "
+                    "of this hedge's fills not unwound"
+                )
+            if dispute is not None:
+                residuals.append(dispute)
         live = [r.client_order_id for p in self.plans for r in p.live_orders()]
-        self.error = "rollback could not flatten; residual " + (", ".join(residuals) or "unknown")
+        what = "rollback could not flatten" if self.unwinding else "positions do not reconcile"
+        message = f"{what}; residual " + (", ".join(residuals) or "unknown")
+        if not self.unwinding:
+            message += f"; net exposure by the fills {self.net_exposure()} tokens"
         if live:
-            self.error += f"; orders still live: {live}"
+            message += f"; orders still live: {live}"
+        self._note(message)
         self.finished_at = event.now
 
     def finish(self, leg: int | None, event: Event) -> None:
@@ -995,17 +1278,24 @@ class HedgeSupervisor(FsmModel):
         )
 
     def leg_results(self) -> tuple[HedgeResult, ...]:
-        """One :class:`HedgeResult` per leg: its entry fill and its hedge together."""
+        """One :class:`HedgeResult` per leg: its entry fill and its hedge together.
+
+        A leg succeeded only when the whole hedge is ``done`` and the leg traded something;
+        fills only reconciliation found (no report showed them) count, without a price.
+        """
         results = []
         for plan in self.plans:
             own = [r for r in plan.ledger.orders.values() if r.side is plan.side]
-            entry_filled = sum((r.filled for r in own), ZERO)
+            measured = plan.measured * plan.side.sign  # on the leg's own side: a fill; else unwound
+            entry_filled = sum((r.filled for r in own), ZERO) + max(measured, ZERO)
             instrument = plan.instrument
             hedge = plan.hedge
+            traded = (hedge.ledger.filled if hedge is not None else ZERO) + entry_filled
+            leg_done = hedge is None or hedge.state == LegState.DONE
             result = build_hedge_result(
                 hedge.ledger if hedge is not None else Ledger(),
                 target=plan.target if plan.target > 0 else entry_filled,
-                success=hedge.state == LegState.DONE if hedge is not None else self.state == S.DONE,
+                success=self.state == S.DONE and leg_done and traded > 0,
                 instrument=instrument,
                 side=plan.side,
                 venue=plan.venue,
@@ -1020,7 +1310,7 @@ class HedgeSupervisor(FsmModel):
             )
             rolled_back = sum(
                 (r.filled for r in plan.ledger.orders.values() if r.side is not plan.side), ZERO
-            )
+            ) + max(-measured, ZERO)
             results.append(attrs.evolve(result, rolled_back_quantity=rolled_back))
         return tuple(results)
 
@@ -1031,7 +1321,8 @@ class HedgeSupervisor(FsmModel):
             net_exposure=self.net_exposure(),
             transitions=tuple(self.history),
             hedge_id=self.hedge_id,
-            error_message=self.error if self.state != S.DONE else None,
+            # Kept whatever the end: a done hedge with an error is not a clean hedge.
+            error_message=self.error,
             started_at=self.started_at or 0.0,
             finished_at=self.finished_at or 0.0,
         )

@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 
 from hedge_fsm.clock import TimerHandle
 from hedge_fsm.config import HedgeConfig
-from hedge_fsm.engine import HedgeEngine, HedgeObserver, Resume
+from hedge_fsm.engine import CANCEL_GRACE, HedgeEngine, HedgeObserver, Resume
 from hedge_fsm.errors import InvalidValue
 from hedge_fsm.machines.commands import Command, WaitUntil
 from hedge_fsm.machines.events import Event, Start, TimerFired
@@ -277,6 +277,18 @@ class SimLoop:
                 raise task.error
         return [task.result for task in tasks]
 
+    async def wait_for(self, call: Awaitable[_T], timeout: float) -> _T:
+        """``asyncio.wait_for`` on this loop: the call's result, or TimeoutError (it is cancelled)."""
+        task = self.spawn(_awaited(call))
+        if await self.wait({task}, timeout):
+            task.cancel()
+            await self.wait({task}, math.inf)
+            raise TimeoutError(f"no answer within {timeout} s")
+        if task.error is not None:
+            raise task.error
+        result: _T = task.result
+        return result
+
     async def wait(self, tasks: set[_Task], timeout: float) -> set[_Task]:
         """Wait until every task is done or ``timeout`` passes; the tasks not done."""
         waiter = _Waiter(self, len(tasks))
@@ -287,6 +299,10 @@ class SimLoop:
         if deadline is not None:
             deadline.cancel()
         return {task for task in tasks if not task.done}
+
+
+async def _awaited(call: Awaitable[_T]) -> _T:
+    return await call
 
 
 class _Waiter:
@@ -422,9 +438,10 @@ class _LoopEngine(HedgeEngine):
                 _log_moves(supervisor, logged, hedge_id)
             logged = len(supervisor.history)
 
-        for observer in observers:
-            observer.on_start(supervisor)
         try:
+            # Inside the try, as HedgeEngine: an observer may refuse the hedge before anything is sent.
+            for observer in observers:
+                observer.on_start(supervisor)
             deliver(SUPERVISOR_ROUTE, Start(now=loop.now), None)
             for route, command in supervisor.drain_routed():
                 issue(route, command)
@@ -444,11 +461,13 @@ class _LoopEngine(HedgeEngine):
         timers.clear()
         if in_flight:
             # Venue calls still out: their answers may carry fills. Wait (bounded).
-            pending = await loop.wait(set(in_flight), self.config.stuck_timeout)
+            # As HedgeEngine: each call is bounded by its own timeout; the wait is bounded
+            # too, then whatever is left is cancelled and given a grace to end.
+            pending = await loop.wait(set(in_flight), self.config.call_timeouts.longest + CANCEL_GRACE)
             for task in pending:
                 task.cancel()
             if pending:
-                await loop.wait(pending, math.inf)
+                pending = await loop.wait(pending, CANCEL_GRACE)
         while not queue.empty():
             route, event, cause = queue.get_nowait()
             for observer in observers:

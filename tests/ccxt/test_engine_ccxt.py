@@ -278,13 +278,14 @@ class BinanceSim(ExchangeSim):
                 "symbol": self.symbol_id,
                 "positionSide": "BOTH",
                 "positionAmt": str(self.position),
-                "entryPrice": "0.0",
+                # Binance sends the entry price of an open position; ccxt skips one at 0.
+                "entryPrice": str((self.bid + self.ask) / 2) if self.position else "0.0",
                 "breakEvenPrice": "0.0",
                 "markPrice": str((self.bid + self.ask) / 2),
                 "unRealizedProfit": "0",
                 "liquidationPrice": "0",
                 "isolatedMargin": "0",
-                "notional": "0",
+                "notional": str(self.position * (self.bid + self.ask) / 2),
                 "marginAsset": "USDT",
                 "isolatedWallet": "0",
                 "initialMargin": "0",
@@ -675,6 +676,7 @@ def test_binance_fills_first_bybit_entry_is_cancelled_and_the_post_only_hedge_fi
     assert bybit.by_client["t1e1n1"].status == "canceled"
     # Everything else was a read: the book, order polls by venue id, positions, markets.
     assert reads(binance) <= {
+        ("GET", "/fapi/v1/depth"),  # the set-up's check of the entry price against the book
         ("GET", "/fapi/v1/exchangeInfo"),
         ("GET", "/sapi/v1/capital/config/getall"),
         ("GET", "/sapi/v1/margin/allPairs"),
