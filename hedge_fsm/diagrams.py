@@ -167,7 +167,9 @@ STATE_LEGENDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
 HAPPY_PATHS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
         "leg": ("pricing", "placed", "polling", "done"),
-        "supervisor": ("idle", "entering", "watching", "cancelling", "targeting", "hedging", "done"),
+        "supervisor": (
+            "idle", "entering", "watching", "cancelling", "targeting", "hedging", "reconciling", "done",
+        ),
     }
 )
 """The path a hedge takes when nothing goes wrong, emphasised in the overviews. A pair the

@@ -14,6 +14,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from decimal import Decimal as D
 
+import pytest
+
 from hedge_fsm import (
     BBO,
     ExecutionResult,
@@ -23,6 +25,7 @@ from hedge_fsm import (
     HedgeResult,
     HedgeTarget,
     Instrument,
+    InvalidValue,
     LegSpec,
     OrderInfo,
     RetryPolicy,
@@ -59,19 +62,22 @@ def signed_traded(leg: HedgeResult) -> D:
 
 def run_hedges(
     venues: dict[str, ScriptedVenue],
-    runs: Sequence[Callable[[HedgeEngine], object]],
+    runs: Sequence[Callable[[HedgeEngine, str], object]],
     actions: Sequence[Action] = (),
     config: HedgeConfig = MARKET,
 ) -> list[ExecutionResult]:
-    """Run hedges concurrently on one engine in virtual time, with scheduled venue actions."""
-    ids = iter(f"h{i}" for i in range(1, 10))
+    """Run hedges concurrently on one engine in virtual time, with scheduled venue actions.
+
+    The i-th run is hedge ``h<i>`` whichever finishes its set-up reads first."""
 
     async def main() -> list[ExecutionResult]:
         loop = asyncio.get_running_loop()
         for at, action in actions:
             loop.call_at(at, action)
-        engine = HedgeEngine(venues, config, hedge_ids=lambda: next(ids))
-        results = await asyncio.gather(*(start(engine) for start in runs))  # type: ignore[misc]
+        engine = HedgeEngine(venues, config)
+        results = await asyncio.gather(
+            *(start(engine, f"h{i}") for i, start in enumerate(runs, 1))  # type: ignore[misc]
+        )
         return list(results)
 
     results = run(main())
@@ -80,8 +86,8 @@ def run_hedges(
     return results
 
 
-def execute(legs: Sequence[LegSpec]) -> Callable[[HedgeEngine], object]:
-    return lambda engine: engine.execute(legs)
+def execute(legs: Sequence[LegSpec]) -> Callable[[HedgeEngine, str], object]:
+    return lambda engine, hedge_id: engine.execute(legs, hedge_id=hedge_id)
 
 
 def fill_entry(v: ScriptedVenue, hedge_id: str, leg: int) -> Callable[[], object]:
@@ -296,20 +302,22 @@ def test_reconciliation_waits_for_the_settle_delay_before_reading() -> None:
 # --------------------------------------------------------------------------- truthful results
 
 
-def test_a_direct_hedge_leg_that_traded_nothing_is_not_a_success() -> None:
-    """A direct hedge target below the venue minimum: nothing traded, no leg ``success``."""
+def test_a_direct_hedge_leg_that_would_trade_nothing_is_refused_not_a_success() -> None:
+    """A direct hedge target below the venue minimum is refused before anything is sent:
+    it never comes back as a ``done`` leg with ``success=True`` and nothing traded."""
     coarse = Instrument(
         symbol="BTC", tick_size=D("0.1"), lot_size=D("1"), min_quantity=D("5"), min_notional=ZERO,
     )
     a = ScriptedVenue("a", [coarse], {"BTC": BBO(bid=D("100.0"), ask=D("100.2"))})
 
-    def direct(engine: HedgeEngine) -> object:
-        return engine.hedge([HedgeTarget(venue="a", symbol="BTC", side=Side.SELL, quantity=D("2"))])
+    def direct(engine: HedgeEngine, hedge_id: str) -> object:
+        return engine.hedge(
+            [HedgeTarget(venue="a", symbol="BTC", side=Side.SELL, quantity=D("2"))], hedge_id=hedge_id
+        )
 
-    [result] = run_hedges({"a": a}, [direct])
+    with pytest.raises(InvalidValue, match="minimum"):
+        run_hedges({"a": a}, [direct])
     assert a.placed() == []
-    assert [leg.success for leg in result.legs] == [False]
-    assert result.error_message is not None and "nothing traded" in result.error_message
 
 
 # --------------------------------------------------------------------------- possibly live entries

@@ -188,7 +188,10 @@ def configs(draw: st.DrawFn) -> HedgeConfig:
         max_orders_per_leg=draw(st.sampled_from([2, 4, 32])),
         position_settle_delay=draw(st.sampled_from([0.0, 0.1, 0.3])),
         ambiguous_horizon=draw(st.sampled_from([0.5, 1.0, 2.0])),
-        call_timeouts=CallTimeouts(query=draw(st.sampled_from([0.2, 0.5]))),
+        # A placement is possibly live at least as long as its call may take (config rule).
+        call_timeouts=CallTimeouts(
+            query=draw(st.sampled_from([0.2, 0.5])), place=draw(st.sampled_from([0.2, 0.5]))
+        ),
     )
 
 
