@@ -641,9 +641,19 @@ class HedgeSupervisor(FsmModel):
         return event.now >= self.entry_deadline
 
     def is_stuck(self, leg: int | None, event: Event) -> bool:
-        return (
-            self.stuck_since is not None
-            and event.now - self.stuck_since >= self.config.stuck_timeout
+        """Has the venue left us waiting past ``stuck_timeout``, with no order that may still appear?
+
+        An order being looked up is waited on until it is provably dead (its window, bounded)
+        and one more lookup has had time to say so, even past the stuck timeout: giving up
+        earlier would unwind a position while an order that can still fill is out.
+        """
+        if self.stuck_since is None or event.now - self.stuck_since < self.config.stuck_timeout:
+            return False
+        last_lookup = self.config.call_timeouts.query + self.poll_interval
+        return not any(
+            event.now + _EPSILON < self._dead_at(plan, client_order_id) + last_lookup
+            for plan in self.plans
+            for client_order_id in plan.looking_up
         )
 
     def is_unfilled(self, leg: int | None, event: Event) -> bool:
