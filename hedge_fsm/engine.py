@@ -515,17 +515,7 @@ class HedgeEngine:
             for observer in observers:
                 observer.on_event(hedge_id, route, event, cause)
             supervisor.dispatch(route, event)
-            history = supervisor.history
-            if not logging_wanted():  # binding and formatting records nobody sees costs
-                logged = len(history)
-                return
-            while logged < len(history):
-                record = history[logged]
-                logged += 1
-                log.bind(leg=record.leg, state=record.destination).debug(
-                    "{} {}: {} --{}--> {}",
-                    record.machine, record.leg, record.source, record.trigger, record.destination,
-                )
+            logged = log_moves(supervisor, logged)
 
         streams = self._start_streams(supervisor, queue)
         try:
@@ -590,10 +580,7 @@ class HedgeEngine:
         result = supervisor.result()
         for observer in observers:
             observer.on_finish(hedge_id, result)
-        if logging_wanted("INFO"):
-            log.bind(state=result.state).info(
-                "hedge {} ended {} net exposure {}", hedge_id, result.state, result.net_exposure
-            )
+        log_end(result)
         return result
 
     def _start_streams(
@@ -736,6 +723,31 @@ def _current_task(clock: Clock) -> Any:
     clock knows it (the simulation driver's)."""
     current = getattr(clock, "current_task", None)
     return current() if current is not None else asyncio.current_task()
+
+
+def log_moves(supervisor: HedgeSupervisor, logged: int) -> int:
+    """Log the moves recorded since ``logged`` (bound with hedge_id, leg, state); the new count.
+
+    Shared by both drivers, so their records carry this module's name. Binding and
+    formatting records nobody sees costs: skipped unless a sink wants them.
+    """
+    history = supervisor.history
+    if logged < len(history) and logging_wanted("DEBUG", __name__):
+        log = _log.bind(hedge_id=supervisor.hedge_id)
+        for record in history[logged:]:
+            log.bind(leg=record.leg, state=record.destination).debug(
+                "{} {}: {} --{}--> {}",
+                record.machine, record.leg, record.source, record.trigger, record.destination,
+            )
+    return len(history)
+
+
+def log_end(result: ExecutionResult) -> None:
+    """Log how a hedge ended (both drivers)."""
+    if logging_wanted("INFO", __name__):
+        _log.bind(hedge_id=result.hedge_id, state=result.state).info(
+            "hedge {} ended {} net exposure {}", result.hedge_id, result.state, result.net_exposure
+        )
 
 
 async def _call_venue(

@@ -124,7 +124,9 @@ _LEVELS: dict[str, int] = {}
 
 
 def logging_wanted(level: str = "DEBUG", name: str = "hedge_fsm") -> bool:
-    """Whether a ``level`` record from module ``name`` could reach a sink (a cheap check).
+    """Whether a ``level`` record from module ``name`` (pass ``__name__``) could reach a sink.
+
+    A cheap check, as loguru decides: the longest enabled/disabled prefix of ``name`` wins.
 
     Lets hot paths skip binding and formatting a record nobody will see: no sink
     at that level, or the package disabled (its default), means no. Loguru keeps
@@ -137,10 +139,11 @@ def logging_wanted(level: str = "DEBUG", name: str = "hedge_fsm") -> bool:
             number = _LEVELS[level] = logger.level(level).no
         if core.min_level > number:
             return False
-        enabled = True
+        # Loguru keeps the most specific prefix first: the first that matches decides.
+        dotted = name + "."
         for prefix, active in core.activation_list:
-            if (name + ".").startswith(prefix):
-                enabled = active
-        return enabled
+            if dotted.startswith(prefix):
+                return bool(active)
+        return True
     except Exception:  # loguru's internals moved: log, as if the check did not exist
         return True

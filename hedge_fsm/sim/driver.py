@@ -44,12 +44,12 @@ from typing import Any, TypeVar
 
 from hedge_fsm.clock import TimerHandle
 from hedge_fsm.config import HedgeConfig
-from hedge_fsm.engine import CANCEL_GRACE, HedgeEngine, HedgeObserver, Resume
+from hedge_fsm.engine import CANCEL_GRACE, HedgeEngine, HedgeObserver, Resume, log_end, log_moves
 from hedge_fsm.errors import InvalidValue
 from hedge_fsm.machines.commands import Command, WaitUntil
 from hedge_fsm.machines.events import Event, Start, TimerFired
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, Route
-from hedge_fsm.secrets import log, logging_wanted
+from hedge_fsm.secrets import log
 from hedge_fsm.sim.loop import VirtualTimeDeadlock
 from hedge_fsm.sim.venue import SimVenue
 from hedge_fsm.values import ExecutionResult, HedgeTarget, LegSpec, TriggerFill
@@ -434,9 +434,7 @@ class _LoopEngine(HedgeEngine):
             for observer in observers:
                 observer.on_event(hedge_id, route, event, cause)
             supervisor.dispatch(route, event)
-            if logging_wanted():
-                _log_moves(supervisor, logged, hedge_id)
-            logged = len(supervisor.history)
+            logged = log_moves(supervisor, logged)
 
         try:
             # Inside the try, as HedgeEngine: an observer may refuse the hedge before anything is sent.
@@ -476,19 +474,8 @@ class _LoopEngine(HedgeEngine):
         result = supervisor.result()
         for observer in observers:
             observer.on_finish(hedge_id, result)
-        if logging_wanted("INFO"):
-            _log.bind(hedge_id=hedge_id, state=result.state).info(
-                "hedge {} ended {} net exposure {}", hedge_id, result.state, result.net_exposure
-            )
+        log_end(result)
         return result
-
-
-def _log_moves(supervisor: HedgeSupervisor, start: int, hedge_id: str) -> None:
-    for record in supervisor.history[start:]:
-        _log.bind(hedge_id=hedge_id, leg=record.leg, state=record.destination).debug(
-            "{} {}: {} --{}--> {}",
-            record.machine, record.leg, record.source, record.trigger, record.destination,
-        )
 
 
 class SimEngine:
