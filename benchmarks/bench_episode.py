@@ -48,7 +48,7 @@ README_BARE_EDGE_US = 4.54
 def episode_sync(scenario: str, seed: int) -> str:
     venues = build_venues(scenario, seed)
     engine = SimEngine(venues, CONFIG, hedge_ids=lambda: f"sim{seed}")
-    legs = engine.run(default_legs(venues, pause=engine.loop.sleep))
+    legs = engine.run(default_legs(venues, pause=engine.loop.sleep, bound=engine.loop.wait_for))
     return engine.execute(legs).state
 
 
@@ -80,7 +80,7 @@ def build_only(scenario: str, seed: int) -> str:
     """The shared simulator's set-up alone (venues and market built, legs priced)."""
     venues = build_venues(scenario, seed)
     engine = SimEngine(venues, CONFIG)
-    engine.run(default_legs(venues, pause=engine.loop.sleep))
+    engine.run(default_legs(venues, pause=engine.loop.sleep, bound=engine.loop.wait_for))
     return "built"
 
 
