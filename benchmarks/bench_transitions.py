@@ -33,7 +33,7 @@ from transitions import Machine
 
 from hedge_fsm import BBO, HedgeConfig, Instrument, OrderInfo, OrderStatus, Side, TriggerFill
 from hedge_fsm.config import PartialEntryPolicy
-from hedge_fsm.machines.commands import PlaceLimit, PlaceMarket
+from hedge_fsm.machines.commands import PlaceLimit, PlaceMarket, ReadPosition, WaitUntil
 from hedge_fsm.machines.events import (
     BboReceived,
     CancelConfirmed,
@@ -139,8 +139,42 @@ def supervisor_trigger_cycle() -> int:
     sup.drain_routed()
     sup.dispatch(Route("supervisor", 1), CancelConfirmed(now=now, order=attrs.evolve(
         b, status=OrderStatus.FILLED, filled_quantity=b.quantity, average_price=b.price)))
+    _reconcile(sup, now)
     assert sup.state == "done", sup.state
     return len(sup.history)
+
+
+def _reconcile(sup: HedgeSupervisor, now: float) -> None:
+    """Answer the reconciling step: its settle timer, then positions that match the ledgers."""
+    _answer(sup, now)
+
+
+def _answer(sup: HedgeSupervisor, now: float) -> None:
+    """Play the venue until the supervisor is terminal: timers fire, positions are what the
+    ledgers say, market orders fill at once."""
+    for _ in range(50):
+        if sup.is_finished:
+            return
+        routed = sup.drain_routed()
+        timers = [(r, c) for r, c in routed if isinstance(c, WaitUntil)]
+        for route, command in routed:
+            if sup.is_finished:
+                return
+            if isinstance(command, ReadPosition):
+                plan = sup.plans[command.leg]
+                now += 0.001
+                sup.dispatch(route, PositionRead(now=now, quantity=plan.baseline + plan.net_signed()))
+            elif isinstance(command, PlaceMarket):
+                now += 0.001
+                sup.dispatch(route, OrderAcked(now=now, order=OrderInfo(
+                    order_id=f"r{command.client_order_id}", client_order_id=command.client_order_id,
+                    symbol="BTC", side=command.side, quantity=command.quantity, price=None,
+                    status=OrderStatus.FILLED, filled_quantity=command.quantity,
+                    average_price=D("99.9"))))
+        if timers and not sup.is_finished and not sup.outbox and not sup._routed:
+            route, command = timers[-1]
+            now = max(now, command.at)
+            sup.dispatch(route, TimerFired(now=now, token=command.token))
 
 
 def supervisor_rollback_cycle() -> int:
@@ -165,20 +199,7 @@ def supervisor_rollback_cycle() -> int:
     sup.dispatch(Route("supervisor", 1), CancelConfirmed(now=now, order=attrs.evolve(
         b, status=OrderStatus.CANCELED)))
     assert sup.state == "rolling_back", sup.state
-    sup.drain_routed()
-    now += 0.02
-    sup.dispatch(Route("supervisor", 0), PositionRead(now=now, quantity=D("0.4")))
-    sup.dispatch(Route("supervisor", 1), PositionRead(now=now, quantity=D("0")))
-    market = [c for _, c in sup.drain_routed() if isinstance(c, PlaceMarket)][0]
-    now += 0.02
-    sup.dispatch(Route("supervisor", 0), OrderAcked(now=now, order=OrderInfo(
-        order_id="r0", client_order_id=market.client_order_id, symbol="BTC", side=market.side,
-        quantity=market.quantity, price=None, status=OrderStatus.FILLED,
-        filled_quantity=market.quantity, average_price=D("99.9"))))
-    sup.drain_routed()
-    now += 0.02
-    sup.dispatch(Route("supervisor", 0), PositionRead(now=now, quantity=D("0")))
-    sup.dispatch(Route("supervisor", 1), PositionRead(now=now, quantity=D("0")))
+    _answer(sup, now)
     assert sup.state == "rolled_back", sup.state
     return len(sup.history)
 
