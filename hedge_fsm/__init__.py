@@ -15,6 +15,7 @@ from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy, RetryPo
 from hedge_fsm.engine import HedgeEngine
 from hedge_fsm.errors import (
     AmbiguousOutcome,
+    CapabilityError,
     ConfigError,
     HedgeError,
     IllegalTransition,
@@ -65,6 +66,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BBO",
     "AmbiguousOutcome",
+    "CapabilityError",
     "Clock",
     "ConfigError",
     "ExecutionMode",

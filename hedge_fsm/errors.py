@@ -10,6 +10,7 @@ import enum
 
 __all__ = [
     "AmbiguousOutcome",
+    "CapabilityError",
     "ConfigError",
     "HedgeError",
     "IllegalTransition",
@@ -106,3 +107,19 @@ class AmbiguousOutcome(VenueError):
     Whoever sees this must look the order up by client order id before placing
     another one for the same leg.
     """
+
+
+class CapabilityError(HedgeError):
+    """A venue cannot do what was asked of it; refused at set-up, before anything is sent.
+
+    Raised when an adapter knows (from its capability data or its library's
+    ``NotSupported``) that an operation is impossible on a venue: for example a
+    ccxt class that needs a native signer the environment lacks. It is not an
+    answer about any order: nothing was sent. ``venue`` and ``operation`` name
+    what was refused.
+    """
+
+    def __init__(self, message: str, *, venue: str = "", operation: str = "") -> None:
+        self.venue = venue
+        self.operation = operation
+        super().__init__(message)

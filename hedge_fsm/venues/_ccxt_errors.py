@@ -26,25 +26,30 @@ in place too, because ``raise ... from exc`` keeps it in the traceback.
 from __future__ import annotations
 
 import enum
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import ccxt.async_support as ccxt
 
 from hedge_fsm.errors import (
     AmbiguousOutcome,
+    CapabilityError,
     HedgeError,
     OrderNotFound,
     RejectReason,
     VenueError,
     VenueRejected,
 )
+from hedge_fsm.venues._ccxt_profiles import GENERIC, VenueProfile
 
 __all__ = [
     "CREDENTIAL_ATTRIBUTES",
     "Action",
     "credentials_of",
-    "is_post_only_text",
+    "error_codes",
+    "is_post_only_refusal",
     "scrub",
     "scrub_exception",
     "translate_error",
@@ -60,14 +65,6 @@ _SECRET_PAIR = re.compile(
     r"(?i)(\"?\b(?:signature|sign|api[-_]?key|secret|passphrase|password|private[-_]?key|"
     r"x-mbx-apikey|x-bapi-api-key|x-bapi-sign|ok-access-key|ok-access-sign|"
     r"ok-access-passphrase)\b\"?\s*[:=]\s*\"?)([^\"&\s,;}]+)"
-)
-# Words exchanges use when a post-only (maker-only) order would have taken liquidity:
-# binance -5022 "could not be executed as maker, the Post Only order will be rejected",
-# bybit "EC_PostOnlyWillTakeLiquidity", okx "The post-only order will take liquidity",
-# others "would immediately match" / "would cross".
-_POST_ONLY_TEXT = re.compile(
-    r"(?i)post[\s_-]?only|executed as maker|will ?take ?liquidity|"
-    r"would (?:immediately )?(?:match|cross|trade|take)|immediately (?:match|fill)"
 )
 # Reduce-only refusals. Deliberately narrow: binance's min-notional message says
 # "(unless you choose reduce only)" and must stay an INVALID_ORDER.
@@ -144,9 +141,65 @@ def scrub_exception(exc: BaseException, secrets: Iterable[str] = ()) -> None:
         pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
 
-def is_post_only_text(text: str) -> bool:
-    """True when an exchange's message or reason says a post-only order would have taken."""
-    return bool(_POST_ONLY_TEXT.search(text))
+_CODE_KEYS = ("code", "retCode", "sCode", "label", "error", "error_code", "errorCode", "err_code", "status")
+
+
+def _values(payload: Any, depth: int = 0) -> Iterator[str]:
+    if depth > 3:
+        return
+    if isinstance(payload, dict):
+        for key, value in payload.items():
+            if key in _CODE_KEYS and isinstance(value, str | int) and not isinstance(value, bool):
+                yield str(value)
+            elif isinstance(value, dict | list):
+                yield from _values(value, depth + 1)
+    elif isinstance(payload, list):
+        for item in payload:
+            yield from _values(item, depth + 1)
+
+
+def error_codes(text: str) -> frozenset[str]:
+    """The venue's error codes and labels in a ccxt message (``"<id> <json body>"``).
+
+    ccxt puts the exchange's answer body after the exchange id; the codes are read
+    from that JSON (``code``, ``retCode``, okx ``sCode``, gate ``label``, ...), not
+    guessed from the words around them.
+    """
+    for opening in ("{", "["):
+        start = text.find(opening)
+        if start < 0:
+            continue
+        try:
+            payload = json.loads(text[start:])
+        except ValueError:
+            continue
+        return frozenset(_values(payload))
+    return frozenset()
+
+
+def is_post_only_refusal(exc: BaseException, profile: VenueProfile = GENERIC) -> bool:
+    """True when ``exc`` is this venue's refusal of a post-only order that would have taken.
+
+    Only the venue's own codes or exact phrases (its profile) count, and ccxt's
+    ``OrderImmediatelyFillable`` only where the venue uses it for post-only (Gate's
+    POC): elsewhere it means a stop that would trigger at once.
+    """
+    if isinstance(exc, ccxt.OrderImmediatelyFillable) and profile.immediately_fillable_is_post_only:
+        return True
+    text = str(exc)
+    if profile.post_only_codes & error_codes(text):
+        return True
+    return any(phrase in text for phrase in profile.post_only_messages)
+
+
+def _is_reduce_only_refusal(exc: BaseException, profile: VenueProfile) -> bool:
+    text = str(exc)
+    if profile.reduce_only_codes & error_codes(text):
+        return True
+    if any(phrase in text for phrase in profile.reduce_only_messages):
+        return True
+    listed = isinstance(exc, ccxt.InvalidOrder | ccxt.OperationRejected)
+    return listed and bool(_REDUCE_ONLY_TEXT.search(text))
 
 
 def translate_error(
@@ -157,17 +210,28 @@ def translate_error(
     operation: str,
     symbol: str,
     secrets: Iterable[str] = (),
-) -> VenueError:
+    profile: VenueProfile = GENERIC,
+) -> HedgeError:
     """The hedge_fsm error for ccxt's ``exc`` raised while doing ``action``.
 
     The caller raises the result ``from exc``; ``exc``'s message is scrubbed here.
+    ccxt's ``NotSupported`` (raised before anything is sent) becomes a
+    :class:`~hedge_fsm.errors.CapabilityError`, never an answer about an order.
     """
     secrets = tuple(secrets)
     scrub_exception(exc, secrets)
     detail = scrub(str(exc), secrets)
     message = f"{venue}: {operation} {symbol} failed: {type(exc).__name__}: {detail}"
+    if isinstance(exc, ccxt.NotSupported):
+        return CapabilityError(
+            f"{message} (ccxt cannot do this on {venue}; nothing was sent)", venue=venue, operation=operation
+        )
     if action is Action.PLACE:
-        return _placing(exc, message, venue=venue, operation=operation)
+        return _placing(exc, message, venue=venue, operation=operation, profile=profile)
+    if profile.not_found_codes & error_codes(str(exc)):
+        # The venue's own "no such order", whatever ccxt filed it under (Backpack's
+        # RESOURCE_NOT_FOUND is an ExchangeNotAvailable in ccxt).
+        return OrderNotFound(message, venue=venue, operation=operation)
     if action is Action.CANCEL:
         return _cancelling(exc, message, venue=venue, operation=operation)
     return _querying(exc, message, venue=venue, operation=operation)
@@ -187,16 +251,16 @@ def _is_transport_failure(exc: ccxt.BaseError) -> bool:
     return isinstance(exc, ccxt.OperationFailed)
 
 
-def _placing(exc: ccxt.BaseError, message: str, *, venue: str, operation: str) -> VenueError:
+def _placing(
+    exc: ccxt.BaseError, message: str, *, venue: str, operation: str, profile: VenueProfile
+) -> VenueError:
     if isinstance(exc, ccxt.DuplicateOrderId):
         # The client order id is already taken: an earlier attempt did create an order.
         # Saying "ambiguous" sends the engine to look it up by client id, which is right.
         return AmbiguousOutcome(message, venue=venue, operation=operation)
-    if isinstance(exc, ccxt.OrderImmediatelyFillable) or (
-        isinstance(exc, ccxt.InvalidOrder) and is_post_only_text(str(exc))
-    ):
+    if is_post_only_refusal(exc, profile):
         return _rejected(message, RejectReason.POST_ONLY, venue=venue, operation=operation)
-    if isinstance(exc, ccxt.InvalidOrder | ccxt.OperationRejected) and _REDUCE_ONLY_TEXT.search(str(exc)):
+    if _is_reduce_only_refusal(exc, profile):
         return _rejected(message, RejectReason.REDUCE_ONLY, venue=venue, operation=operation)
     if isinstance(exc, ccxt.InsufficientFunds):
         return _rejected(message, RejectReason.INSUFFICIENT_FUNDS, venue=venue, operation=operation)

@@ -17,7 +17,7 @@ as an error) keep ``reject_reason=POST_ONLY``, read from the raw ``info``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -26,11 +26,13 @@ from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, T
 
 from hedge_fsm.errors import InvalidValue, RejectReason
 from hedge_fsm.values import BBO, Instrument, OrderInfo, OrderStatus, Side
-from hedge_fsm.venues._ccxt_errors import is_post_only_text
+from hedge_fsm.venues._ccxt_profiles import GENERIC, VenueProfile
 
 __all__ = [
     "FeeSchedule",
+    "MissingFillPrice",
     "ParseError",
+    "PositionSignUnknown",
     "SentOrder",
     "bbo_from_order_book",
     "instrument_from_market",
@@ -45,16 +47,34 @@ ZERO = Decimal(0)
 
 # Raw average-price fields, by exchange API: binance avgPrice, bybit avgPrice, okx avgPx.
 _RAW_AVERAGE_KEYS = ("avgPrice", "avgPx", "averagePrice", "avg_price")
-# Raw reason fields where venues say why they cancelled or rejected an order.
-_RAW_REASON_KEYS = ("rejectReason", "cancelSourceReason", "cancelReason", "reason", "cancelType")
-# okx cancelSource "31": "The post-only order will take liquidity".
-_OKX_POST_ONLY_CANCEL_SOURCE = "31"
+# Raw fields where venues say why they cancelled or rejected an order (bybit rejectReason,
+# okx cancelSource, paradex cancel_reason, hyperliquid/lighter status, extended statusReason).
+_RAW_REASON_KEYS = (
+    "rejectReason",
+    "cancelSource",
+    "cancelSourceReason",
+    "cancelReason",
+    "cancel_reason",
+    "reject_reason",
+    "statusReason",
+    "reason",
+    "cancelType",
+    "status",
+)
 # ccxt's unified timeInForce for post-only (binance GTX, bybit PostOnly, okx post_only).
 _POST_ONLY_TIME_IN_FORCE = frozenset({"PO", "GTX"})
 
 
 class ParseError(ValueError):
     """A ccxt structure lacks what a hedge_fsm value needs (the venue adapter wraps it)."""
+
+
+class MissingFillPrice(ParseError):
+    """An order reports a fill but no price for it (and no trades to compute one from)."""
+
+
+class PositionSignUnknown(ParseError):
+    """A position whose direction the venue's answer does not say."""
 
 
 @attrs.frozen(kw_only=True)
@@ -223,8 +243,19 @@ def _level(level: Sequence[Any]) -> tuple[Decimal, Decimal]:
     return price, size if size is not None and size > 0 else ZERO
 
 
-def net_position(positions: Sequence[Mapping[str, Any]], symbol: str) -> Decimal:
-    """Signed net contracts of ``symbol`` (long positive), summing hedge-mode sides."""
+def net_position(
+    positions: Sequence[Mapping[str, Any]], symbol: str, *, signed_size_keys: Sequence[str] = ()
+) -> Decimal:
+    """Signed net contracts of ``symbol`` (long positive), summing hedge-mode sides.
+
+    The direction comes only from what the venue sent: the sign of its raw signed
+    size when it has one (``signed_size_keys`` of ``info``: binance/aster
+    ``positionAmt``, hyperliquid ``szi``, backpack ``netQuantity``), else ccxt's
+    ``side``, else a negative ``contracts`` (a sign can only come from the venue). A non-zero position
+    without any of these raises :class:`PositionSignUnknown`: ccxt's Aster parser,
+    for one, strips the sign and derives the side from ``notional``, which the
+    venue may leave out; reading such a short as a long would double it.
+    """
     net = ZERO
     for position in positions:
         if position.get("symbol") != symbol:
@@ -232,26 +263,54 @@ def net_position(positions: Sequence[Mapping[str, Any]], symbol: str) -> Decimal
         contracts = to_decimal(position.get("contracts"))
         if contracts is None or contracts == 0:
             continue
+        signed = _raw_signed_size(position, signed_size_keys)
         side = position.get("side")
-        if side == "long":
+        if signed is not None and signed != 0:
+            # The venue's own signed size wins over ccxt's side, which some parsers derive
+            # from other fields (backpack from netCost, aster from notional).
+            net += abs(contracts) if signed > 0 else -abs(contracts)
+        elif side == "long":
             net += abs(contracts)
         elif side == "short":
             net -= abs(contracts)
-        else:
-            # No side: ccxt passes the exchange's signed size through as is.
+        elif contracts < 0:
             net += contracts
+        else:
+            raise PositionSignUnknown(
+                f"position {symbol} of {contracts} contracts has no side and no signed size: "
+                "long or short cannot be told"
+            )
     return net
 
 
+def _raw_signed_size(position: Mapping[str, Any], keys: Sequence[str]) -> Decimal | None:
+    info = position.get("info")
+    if not isinstance(info, Mapping):
+        return None
+    for key in keys:
+        if key == "sign":
+            # lighter: "sign": 1 long, -1 short, beside an unsigned "position".
+            sign = to_decimal(info.get("sign"))
+            if sign is not None and sign != 0:
+                return sign
+            continue
+        value = to_decimal(info.get(key))
+        if value is not None:
+            return value
+    return None
+
+
 def order_status(
-    order: Mapping[str, Any], filled: Decimal, quantity: Decimal
+    order: Mapping[str, Any], filled: Decimal, quantity: Decimal, profile: VenueProfile = GENERIC
 ) -> tuple[OrderStatus, RejectReason | None]:
     """hedge_fsm's status (and post-only reason) for a ccxt unified order.
 
     ====================  ===========================================================
     ccxt ``status``        hedge_fsm
     ====================  ===========================================================
-    ``open`` (or none)     PARTIALLY_FILLED if filled > 0, else OPEN. An acknowledgement
+    ``open`` (or none)     FILLED when filled == quantity (a terse market ack that says
+                           how much filled but no status, Hyperliquid's ``filled``);
+                           PARTIALLY_FILLED if filled > 0, else OPEN. An acknowledgement
                            without a status is an order the venue accepted.
     ``closed``             FILLED; but CANCELED when filled < quantity (bybit reports
                            ``PartiallyFilledCanceled`` as ``closed``).
@@ -263,21 +322,30 @@ def order_status(
                            EXPIRED_IN_MATCH, instead of crossing).
     ``rejected``           REJECTED; with POST_ONLY when the reason says so.
     ====================  ===========================================================
+
+    Non-unified strings a venue's ccxt class passes through (GRVT ``pending``,
+    Apex ``filled``, dYdX ``canceling``) are mapped by the venue's profile first;
+    any other unknown string is a :class:`ParseError`, never a guess.
     """
     status = order.get("status")
+    if isinstance(status, str):
+        status = profile.status_map.get(status, status)
     if status == "closed":
         return (OrderStatus.FILLED, None) if filled >= quantity else (OrderStatus.CANCELED, None)
     if status == "canceled":
-        if filled == 0 and _venue_cancelled_post_only(order):
+        if filled == 0 and _venue_cancelled_post_only(order, profile):
             return OrderStatus.REJECTED, RejectReason.POST_ONLY
         return OrderStatus.CANCELED, None
     if status == "expired":
-        post_only = filled == 0 and (_is_post_only_order(order) or _venue_cancelled_post_only(order))
+        post_only = filled == 0 and (_is_post_only_order(order) or _venue_cancelled_post_only(order, profile))
         return OrderStatus.EXPIRED, RejectReason.POST_ONLY if post_only else None
     if status == "rejected":
-        post_only = _venue_cancelled_post_only(order)
-        return OrderStatus.REJECTED, RejectReason.POST_ONLY if post_only else None
+        if _venue_cancelled_post_only(order, profile):
+            return OrderStatus.REJECTED, RejectReason.POST_ONLY
+        return OrderStatus.REJECTED, _venue_reject_reason(order, profile)
     if status in (None, "open"):
+        if filled >= quantity:
+            return OrderStatus.FILLED, None
         return (OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN), None
     raise ParseError(f"unknown ccxt order status {status!r}")
 
@@ -289,29 +357,69 @@ def _is_post_only_order(order: Mapping[str, Any]) -> bool:
     return isinstance(info, Mapping) and info.get("timeInForce") in ("GTX", "PostOnly")
 
 
-def _venue_cancelled_post_only(order: Mapping[str, Any]) -> bool:
+def _venue_cancelled_post_only(order: Mapping[str, Any], profile: VenueProfile) -> bool:
+    """The venue's own reason string (exactly) says: cancelled because post-only would take."""
+    reasons = profile.post_only_cancel_reasons
+    if not reasons:
+        return False
     info = order.get("info") or {}
     if not isinstance(info, Mapping):
         return False
-    if str(info.get("cancelSource", "")) == _OKX_POST_ONLY_CANCEL_SOURCE:
-        return True
-    return any(isinstance(info.get(key), str) and is_post_only_text(info[key]) for key in _RAW_REASON_KEYS)
+    nested = [info] + [v for v in info.values() if isinstance(v, Mapping)]
+    return any(
+        isinstance(part.get(key), str | int) and str(part.get(key)) in reasons
+        for part in nested
+        for key in _RAW_REASON_KEYS
+    )
 
 
-def _average_price(order: Mapping[str, Any], filled: Decimal) -> Decimal | None:
+def average_from_trades(trades: Sequence[Mapping[str, Any]], order_id: str) -> tuple[Decimal, Decimal] | None:
+    """(filled, average price) of ``order_id``'s trades in a ccxt trade list, or None."""
+    quantity = notional = ZERO
+    for trade in trades:
+        if str(trade.get("order")) != order_id:
+            continue
+        amount, price = _positive(trade.get("amount")), _positive(trade.get("price"))
+        if amount is None or price is None:
+            continue
+        quantity += amount
+        notional += amount * price
+    return (quantity, notional / quantity) if quantity > 0 else None
+
+
+def _venue_reject_reason(order: Mapping[str, Any], profile: VenueProfile) -> RejectReason | None:
+    """Our reason for a venue's own rejection string (exactly, per the profile)."""
+    info = order.get("info") or {}
+    if not profile.reject_reasons or not isinstance(info, Mapping):
+        return None
+    for key in _RAW_REASON_KEYS:
+        value = info.get(key)
+        if isinstance(value, str) and value in profile.reject_reasons:
+            return profile.reject_reasons[value]
+    return None
+
+
+def _average_price(
+    order: Mapping[str, Any], filled: Decimal, profile: VenueProfile = GENERIC
+) -> Decimal | None:
+    """The venue's average fill price: its own raw field, else ccxt's ``average``.
+
+    ccxt's ``average`` is the venue's (or the venue's cost over the fill); ccxt's
+    ``cost`` is not used: when the venue gives no average, ccxt fills ``cost`` in
+    as filled x *limit price*, which is not a fill price.
+    """
     info = order.get("info") or {}
     if isinstance(info, Mapping):
         for key in _RAW_AVERAGE_KEYS:
             raw = _positive(info.get(key))
             if raw is not None:
                 return raw
-    average = _positive(order.get("average"))
-    if average is not None:
-        return average
-    cost = _positive(order.get("cost"))
-    if cost is not None and filled > 0:
-        return cost / filled
-    return None
+        if profile.fill_value_keys is not None:
+            value_key, size_key = profile.fill_value_keys
+            value, size = _positive(info.get(value_key)), _positive(info.get(size_key))
+            if value is not None and size is not None:
+                return value / size
+    return _positive(order.get("average"))
 
 
 def _maker_quantity(order: Mapping[str, Any], filled: Decimal, post_only: bool) -> Decimal | None:
@@ -334,12 +442,19 @@ def order_info_from_ccxt(
     symbol: str,
     sent: SentOrder | None = None,
     client_order_id: str | None = None,
+    profile: VenueProfile = GENERIC,
+    engine_client_id: Callable[[str], str] | None = None,
+    trades: Sequence[Mapping[str, Any]] | None = None,
 ) -> OrderInfo:
     """An :class:`OrderInfo` from a ccxt unified order.
 
     ``sent`` (what we placed) fills fields a terse acknowledgement leaves out
     (bybit and okx answer a new order with ids only); ``client_order_id`` is the
-    id to report when neither the venue nor ``sent`` gives one.
+    id to report when neither the venue nor ``sent`` gives one. ``engine_client_id``
+    turns the venue's client id (Hyperliquid hex, Lighter integer, Gate ``t-...``)
+    back into the engine's. ``trades`` (the venue's fills of this order) give the
+    average price when the order itself reports none; without either, a filled
+    order raises :class:`MissingFillPrice`: the limit price is not a fill price.
     """
     order_id = order.get("id")
     if order_id is None or str(order_id) == "":
@@ -357,22 +472,28 @@ def order_info_from_ccxt(
         raise ParseError(f"order {order_id} has no quantity")
     filled = to_decimal(order.get("filled"))
     if filled is None:
-        filled = quantity if order.get("status") == "closed" else ZERO
-    status, reason = order_status(order, filled, quantity)
+        raw_status = order.get("status")
+        mapped = profile.status_map.get(raw_status, raw_status) if isinstance(raw_status, str) else None
+        filled = quantity if mapped == "closed" else ZERO
+    status, reason = order_status(order, filled, quantity, profile)
     is_market = order.get("type") == "market"
     price = None if is_market else _positive(order.get("price"))
     if price is None and sent is not None and not is_market:
         price = sent.price
-    average = _average_price(order, filled) if filled > 0 else None
+    average = _average_price(order, filled, profile) if filled > 0 else None
+    if filled > 0 and average is None and trades:
+        computed = average_from_trades(trades, order_id)
+        if computed is not None and computed[0] >= filled:
+            average = computed[1]
     if filled > 0 and average is None:
-        # No average anywhere: a limit order filled at its limit or better; the limit
-        # is the only honest number we have.
-        average = price
+        raise MissingFillPrice(f"order {order_id} reports {filled} filled but no fill price")
     post_only = (sent is not None and sent.post_only) or _is_post_only_order(order)
     reported_client_id = order.get("clientOrderId")
+    if reported_client_id not in (None, "") and engine_client_id is not None:
+        reported_client_id = engine_client_id(str(reported_client_id))
     client_id = (
         str(reported_client_id)
-        if reported_client_id
+        if reported_client_id not in (None, "")
         else (sent.client_order_id if sent is not None else client_order_id) or order_id
     )
     try:

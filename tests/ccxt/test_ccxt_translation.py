@@ -19,8 +19,10 @@ from hedge_fsm import (
     Side,
     VenueRejected,
 )
+from hedge_fsm.errors import CapabilityError
 from hedge_fsm.venues._ccxt_errors import Action, scrub, translate_error
 from hedge_fsm.venues._ccxt_parse import (
+    MissingFillPrice,
     ParseError,
     SentOrder,
     instrument_from_market,
@@ -29,6 +31,7 @@ from hedge_fsm.venues._ccxt_parse import (
     step_from_precision,
     to_decimal,
 )
+from hedge_fsm.venues._ccxt_profiles import PROFILES
 from hedge_fsm.venues.ccxt import CcxtVenue
 from tests.ccxt.fixtures.fake_http import (
     API_KEY,
@@ -232,10 +235,46 @@ def test_maker_quantity_comes_from_trade_liquidity_when_reported() -> None:
     assert without.maker_quantity is None
 
 
-def test_filled_order_without_any_average_reports_its_limit_price() -> None:
-    """OrderInfo needs an average once filled; the limit price is the honest fallback."""
-    info = order_info_from_ccxt(_order(status="closed", filled=0.003, cost=None), symbol="BTC/USDT:USDT")
-    assert info.average_price == Decimal("65000.1")
+def test_filled_order_without_any_fill_price_is_refused_not_given_the_limit_price() -> None:
+    """Regression: a fill with no price reported is unreadable, never priced at the limit."""
+    with pytest.raises(MissingFillPrice):
+        order_info_from_ccxt(_order(status="closed", filled=0.003, cost=None), symbol="BTC/USDT:USDT")
+
+
+def test_fill_price_is_computed_from_the_orders_own_trades() -> None:
+    """Without an average, the VWAP of the venue's trades of this order (not others') is the price."""
+    trades = [
+        {"order": "7", "amount": 0.001, "price": 65000.0},
+        {"order": "7", "amount": 0.002, "price": 65000.3},
+        {"order": "8", "amount": 5.0, "price": 1.0},
+    ]
+    info = order_info_from_ccxt(
+        _order(status="closed", filled=0.003, cost=None), symbol="BTC/USDT:USDT", trades=trades
+    )
+    assert info.average_price == (Decimal("65") + Decimal("130.0006")) / Decimal("0.003")
+
+
+def test_a_missing_status_with_everything_filled_is_filled() -> None:
+    """Regression (Hyperliquid's terse market ack): filled == amount and no status is FILLED."""
+    info = order_info_from_ccxt(_order(status=None, filled=0.003, average=65000.5), symbol="BTC/USDT:USDT")
+    assert info.status is OrderStatus.FILLED
+    partial = order_info_from_ccxt(_order(status=None, filled=0.001, average=65000.5), symbol="BTC/USDT:USDT")
+    assert partial.status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_venue_status_strings_are_mapped_by_the_profile_and_unknown_ones_refused() -> None:
+    """GRVT 'pending' is open, Apex 'filled' is closed, dYdX 'canceling' still open; others fail."""
+    grvt, apex, dydx = PROFILES["grvt"], PROFILES["apex"], PROFILES["dydx"]
+    pending = order_info_from_ccxt(_order(status="pending", filled=0), symbol="S", profile=grvt)
+    assert pending.status is OrderStatus.OPEN
+    filled = order_info_from_ccxt(
+        _order(status="filled", filled=None, average=65000.1), symbol="S", profile=apex
+    )
+    assert (filled.status, filled.filled_quantity) == (OrderStatus.FILLED, Decimal("0.003"))
+    canceling = order_info_from_ccxt(_order(status="canceling", filled=0), symbol="S", profile=dydx)
+    assert canceling.status is OrderStatus.OPEN
+    with pytest.raises(ParseError, match="unknown ccxt order status"):
+        order_info_from_ccxt(_order(status="pending", filled=0), symbol="S")
 
 
 def test_unknown_status_and_missing_id_are_parse_errors() -> None:
@@ -252,13 +291,17 @@ def test_unknown_status_and_missing_id_are_parse_errors() -> None:
 @pytest.mark.parametrize(
     ("error", "action", "expected", "reason"),
     [
-        (ccxt.OrderImmediatelyFillable("would take"), Action.PLACE, VenueRejected, RejectReason.POST_ONLY),
+        # Without a venue profile, neither ccxt's OrderImmediatelyFillable (a stop that would
+        # trigger at once on binance) nor words in a message make a post-only refusal.
+        (ccxt.OrderImmediatelyFillable("x"), Action.PLACE, VenueRejected, RejectReason.INVALID_ORDER),
         (
             ccxt.InvalidOrder("x Post Only order will be rejected"),
             Action.PLACE,
             VenueRejected,
-            RejectReason.POST_ONLY,
+            RejectReason.INVALID_ORDER,
         ),
+        (ccxt.NotSupported("x"), Action.PLACE, CapabilityError, None),
+        (ccxt.NotSupported("x"), Action.CANCEL, CapabilityError, None),
         (ccxt.InvalidOrder("x price out of range"), Action.PLACE, VenueRejected, RejectReason.INVALID_ORDER),
         (ccxt.InsufficientFunds("x"), Action.PLACE, VenueRejected, RejectReason.INSUFFICIENT_FUNDS),
         (ccxt.DuplicateOrderId("x"), Action.PLACE, AmbiguousOutcome, None),
