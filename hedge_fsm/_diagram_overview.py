@@ -157,7 +157,7 @@ def overview_dot(
     out = [f'digraph "{source.name}_overview" {{']
     out.append(
         f'  graph [label="{_text(title)}: overview", labelloc="t", fontname="{_FONT}", fontsize="18", '
-        f'tooltip="{_text(title)}", nodesep="0.5", ranksep="0.55"];'
+        f'tooltip="{_text(title)}", nodesep="0.3", ranksep="0.55"];'
     )
     out.append(
         f'  node [shape="box", style="rounded,filled", fillcolor="{_STATE_FILL}", color="black", '

@@ -331,7 +331,8 @@ def _simulate(args: argparse.Namespace, out: Console) -> int:
 
     out.print(
         f"[bold]hedge-fsm simulate[/bold]  scenario [cyan]{escape(episode.scenario)}[/cyan]  "
-        f"seed {episode.seed}  (virtual time; venues: {escape(', '.join(episode.venues))})"
+        f"seed {episode.seed}  hedge {escape(episode.hedge_id)}  "
+        f"(virtual time; venues: {escape(', '.join(episode.venues))})"
     )
     timeline = Table(title="Timeline", show_lines=False, header_style="bold")
     timeline.add_column("t (s)", justify="right", no_wrap=True)
@@ -363,7 +364,10 @@ def _simulate(args: argparse.Namespace, out: Console) -> int:
     else:
         out.print("invariants: all hold (docs/design.md, Invariants)")
     if journal is not None:
-        out.print(f"journal written to {_show(journal)}", soft_wrap=True)
+        if episode.journal_torn_tail is not None:
+            out.print(f"[yellow]warning:[/yellow] {escape(episode.journal_torn_tail.describe())}; "
+                      "truncated to the last whole record before appending", soft_wrap=True)
+        out.print(f"journal written to {_show(journal)} (hedge {escape(episode.hedge_id)})", soft_wrap=True)
     if diagram is not None:
         out.print(f"episode diagrams written to {_show(diagram)}", soft_wrap=True)
         if not svg_available():
@@ -394,10 +398,13 @@ def _diagrams(args: argparse.Namespace, out: Console) -> int:
 
 
 def _replay(args: argparse.Namespace, out: Console) -> int:
-    from hedge_fsm.journal import iter_lines, read_journal, replay
+    from hedge_fsm.journal import iter_lines, load_journal, replay
 
     _input_text("replay", args.journal, "a journal (JSON Lines, written by --journal or JournalWriter)")
-    hedges = read_journal(args.journal)
+    contents = load_journal(args.journal)
+    if contents.torn_tail is not None:  # a crash mid-write: the last record is left out, said so
+        out.print(f"[yellow]warning:[/yellow] {escape(contents.torn_tail.describe())}", soft_wrap=True)
+    hedges = contents.hedges
     if not hedges:
         out.print(f"{_show(args.journal)}: no hedge in the journal", soft_wrap=True)
         return 1

@@ -30,6 +30,14 @@ construction as an :class:`~hedge_fsm.errors.InvalidValue`
 - ``ambiguous_horizon >= call_timeouts.place``: a placement still in flight is
   possibly live at least as long as the driver waits for its answer.
 
+Only what a user writes can contradict: a default that depends on another
+field follows it (``backoff`` defaults to 0.075 s or the budget if shorter;
+``inside_tick_attempts`` to 3 or ``max_attempts`` if fewer; ``poll_interval`` to
+0.1 s or ``attempt_wait``/``budget`` if shorter; ``entry_poll_interval`` to
+0.25 s or ``entry_timeout`` if shorter; ``ambiguous_horizon`` to 10 s or
+``call_timeouts.place`` if longer), so ``HedgeConfig(entry_timeout=0.1)`` or
+``RetryPolicy(max_attempts=2)`` is accepted as meant.
+
 Not contradictions, so accepted: ``attempt_wait`` above ``budget`` (the wait
 is capped by the budget left), call timeouts above a budget (a venue call may
 outlast the limit phase; the market fallback follows), a ``stuck_timeout``
@@ -50,7 +58,7 @@ import cattrs
 
 from hedge_fsm.convert import converter, structure_problems
 from hedge_fsm.errors import ConfigError, InvalidValue
-from hedge_fsm.validators import integer_at_least, non_negative_decimal, number_in
+from hedge_fsm.validators import boolean, integer_at_least, non_negative_decimal, number_in
 
 __all__ = [
     "CallTimeouts",
@@ -89,6 +97,23 @@ class ContradictoryConfig(InvalidValue):
         )
 
 
+def _capped(default: Any, *caps: object) -> Any:
+    """A default that never contradicts the fields it depends on: the least of it and them.
+
+    Values that are not numbers are left to the fields' own validators to report.
+    """
+    numbers = [c for c in caps if isinstance(c, int | float) and not isinstance(c, bool)]
+    return min([default, *numbers])
+
+
+_POLICY_CAPS: dict[str, tuple[str, ...]] = {
+    "backoff": ("budget",),
+    "inside_tick_attempts": ("max_attempts",),
+    "poll_interval": ("attempt_wait", "budget"),
+}
+"""RetryPolicy fields whose default is capped by other fields (see ``_capped``)."""
+
+
 def _require(ok: bool, owner: str, fields: dict[str, object], template: str) -> None:
     if not ok:
         raise ContradictoryConfig(owner, fields, template)
@@ -122,19 +147,27 @@ class RetryPolicy:
     max_attempts: int = attrs.field(default=8, validator=_positive_int)
     budget: float = attrs.field(default=6.0, validator=_positive_number)
     """Total time for limit attempts, from the leg's start."""
-    backoff: float = attrs.field(default=0.075, validator=_non_negative_number)
+    backoff: float = attrs.field(
+        default=attrs.Factory(lambda self: _capped(0.075, self.budget), takes_self=True),
+        validator=_non_negative_number,
+    )
+    """The wait before the next attempt. Default 0.075, or the budget when that is shorter."""
     inside_tick_attempts: int = attrs.field(
-        default=attrs.Factory(lambda self: min(3, self.max_attempts), takes_self=True),
+        default=attrs.Factory(lambda self: _capped(3, self.max_attempts), takes_self=True),
         validator=_non_negative_int,
     )
     """Attempts priced inside the spread (break-even counts as one) before the touch.
-
-    Default 3, or ``max_attempts`` when that is fewer (a default never contradicts);
-    given explicitly, it may not exceed ``max_attempts``."""
+    Default 3, or ``max_attempts`` when that is fewer."""
     attempt_wait: float = attrs.field(default=1.5, validator=_positive_number)
     """How long one order may rest before it is cancelled (capped by the budget left)."""
-    poll_interval: float = attrs.field(default=0.1, validator=_positive_number)
-    """How often a resting order is looked at (at least once per ``attempt_wait``)."""
+    poll_interval: float = attrs.field(
+        default=attrs.Factory(
+            lambda self: _capped(0.1, self.attempt_wait, self.budget), takes_self=True
+        ),
+        validator=_positive_number,
+    )
+    """How often a resting order is looked at (at least once per ``attempt_wait``). Default
+    0.1, or ``attempt_wait`` or ``budget`` when shorter."""
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__
@@ -196,9 +229,9 @@ class HedgeConfig:
     closing: RetryPolicy = CLOSING_DEFAULTS
     """Policy for ``reduce_only`` legs (closing is more urgent)."""
     mode: HedgeMode = HedgeMode.AGGRESSIVE_LIMIT
-    break_even: bool = True
+    break_even: bool = attrs.field(default=True, validator=boolean)
     """Try the break-even price once, on the first attempt, when it is feasible."""
-    break_even_include_fees: bool = True
+    break_even_include_fees: bool = attrs.field(default=True, validator=boolean)
     break_even_max_ticks: int = attrs.field(default=2, validator=_non_negative_int)
     """How far (ticks) break-even may sit behind the inside-spread price and still be tried."""
     dust_tolerance: Decimal = attrs.field(default=Decimal(0), validator=_non_negative_decimal)
@@ -208,7 +241,11 @@ class HedgeConfig:
     stuck_timeout: float = attrs.field(default=10.0, validator=_positive_number)
     """How long a leg waits for a venue to confirm a cancel or an unknown order."""
     entry_timeout: float = attrs.field(default=30.0, validator=_positive_number)
-    entry_poll_interval: float = attrs.field(default=0.25, validator=_positive_number)
+    entry_poll_interval: float = attrs.field(
+        default=attrs.Factory(lambda self: _capped(0.25, self.entry_timeout), takes_self=True),
+        validator=_positive_number,
+    )
+    """How often the resting entry is looked at. Default 0.25, or ``entry_timeout`` when shorter."""
     partial_entry_policy: PartialEntryPolicy = PartialEntryPolicy.HEDGE
     rollback_attempts: int = attrs.field(default=3, validator=_positive_int)
     rollback_budget: float = attrs.field(default=10.0, validator=_positive_number)
@@ -220,10 +257,16 @@ class HedgeConfig:
     engine; a burst of this many is allowed, the rest wait their turn."""
     call_timeouts: CallTimeouts = attrs.Factory(CallTimeouts)
     """Per-operation bounds on every venue call."""
-    ambiguous_horizon: float = attrs.field(default=10.0, validator=_positive_number)
+    ambiguous_horizon: float = attrs.field(
+        default=attrs.Factory(
+            lambda self: max(10.0, getattr(self.call_timeouts, "place", 10.0)), takes_self=True
+        ),
+        validator=_positive_number,
+    )
     """Where a venue has no request validity window: how long after sending an ambiguous
     placement that the venue never showed is still taken as possibly live (its quantity
-    reserved). Its id is watched after that, so a late appearance is cancelled and counted."""
+    reserved). Its id is watched after that, so a late appearance is cancelled and counted.
+    Default 10, or ``call_timeouts.place`` when longer."""
     position_settle_delay: float = attrs.field(default=0.5, validator=_non_negative_number)
     """How long after the last fill a position read is trusted to include it (venues report
     positions behind fills)."""
@@ -260,12 +303,12 @@ class HedgeConfig:
         """
         closing = data.get("closing")
         if isinstance(closing, dict):
-            defaults = converter.unstructure(CLOSING_DEFAULTS)
-            attempts = closing.get("max_attempts")
-            if "inside_tick_attempts" not in closing and type(attempts) is int and attempts > 0:
-                # As for a policy built directly: the default never exceeds the attempts given.
-                defaults["inside_tick_attempts"] = min(CLOSING_DEFAULTS.inside_tick_attempts, attempts)
-            data = {**data, "closing": {**defaults, **closing}}
+            merged = {**converter.unstructure(CLOSING_DEFAULTS), **closing}
+            for name, caps in _POLICY_CAPS.items():
+                if name not in closing:
+                    # As for a policy built directly: a default never contradicts what is given.
+                    merged[name] = _capped(getattr(CLOSING_DEFAULTS, name), *(merged[c] for c in caps))
+            data = {**data, "closing": merged}
         try:
             return converter.structure(data, cls)
         except cattrs.BaseValidationError as exc:

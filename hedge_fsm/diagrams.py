@@ -124,6 +124,8 @@ STATE_LEGENDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
                 "is being cancelled; left only once the cancel is confirmed.",
                 "cancelling": "The attempt timed out with no fill and the order is being "
                 "cancelled; a fill during the cancel moves to partial.",
+                "confirming": "A terminal report that may understate the fill is confirmed "
+                "by a query before the next order is sized.",
                 "retry": "Backoff before the next attempt.",
                 "market_fallback": "The limit budget is spent: a market order for what "
                 "remains is in flight.",
@@ -188,7 +190,7 @@ class SvgUnavailable(HedgeError, RuntimeError):
 
     def __init__(self) -> None:
         super().__init__(
-            "drawing SVG needs pygraphviz: pip install 'hedge-fsm[diagrams]' "
+            'drawing SVG needs pygraphviz: pip install "hedge-fsm[diagrams]" '
             "(its wheels bundle Graphviz)"
         )
 

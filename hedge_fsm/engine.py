@@ -39,10 +39,10 @@ import asyncio
 import functools
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from hedge_fsm.journal import JournalHedge
@@ -418,7 +418,7 @@ class HedgeEngine:
         must never be reported as hedged."""
         wanted = [i for i, inst in enumerate(instruments) if inst.min_notional > 0]
         bbos = await self._gather(
-            self._read(keys[i][0], keys[i][1], "bbo", self.venues[keys[i][0]].best_bid_offer)
+            self._read(keys[i][0], keys[i][1], "best_bid_offer", self.venues[keys[i][0]].best_bid_offer)
             for i in wanted
         )
         for i, bbo in zip(wanted, bbos, strict=True):
@@ -446,7 +446,7 @@ class HedgeEngine:
         read by ``stuck_timeout`` (loading a venue's market metadata can take seconds).
         """
         timeouts = self.config.call_timeouts
-        limit = {"position": timeouts.position, "bbo": timeouts.bbo}.get(
+        limit = {"position": timeouts.position, "best_bid_offer": timeouts.bbo}.get(
             what, self.config.stuck_timeout
         )
         attempts = SETUP_READ_ATTEMPTS
@@ -660,9 +660,14 @@ def _timed_out(venue: str, operation: str, seconds: float) -> AmbiguousOutcome:
     )
 
 
-async def _within(
+def _within(
     clock: Clock, call: Awaitable[_T], seconds: float, venue: str, operation: str
-) -> _T:
+) -> Awaitable[_T]:
+    """``await _within(...)``: ``call``, bounded by ``seconds`` on ``clock`` (see :class:`_Bounded`)."""
+    return _Bounded(clock, call, seconds, venue, operation)
+
+
+class _Bounded(Generic[_T]):
     """Await a venue call for at most ``seconds`` on ``clock``, else raise AmbiguousOutcome.
 
     Like ``asyncio.timeout`` but on the engine's clock: at the deadline the task
@@ -670,29 +675,68 @@ async def _within(
     cancellation is turned into a timeout. An outside cancellation is passed on.
     If the venue answered anyway (it swallowed the cancel), its answer stands: the
     caller gets exactly one outcome either way.
+
+    The call is stepped here (``yield from`` by hand) so that one answering without
+    waiting -- a zero-latency venue -- costs no timer: the deadline is armed only
+    when the call first suspends.
     """
-    task = _current_task(clock)
-    if task is None:  # pragma: no cover - venue calls always run inside a task
-        return await call
-    expired = False
 
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()
+    __slots__ = ("_call", "_clock", "_operation", "_seconds", "_venue")
 
-    handle = clock.call_at(clock.now() + seconds, expire)
-    try:
-        result = await call
-    except asyncio.CancelledError:
-        if not expired or task.uncancel() > 0:
-            raise  # cancelled from outside (too): not ours to swallow
-        raise _timed_out(venue, operation, seconds) from None
-    finally:
-        handle.cancel()
-    if expired:
-        task.uncancel()
-    return result
+    def __init__(
+        self, clock: Clock, call: Awaitable[_T], seconds: float, venue: str, operation: str
+    ) -> None:
+        self._clock = clock
+        self._call = call
+        self._seconds = seconds
+        self._venue = venue
+        self._operation = operation
+
+    def __await__(self) -> Generator[Any, None, _T]:
+        steps = self._call.__await__()
+        try:
+            step = steps.send(None)
+        except StopIteration as stop:
+            answer: _T = stop.value
+            return answer  # answered without waiting: nothing to bound
+        task = _current_task(self._clock)
+        assert task is not None, "venue calls run inside a task"
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        handle = self._clock.call_at(self._clock.now() + self._seconds, expire)
+        try:
+            while True:
+                try:
+                    yield step
+                except GeneratorExit:
+                    steps.close()
+                    raise
+                except BaseException as exc:  # thrown in by the task: pass it to the call
+                    try:
+                        step = steps.throw(exc)
+                    except StopIteration as stop:
+                        answer = stop.value
+                        break
+                else:
+                    try:
+                        step = steps.send(None)
+                    except StopIteration as stop:
+                        answer = stop.value
+                        break
+        except asyncio.CancelledError:
+            if not expired or task.uncancel() > 0:
+                raise  # cancelled from outside (too): not ours to swallow
+            raise _timed_out(self._venue, self._operation, self._seconds) from None
+        finally:
+            handle.cancel()
+        if expired:
+            task.uncancel()
+        return answer
 
 
 async def _wait_on_clock(

@@ -1,4 +1,4 @@
-"""DESIGN.md section 5 as code: checks that return the invariants a hedge breaks.
+"""The invariants (docs/design.md) as code: checks that return the invariants a hedge breaks.
 
 Each check returns a list of human-readable violations (empty when all hold).
 Property tests call them after every step, the simulator and the soak after
@@ -24,10 +24,20 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+_MAY_BE_OVER_RESERVED = frozenset(
+    {LegState.PLACED, LegState.PARTIAL, LegState.CANCELLING, LegState.MARKET_FALLBACK, LegState.ROLLBACK}
+)
+_MAY_WAIT_ON_UNKNOWN = frozenset({LegState.PLACED, LegState.MARKET_FALLBACK, LegState.ROLLBACK})
 
 
 def check_leg(leg: LegHedge) -> list[str]:
-    """Invariants 3, 4 and 5 on one leg machine, as it stands."""
+    """Invariants 3, 4 and 5 on one leg machine, as it stands.
+
+    Beyond the fills: at most one order may fill at a time; Σ fills + what may still fill
+    stays within the target (the reservation), except while the order a late fill made too
+    large is being cancelled; a possibly-live order (ambiguous placement, never shown by the
+    venue) is only ever the current one, waited on in ``placed`` or ``market_fallback``.
+    """
     problems: list[str] = []
     where = f"leg {leg.leg_index}"
     ledger = leg.ledger
@@ -43,11 +53,34 @@ def check_leg(leg: LegHedge) -> list[str]:
             problems.append(
                 f"{where}: order {record.client_order_id} filled {record.filled} > quantity {record.quantity}"
             )
-    live = [r for r in ledger.orders.values() if not r.terminal]
+    # A stray (taken as never placed, then shown live by the venue: a venue breaking its own
+    # request window or the horizon) is cancelled at once; it is not the machine's doing.
+    live = [r for r in ledger.orders.values() if not r.terminal and not r.revived]
     if len(live) > 1:
         problems.append(f"{where}: {len(live)} orders may fill at once: {[r.client_order_id for r in live]}")
     if leg.state == LegState.DONE and live:
         problems.append(f"{where}: done with live orders {[r.client_order_id for r in live]}")
+    uncancelled = [
+        r.client_order_id for r in ledger.orders.values()
+        if r.revived and not r.terminal and r.client_order_id not in leg.stray_cancels
+    ]
+    if uncancelled:
+        problems.append(f"{where}: stray orders shown live but not cancelled: {uncancelled}")
+    # Reservation: what has filled plus what may still fill stays within the target, except
+    # while the leg is cancelling the order a late fill made too large (or cannot yet: its
+    # placement is unanswered; a market order executes at once).
+    reserved = sum((r.open_quantity for r in live), ZERO)
+    # (An over-hedge already filled is reported above; this is about what is still open.)
+    if reserved > 0 and ledger.filled + reserved > leg.target and leg.state not in _MAY_BE_OVER_RESERVED:
+        problems.append(
+            f"{where}: filled {ledger.filled} + open {reserved} > target {leg.target} in {leg.state}"
+        )
+    for record in live:
+        unknown = record.possibly_live_until is not None and record.status is None
+        if unknown and (record is not leg.current or leg.state not in _MAY_WAIT_ON_UNKNOWN):
+            problems.append(
+                f"{where}: possibly-live order {record.client_order_id} left behind in {leg.state}"
+            )
     if (
         leg.state == LegState.DONE
         and leg.error is None

@@ -60,7 +60,12 @@ gap (a lost record) is refused, naming the line and the seq expected. Command
 ids rise within a hedge, and an event's ``cause`` names an earlier command.
 The writer enforces the same rules before it writes (it refuses a second
 start for a hedge id the file holds, and records of a hedge the file never
-started), so it never writes what the reader would refuse.
+started), so it never writes what the reader would refuse. One writer at a
+time: an open writer holds an exclusive advisory lock on its file (POSIX),
+so two processes cannot both resume the same hedges. Recovery
+(:func:`recoverable`) also refuses a journal whose replay does not reproduce
+its journaled commands (an altered journal, or one from other code): the
+machines it would resume disagree with what was sent.
 
 Compatibility: the damage checks did not change the format. Schema ``v`` 1
 has always carried per-hedge ``seq`` numbers from 0, rising by one, so every
@@ -202,6 +207,28 @@ def _scrubbed(data: Any) -> Any:
     return data
 
 
+def _lock(file: IO[bytes], path: Path) -> None:
+    """Hold an exclusive advisory lock on the journal while the writer is open (POSIX).
+
+    Two writers on one journal — two processes recovering the same hedges — would
+    interleave records and could both resume a hedge (its orders sent twice): the
+    second is refused. Where the file system cannot lock, the writer goes on unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks to take
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalError(
+            f"{path}: another JournalWriter has this journal open (another process recovering or "
+            "running its hedges?); one writer at a time"
+        ) from None
+    except OSError:
+        pass  # e.g. a network file system without locks: nothing to hold
+
+
 @attrs.define
 class _Written:
     """What a writer knows of one hedge in its file."""
@@ -217,7 +244,9 @@ class JournalWriter:
     One writer can serve an engine running several hedges at once; records of
     each hedge carry its id and its own sequence numbers.
 
-    Opening an existing journal reads it first: a damaged journal is refused
+    While open it holds an exclusive lock on the file (POSIX advisory lock): a second
+    writer on the same journal is refused. Opening an existing journal reads it
+    first: a damaged journal is refused
     (:class:`JournalError`), a torn tail left by a crash is truncated away
     (logged as a warning; :attr:`torn_tail` says what was dropped), and the
     records already in it fix what may follow: a start record for a hedge id
@@ -238,6 +267,7 @@ class JournalWriter:
                 f"{self.path}: cannot open the journal for appending: {exc.strerror or exc}"
             ) from None
         try:
+            _lock(self._file, self.path)
             contents = _load(self.path)
             if contents.torn_tail is not None:
                 # A crash cut the last write short: that record was never acted on (write-ahead),

@@ -56,7 +56,9 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -572,8 +574,13 @@ def _fmt(value: float | None, places: int = 2, scale: float = 1.0, suffix: str =
     return "-" if value is None else f"{value * scale:.{places}f}{suffix}"
 
 
-def render(result: SweepResult, top: int = 10) -> Table:
-    """The ranked configurations as a rich table."""
+def render(result: SweepResult, top: int = 10, *, short_keys: bool = False) -> Table:
+    """The ranked configurations as a rich table; values never wrap or get cut.
+
+    ``short_keys`` heads the grid columns with the last part of each key
+    (``budget`` for ``opening.budget``), for narrow terminals; the caption gives
+    the full keys.
+    """
     stat = result.bound_stat
     bound = (
         f"{stat} time to flat <= {result.max_time_to_flat:g} s"
@@ -584,20 +591,27 @@ def render(result: SweepResult, top: int = 10) -> Table:
         title=f"Best configurations by mean cost ({bound}); "
         f"{len(result.scenarios)} scenario(s) x {len(result.seeds)} seeds each",
         header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),  # one space between columns is enough without vertical rules
     )
-    table.add_column("rank", justify="right")
+    table.add_column("rank", justify="right", no_wrap=True)
     for axis in result.axes:
-        table.add_column(axis.key, justify="right", overflow="fold")  # a long key folds, never cut
-    for column in ("mean cost (bps)", "p90 ttf (s)", "mean ttf (s)", "done", "maker", "hedged"):
-        table.add_column(column, justify="right", overflow="fold")
+        # Short: the key's last part, one word per line ("inside\ntick\nattempts").
+        header = axis.key.rpartition(".")[2].replace("_", "\n") if short_keys else axis.key
+        table.add_column(escape(header), justify="right", no_wrap=True)
+    for column in ("mean\ncost\n(bps)", "p90\nttf (s)", "mean\nttf (s)", "done", "maker", "hedged"):
+        table.add_column(column, justify="right", no_wrap=True)
     bounded = result.max_time_to_flat is not None
     if bounded:
-        table.add_column("bound")
+        table.add_column("bound", no_wrap=True)
+    if short_keys and any("." in axis.key for axis in result.axes):
+        table.caption = "columns: " + ", ".join(escape(axis.key) for axis in result.axes)
     rows = result.rows if top <= 0 else result.rows[:top]
     for row in rows:
         table.add_row(
             str(row.rank),
-            *(row.texts[axis.key] for axis in result.axes),
+            *(escape(row.texts[axis.key]) for axis in result.axes),  # as the user typed it
             _fmt(row.mean_cost_bps),
             _fmt(row.p90_time_to_flat, 3),
             _fmt(row.mean_time_to_flat, 3),
@@ -614,6 +628,14 @@ def _dask(address: str, workers: int) -> contextlib.AbstractContextManager[Execu
     from hedge_fsm.distributed import dask_executor
 
     return dask_executor(None if address == "local" else address, workers=workers)
+
+
+def render_for(console: Console, result: SweepResult, top: int = 10) -> Table:
+    """:func:`render` with full keys when it fits ``console``, else with short keys."""
+    from hedge_fsm.cli import _fits
+
+    table = render(result, top)
+    return table if _fits(console, table) else render(result, top, short_keys=True)
 
 
 def run_sweep_command(args: argparse.Namespace, console: Console) -> int:
@@ -660,7 +682,7 @@ def run_sweep_command(args: argparse.Namespace, console: Console) -> int:
                 progress=lambda n: bar.advance(job, n),
                 executor=executor,
             )
-    console.print(render(result, args.top))
+    console.print(render_for(console, result, args.top))
     within = sum(1 for row in result.rows if row.within_bound)
     if result.max_time_to_flat is not None:
         console.print(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ from hedge_fsm import (
     Side,
     VenueRejected,
 )
+from hedge_fsm.venue import VenueCapabilities
 
 ZERO = Decimal(0)
 
@@ -40,12 +41,17 @@ class Place:
 
     kind: str = "auto"
     """auto | rest | fill | partial | post_only | reject | rate_limited | ambiguous_created |
-    ambiguous_lost | ambiguous_late (times out; the order reaches the venue only when the test
-    calls :meth:`ScriptedVenue.arrive`) | raise"""
+    ambiguous_lost | ambiguous_late (times out; the order reaches the venue ``delay`` seconds
+    later, or, with no delay, only when the test calls :meth:`ScriptedVenue.arrive`) | hang |
+    raise"""
     quantity: Decimal = ZERO
     """For ``partial``: how much fills at once."""
     price: Decimal | None = None
     """Fill price (default: the order's limit price, or the touch for market orders)."""
+    delay: float = 0.0
+    """For ``ambiguous_late``: the placement times out (ambiguous) and the request reaches the
+    matching engine ``delay`` seconds later, where it is handled as ``auto`` (unless the
+    venue's request window has passed by then: the venue refuses it, nothing is created)."""
 
 
 @attrs.frozen
@@ -53,8 +59,11 @@ class Cancel:
     """What the next cancel does."""
 
     kind: str = "normal"
-    """normal | fill_first (fill ``quantity`` during the cancel) | fail | ambiguous | ignore"""
+    """normal | fill_first (fill ``quantity`` during the cancel) | fail | ambiguous | ignore |
+    understate (fill ``quantity`` during the cancel, but answer CANCELED with the fill as it
+    stood before, or ``reported`` when given: the venue books its last fills after answering)"""
     quantity: Decimal = ZERO
+    reported: Decimal | None = None
 
 
 class ScriptedVenue:
@@ -67,8 +76,14 @@ class ScriptedVenue:
         bbos: dict[str, BBO],
         *,
         latency: float = 0.001,
+        capabilities: VenueCapabilities | None = None,
+        order_stream: bool = False,
     ) -> None:
         self.name = name
+        if capabilities is not None:
+            self.capabilities = capabilities
+        self._order_stream = order_stream
+        self._updates: asyncio.Queue[OrderInfo] = asyncio.Queue()
         self.instruments = {i.symbol: i for i in instruments}
         self.bbos = dict(bbos)
         self.latency = latency
@@ -118,6 +133,20 @@ class ScriptedVenue:
         self._log_position(order.symbol)
         self.positions[order.symbol] += order.side.sign * quantity
         return updated
+
+    def push(self, order_id: str) -> None:
+        """Push the order's current state on the order stream (needs ``order_stream=True``)."""
+        self._updates.put_nowait(self.orders[order_id])
+
+    @property
+    def supports_order_updates(self) -> bool:
+        return self._order_stream
+
+    async def order_updates(self, symbol: str) -> AsyncIterator[OrderInfo]:
+        while True:
+            order = await self._updates.get()
+            if order.symbol == symbol:
+                yield order
 
     def shift_position(self, symbol: str, delta: Decimal) -> None:
         """The venue moves the position with no order of ours: auto-deleverage, liquidation,
@@ -221,11 +250,27 @@ class ScriptedVenue:
             raise VenueRejected("too many requests", reason=RejectReason.RATE_LIMITED, venue=self.name)
         if behaviour.kind == "ambiguous_lost":
             raise AmbiguousOutcome("timeout", venue=self.name)
+        if behaviour.kind == "hang":
+            # A call that never returns (until the caller gives up on it).
+            await asyncio.get_running_loop().create_future()
         if behaviour.kind == "ambiguous_late":
-            self.late_arrivals[args["client_order_id"]] = args
+            if behaviour.delay > 0:
+                sent_at = asyncio.get_running_loop().time()
+                asyncio.get_running_loop().call_later(
+                    behaviour.delay, self._arrive_late, args, behaviour.price, sent_at
+                )
+            else:
+                self.late_arrivals[args["client_order_id"]] = args
             raise AmbiguousOutcome("timeout; the request is still on its way", venue=self.name)
         if behaviour.kind == "raise":
             raise RuntimeError("adapter bug")
+        order = self._create(args, behaviour)
+        if behaviour.kind == "ambiguous_created":
+            raise AmbiguousOutcome("gateway timeout after the order was accepted", venue=self.name)
+        return order
+
+    def _create(self, args: dict[str, Any], behaviour: Place) -> OrderInfo:
+        symbol: str = args["symbol"]
         bbo = self.bbos[symbol]
         side: Side = args["side"]
         touch = bbo.ask if side is Side.BUY else bbo.bid
@@ -262,9 +307,17 @@ class ScriptedVenue:
             order = self.fill(order.order_id, behaviour.quantity, behaviour.price)
         if self.on_place is not None:
             self.on_place(order)
-        if kind == "ambiguous_created":
-            raise AmbiguousOutcome("gateway timeout after the order was accepted", venue=self.name)
         return order
+
+    def _arrive_late(self, args: dict[str, Any], price: Decimal | None, sent_at: float) -> None:
+        """A request that timed out reaches the matching engine now (or is refused: too late)."""
+        window = getattr(getattr(self, "capabilities", None), "request_window", None)
+        now = asyncio.get_running_loop().time()
+        if window is not None and now - sent_at > window:
+            self.calls.append(("refused_late", args))
+            return
+        self.calls.append(("arrived_late", args))
+        self._create(args, Place("auto", price=price))
 
     async def cancel(self, symbol: str, order_id: str) -> OrderInfo:
         await asyncio.sleep(self.latency)
@@ -279,6 +332,20 @@ class ScriptedVenue:
             raise AmbiguousOutcome("timeout", venue=self.name)
         if behaviour.kind == "fill_first":
             self.fill(order_id, behaviour.quantity)
+        if behaviour.kind == "understate":
+            before = self.orders[order_id]
+            self.fill(order_id, behaviour.quantity)
+            truth = attrs.evolve(self.orders[order_id], status=OrderStatus.CANCELED)
+            if truth.filled_quantity == truth.quantity:
+                truth = attrs.evolve(truth, status=OrderStatus.FILLED)
+            self.orders[order_id] = truth
+            told = behaviour.reported if behaviour.reported is not None else before.filled_quantity
+            return attrs.evolve(
+                truth,
+                status=OrderStatus.CANCELED,
+                filled_quantity=told,
+                average_price=truth.average_price if told > 0 else None,
+            )
         order = self.orders[order_id]
         if behaviour.kind == "ignore" or order.is_terminal:
             return order

@@ -72,7 +72,8 @@ def _plain(value: str) -> str:
 def test_result_table_fits_the_width_and_never_cuts_a_number(
     columns: int, calm_json: dict[str, object]
 ) -> None:
-    """At 80-140 columns every line fits, nothing is elided (no '…'), and every figure is whole."""
+    """At 80-140 columns every line fits, nothing is elided (no '…'), every figure is whole,
+    and the units and the fees are named."""
     done = hedge_fsm("simulate", "--seed", "3", columns=columns)
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -80,24 +81,18 @@ def test_result_table_fits_the_width_and_never_cuts_a_number(
     result = out[out.index("Result"):]
     for line in result.splitlines():
         assert len(line) <= columns, (columns, line)
+    # Units: quantities in contracts (tokens per contract shown), prices and fees in USDT,
+    # and the cost says it includes the fees.
+    words = " ".join(result.split())
+    assert "contracts" in words and "tokens" in words and "USDT" in words and "fees" in words
+    assert "with fees" in words or "fees included" in words
+    assert "Cost = fees + slippage" in words
     legs = calm_json["legs"]
     assert isinstance(legs, list)
     for leg in legs:
         for key in ("target", "filled", "average_price", "fees", "cost_bps"):
             assert _plain(leg[key]) in result, (columns, key, leg[key])
         assert leg["venue"] in result and leg["symbol"] in result and leg["state"] in result
-
-
-@pytest.mark.parametrize("columns", [80, 140])
-def test_result_table_names_units_fees_and_that_cost_includes_fees(columns: int) -> None:
-    """Quantities say contracts (and tokens per contract), prices and fees say USDT, cost says fees."""
-    out = hedge_fsm("simulate", columns=columns).stdout
-    result = " ".join(out[out.index("Result"):].split())
-    assert "contracts" in result and "tokens" in result
-    assert "USDT" in result
-    assert "fees" in result
-    assert "with fees" in result or "fees included" in result
-    assert "Cost = fees + slippage" in result
 
 
 def test_a_wide_terminal_gets_every_field_side_by_side() -> None:
@@ -135,9 +130,10 @@ raise SystemExit(main({argv!r}))
 
 
 @pytest.mark.parametrize(
-    ("state", "status"), [("done", 0), ("cancelled", 0), ("rolled_back", 3), ("failed", 4)]
+    ("state", "status", "json_output"),
+    [("done", 0, True), ("cancelled", 0, True), ("rolled_back", 3, True), ("failed", 4, True),
+     ("rolled_back", 3, False), ("failed", 4, False)],
 )
-@pytest.mark.parametrize("json_output", [False, True])
 def test_exit_status_says_how_the_hedge_ended(state: str, status: int, json_output: bool) -> None:
     """A script can tell a hedge that did not complete: rolled_back exits 3, failed exits 4."""
     argv = ["simulate", *(["--json"] if json_output else [])]
@@ -356,3 +352,23 @@ def test_diagrams_check_passes_on_the_committed_folder_and_names_a_stale_file(tm
     stale = hedge_fsm("diagrams", "--check", "--out", str(copy))
     assert stale.returncode == 1
     assert f"stale or missing: {copy / 'leg-overview.mmd'}" in stale.stdout
+
+
+def test_two_runs_into_one_journal_replay_as_two_hedges_and_a_torn_tail_is_announced(tmp_path: Path) -> None:
+    """Each run names its fresh hedge id; replay shows both hedges and warns about a torn last line."""
+    journal = tmp_path / "j.jsonl"
+    first = hedge_fsm("simulate", "--journal", str(journal))
+    second = hedge_fsm("simulate", "--journal", str(journal))
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    ids = [line.rpartition("(hedge ")[2].rstrip(")") for run in (first, second)
+           for line in run.stdout.splitlines() if line.startswith("journal written to")]
+    assert len(ids) == 2 and ids[0] != ids[1]
+    with journal.open("a", encoding="utf-8") as torn:
+        torn.write('{"v": 1, "hed')  # a crash in the middle of a write
+    replayed = hedge_fsm("replay", str(journal))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "warning:" in replayed.stdout and "dropped a torn last record" in replayed.stdout
+    for hedge_id in ids:
+        assert f"hedge {hedge_id}  journal: done  replayed: done" in replayed.stdout
+    third = hedge_fsm("simulate", "--journal", str(journal))
+    assert "truncated to the last whole record before appending" in third.stdout

@@ -517,6 +517,31 @@ def test_inside_tick_default_never_exceeds_max_attempts(tmp_path: Path) -> None:
     assert HedgeConfig.from_mapping({"closing": {"max_attempts": 4}}).closing.inside_tick_attempts == 2
 
 
+def test_defaults_follow_the_fields_they_depend_on(tmp_path: Path) -> None:
+    """Only what a user writes can contradict: a short budget, wait or entry timeout, or a long
+    placement timeout, given alone, pulls the dependent default along instead of being refused
+    (``HedgeConfig(entry_timeout=0.001)`` polls the entry at its deadline). From TOML the same,
+    for the closing table's own defaults too."""
+    policy = RetryPolicy(budget=0.05)
+    assert (policy.backoff, policy.poll_interval) == (0.05, 0.05)
+    assert RetryPolicy(attempt_wait=0.04).poll_interval == 0.04
+    assert HedgeConfig(entry_timeout=0.001).entry_poll_interval == 0.001
+    assert HedgeConfig(call_timeouts=CallTimeouts(place=12.0)).ambiguous_horizon == 12.0
+    # Above the caps the design's defaults stand.
+    assert RetryPolicy(budget=60.0) == RetryPolicy(budget=60.0, backoff=0.075, poll_interval=0.1)
+    assert HedgeConfig().entry_poll_interval == 0.25 and HedgeConfig().ambiguous_horizon == 10.0
+    loaded = HedgeConfig.from_toml(
+        write(tmp_path, "entry_timeout = 0.1\n[opening]\nbudget = 0.06\n[closing]\nbudget = 0.04\n")
+    )
+    assert loaded.entry_poll_interval == 0.1
+    assert (loaded.opening.backoff, loaded.opening.poll_interval) == (0.06, 0.06)
+    assert (loaded.closing.backoff, loaded.closing.poll_interval) == (0.04, 0.04)
+    # A value the user wrote is never adjusted: it is refused, naming both fields.
+    with pytest.raises(ConfigError) as caught:
+        HedgeConfig.from_mapping({"closing": {"budget": 0.04, "backoff": 0.05}})
+    assert "config.closing.backoff 0.05 is longer than config.closing.budget 0.04" in str(caught.value)
+
+
 @pytest.mark.parametrize("rate", [0.5, 0.25, 2.5])
 def test_fractional_venue_order_rate_is_accepted(tmp_path: Path, rate: float) -> None:
     """``venue_order_rate = 0.5`` (one order action every two seconds) is a valid setting, from
@@ -525,3 +550,18 @@ def test_fractional_venue_order_rate_is_accepted(tmp_path: Path, rate: float) ->
     loaded = HedgeConfig.from_toml(write(tmp_path, f"venue_order_rate = {rate}\n"))
     assert loaded.venue_order_rate == rate
     assert HedgeConfig.from_mapping(loaded.to_mapping()) == loaded
+
+
+@pytest.mark.parametrize("field", ["break_even", "break_even_include_fees"])
+def test_bool_settings_refuse_anything_but_a_bool(field: str) -> None:
+    """``HedgeConfig(break_even="yes")`` is refused naming the field, not taken as truthy."""
+    with pytest.raises(InvalidValue, match=rf"HedgeConfig\.{field} must be True or False, got str 'yes'"):
+        HedgeConfig(**{field: "yes"})
+
+
+def test_venue_capability_flags_refuse_anything_but_a_bool() -> None:
+    """A capability flag read from an adapter's data must be a real bool (``"no"`` is truthy)."""
+    from hedge_fsm.venue import VenueCapabilities
+
+    with pytest.raises(InvalidValue, match=r"VenueCapabilities\.native_market must be True or False"):
+        VenueCapabilities(native_market="no")  # type: ignore[arg-type]

@@ -323,3 +323,92 @@ def test_understated_cancel_replies_without_the_capability_fail() -> None:
     assert report.failed == ("cancel_returns_partial_fill",), report.summary()
     assert "reports_cancel_early" in report.result("cancel_returns_partial_fill").reason
     assert_clean(venue)
+
+
+class NoLookups(Wrapper):
+    """A venue with no order lookup at all (Lighter through ccxt has no ``fetch_order``), and says so."""
+
+    def __init__(self, inner: SimVenue) -> None:
+        super().__init__(inner)
+        self.capabilities = attrs.evolve(inner.capabilities, order_lookup=False, lookup_by_client_id=False)
+
+    async def order(self, symbol: str, **kw: Any) -> Any:
+        raise NotImplementedError("this venue cannot look orders up")
+
+
+def test_a_venue_that_declares_no_lookups_skips_them_and_keeps_the_rest() -> None:
+    """Undeclared lookups are skipped, not failed; every other promise is still checked, and the
+    kit cleans up without ever looking an order up."""
+    report, venue = check(lambda: NoLookups(sim_venue("lighter", seed=4)), "BTC")
+    assert report.failed == (), report.summary()
+    assert set(report.skipped) == {"lookup_by_order_id", "lookup_by_client_id"}
+    assert_clean(venue)
+
+
+class AcceptsThenRefuses(Wrapper):
+    """Acknowledges a crossing post-only order OPEN and refuses it a moment later (Bitget, KuCoin,
+    Extended do: the refusal shows in the order's status); with ``never_refuses`` it just rests."""
+
+    def __init__(self, inner: SimVenue, *, never_refuses: bool = False) -> None:
+        super().__init__(inner)
+        self.never_refuses = never_refuses
+        self.accepted: dict[str, OrderInfo] = {}
+
+    async def place_limit(self, symbol: str, side: Side, quantity: Decimal, price: Decimal, **kw: Any) -> Any:
+        try:
+            return await super().place_limit(symbol, side, quantity, price, **kw)
+        except VenueRejected as error:
+            if error.reason is not RejectReason.POST_ONLY:
+                raise
+            info = OrderInfo(
+                order_id=f"late-{len(self.accepted) + 1}",
+                client_order_id=kw["client_order_id"],
+                symbol=symbol,
+                side=side,
+                quantity=quantity,
+                price=price,
+                status=OrderStatus.OPEN,
+            )
+            self.accepted[info.order_id] = info
+            return info
+
+    def settled(self, order_id: str, status: OrderStatus) -> OrderInfo:
+        info = self.accepted[order_id]
+        if self.never_refuses:
+            info = attrs.evolve(info, status=status)
+        else:
+            info = attrs.evolve(info, status=OrderStatus.REJECTED, reject_reason=RejectReason.POST_ONLY)
+        self.accepted[order_id] = info
+        return info
+
+    async def order(self, symbol: str, **kw: Any) -> Any:
+        known = kw.get("order_id") in self.accepted
+        by_client = [o for o in self.accepted.values() if o.client_order_id == kw.get("client_order_id")]
+        if known or by_client:
+            order_id = kw["order_id"] if known else by_client[0].order_id
+            return self.settled(order_id, self.accepted[order_id].status)
+        return await super().order(symbol, **kw)
+
+    async def cancel(self, symbol: str, order_id: str) -> Any:
+        if order_id in self.accepted:
+            return self.settled(order_id, OrderStatus.CANCELED)
+        return await super().cancel(symbol, order_id)
+
+
+def test_a_post_only_refusal_seen_after_the_acknowledgement_passes_with_a_note() -> None:
+    """Acknowledged OPEN, then REJECTED with POST_ONLY on the next lookup: the engine's poll sees
+    that refusal, so the promise holds; the report notes how it came."""
+    report, venue = check(lambda: AcceptsThenRefuses(sim_venue("binance", seed=3)), "BTCUSDT",
+                          scenarios=["post_only_cross_refused"])  # fmt: skip
+    result = report.result("post_only_cross_refused")
+    assert result.outcome is Outcome.PASSED, report.summary()
+    assert len(result.notes) == 2 and all("refused afterwards" in note for note in result.notes)
+    assert_clean(venue)
+
+
+def test_a_crossing_post_only_order_that_stays_open_fails() -> None:
+    """Acknowledged OPEN and still OPEN when the kit gives up waiting: not a refusal."""
+    report, _ = check(lambda: AcceptsThenRefuses(sim_venue("binance", seed=3), never_refuses=True), "BTCUSDT",
+                      scenarios=["post_only_cross_refused"])  # fmt: skip
+    assert report.failed == ("post_only_cross_refused",)
+    assert "accepted: open (and still open" in report.result("post_only_cross_refused").reason

@@ -645,3 +645,24 @@ def test_the_overview_fits_one_screen_and_is_smaller_than_the_detail() -> None:
         (width, height), (detail_w, detail_h) = sizes
         assert width <= 2000 and height <= 1300, (kind.name, width, height)
         assert width * height < detail_w * detail_h
+
+
+def test_svg_without_pygraphviz_fails_with_the_install_command() -> None:
+    """Without the [diagrams] extra, asking for an SVG raises SvgUnavailable naming the pip command."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['pygraphviz'] = None\n"
+        "from hedge_fsm import diagrams\n"
+        "from hedge_fsm.machines.leg import LEG\n"
+        "assert not diagrams.svg_available()\n"
+        "try:\n"
+        "    diagrams.svg(LEG)\n"
+        "except diagrams.SvgUnavailable as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert 'pip install "hedge-fsm[diagrams]"' in done.stdout

@@ -763,3 +763,36 @@ def test_any_venue_that_may_hang_any_call_ends_within_the_bound(
             return
         assert took <= run_bound(config, entry=False) + _MARKET_RESEND_ALLOWANCE
     assert result.state in ("done", "rolled_back", "failed", "cancelled")
+
+
+class CountingClock(LoopClock):
+    """The loop's clock, counting the timers armed on it."""
+
+    def __init__(self) -> None:
+        self.armed = 0
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Any:
+        self.armed += 1
+        return super().call_at(when, callback)
+
+
+def test_a_call_answered_without_waiting_arms_no_timer_one_that_waits_arms_one() -> None:
+    """The bound costs nothing on a venue that answers at once (zero latency: no timer is
+    armed), and a call that has to wait is bounded by exactly one timer, cancelled after."""
+    from hedge_fsm.engine import _within
+
+    async def at_once() -> int:
+        return 1
+
+    async def later() -> int:
+        await asyncio.sleep(0.5)
+        return 2
+
+    async def main() -> tuple[int, int, int, int]:
+        clock = CountingClock()
+        first = await _within(clock, at_once(), 1.0, "v", "op")
+        armed_at_once = clock.armed
+        second = await _within(clock, later(), 1.0, "v", "op")
+        return first, armed_at_once, second, clock.armed
+
+    assert run(main()) == (1, 0, 2, 1)

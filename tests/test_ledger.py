@@ -391,3 +391,26 @@ def test_apply_matches_filled_after_and_copy_is_untouched(
     assert {k: attrs.asdict(v) for k, v in twins[1].orders.items()} == {
         k: attrs.asdict(v) for k, v in twins[0].orders.items()
     }
+
+
+def test_reserved_is_what_may_still_fill_on_orders_not_confirmed_terminal() -> None:
+    """Two orders of 5: one filled 2 and still live (3 may fill), one CANCELED at 1 (nothing
+    more may fill): reserved = 3. Sizing ``target - filled - reserved`` never orders twice."""
+    ledger = ledger_with("c-1", "c-2")
+    ledger.apply(report("2", client_order_id="c-1", order_id="v-1"))
+    ledger.apply(report("1", client_order_id="c-2", order_id="v-2", status=OrderStatus.CANCELED))
+    assert ledger.reserved == D("3")
+    assert ledger.orders["c-1"].open_quantity == D("3")
+    assert ledger.orders["c-2"].open_quantity == D("0")
+
+
+def test_an_order_taken_as_never_placed_that_shows_up_live_is_marked_revived() -> None:
+    """mark_terminal (lookups found nothing), then a live report: the record is live again,
+    flagged ``revived`` (a stray the leg cancels), and its fill counts."""
+    ledger = ledger_with("c-1")
+    ledger.mark_terminal("c-1")
+    assert ledger.reserved == D("0")
+    delta = ledger.apply(report("1"))
+    assert delta.revived and ledger.orders["c-1"].revived
+    assert not ledger.orders["c-1"].terminal
+    assert (ledger.filled, ledger.reserved) == (D("1"), D("4"))

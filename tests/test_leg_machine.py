@@ -30,9 +30,11 @@ from hedge_fsm import (
     OrderInfo,
     OrderStatus,
     RejectReason,
+    RetryPolicy,
     Side,
     TriggerFill,
 )
+from hedge_fsm.config import CallTimeouts
 from hedge_fsm.invariants import check_leg, check_order_command
 from hedge_fsm.machines.commands import (
     CancelOrder,
@@ -64,6 +66,7 @@ from hedge_fsm.machines.events import (
     TimerFired,
 )
 from hedge_fsm.machines.leg import LEG, LegHedge, LegState
+from hedge_fsm.venue import VenueCapabilities
 
 D = Decimal
 OPEN = OrderStatus.OPEN
@@ -121,6 +124,15 @@ def only(commands: list[Command], kind: type) -> Command:
     return found[0]
 
 
+def asks_for_bbo(commands: list[Command]) -> FetchBbo:
+    """The commands are a BBO request and the timer that asks again should no answer come."""
+    assert len(commands) == 2, commands
+    fetch = only(commands, FetchBbo)
+    only(commands, WaitUntil)
+    assert isinstance(fetch, FetchBbo)
+    return fetch
+
+
 def none_of(commands: list[Command], *kinds: type) -> bool:
     return not any(isinstance(c, kinds) for c in commands)
 
@@ -156,10 +168,13 @@ def report(
 def start_and_place(leg: LegHedge, bbo: BBO = QUOTE, now: float = 0.0) -> PlaceLimit:
     """Start the leg (or price its next attempt) and return the limit order it sends."""
     if leg.state == LegState.PRICING and not leg.history:
-        assert feed(leg, Start(now=now)) == [FetchBbo(leg=leg.leg_index)]
+        assert asks_for_bbo(feed(leg, Start(now=now))) == FetchBbo(leg=leg.leg_index)
     commands = feed(leg, BboReceived(now=now, bbo=bbo))
     assert leg.state == LegState.PLACED
-    assert len(commands) == 1
+    # The order, and the leg's own bound on its placement's answer (the place timeout + a poll).
+    assert len(commands) == 2
+    bound = leg.config.call_timeouts.place + leg.policy.poll_interval  # 2 s + 0.1 s by default
+    assert only(commands, WaitUntil).at == pytest.approx(now + bound)
     place = only(commands, PlaceLimit)
     assert isinstance(place, PlaceLimit)
     return place
@@ -178,7 +193,7 @@ def refuse(leg: LegHedge, place: PlaceLimit, now: float) -> None:
     else:
         commands = feed(leg, OrderRejected(now=now, client_order_id=place.client_order_id))
     assert leg.state == LegState.RETRY
-    assert fire(leg, only(commands, WaitUntil)) == [FetchBbo(leg=leg.leg_index)]
+    assert asks_for_bbo(fire(leg, only(commands, WaitUntil))) == FetchBbo(leg=leg.leg_index)
     assert leg.state == LegState.PRICING
 
 
@@ -293,12 +308,16 @@ def test_ack_already_filled_is_done_at_once() -> None:
 
 
 def test_nothing_to_hedge_is_done_at_start() -> None:
-    """A target below one placeable unit (lot 1 here) sends nothing: done, the residual reported."""
+    """A target below one placeable unit (lot 1 here) sends nothing: done, the residual reported.
+
+    Nothing was traded, so the result is not a success (results tell the truth).
+    """
     leg = make_leg(target=D("0.5"))
     assert feed(leg, Start(now=0.0)) == []
     assert leg.state == LegState.DONE
     result = leg.result()
-    assert result.success is True
+    assert result.success is False
+    assert result.error_message is not None and "nothing traded" in result.error_message
     assert result.filled_quantity == D("0")
     assert result.unhedged_residual == D("0.5")
     assert result.attempts_used == 0
@@ -325,7 +344,7 @@ def test_post_only_reject_retries_inside_the_spread_not_break_even_again() -> No
     record = leg.ledger.orders[first.client_order_id]
     assert record.terminal and record.filled == 0
 
-    assert fire(leg, wait) == [FetchBbo(leg=1)]
+    assert asks_for_bbo(fire(leg, wait)) == FetchBbo(leg=1)
     assert leg.state == LegState.PRICING
     second = start_and_place(leg, now=0.1)
     assert second.rung == "inside_spread"
@@ -404,7 +423,7 @@ def test_partial_fill_cancels_counts_the_fill_during_cancel_and_sizes_the_next_o
     commands = feed(leg, CancelConfirmed(now=0.25, order=report(place, status=CANCELED, filled="4")))
     assert leg.state == LegState.RETRY
     assert leg.ledger.filled == D("4")
-    assert fire(leg, only(commands, WaitUntil)) == [FetchBbo(leg=1)]
+    assert asks_for_bbo(fire(leg, only(commands, WaitUntil))) == FetchBbo(leg=1)
 
     second = start_and_place(leg, now=0.4)
     assert second.quantity == D("6")
@@ -453,7 +472,7 @@ def test_attempt_timeout_cancels_then_retries_after_the_confirmation() -> None:
 
     commands = feed(leg, CancelConfirmed(now=1.55, order=report(place, status=CANCELED)))
     assert leg.state == LegState.RETRY
-    assert fire(leg, only(commands, WaitUntil)) == [FetchBbo(leg=1)]
+    assert asks_for_bbo(fire(leg, only(commands, WaitUntil))) == FetchBbo(leg=1)
     second = start_and_place(leg, now=1.7)
     assert second.quantity == D("10")
     assert second.rung == "inside_spread"
@@ -493,7 +512,7 @@ def test_late_fill_after_canceled_is_counted_and_the_next_order_is_smaller() -> 
     assert leg.state == LegState.RETRY
     assert leg.ledger.filled == D("2")
 
-    assert fire(leg, wait) == [FetchBbo(leg=1)]
+    assert asks_for_bbo(fire(leg, wait)) == FetchBbo(leg=1)
     second = start_and_place(leg, now=1.7)
     assert second.quantity == D("8")
 
@@ -577,8 +596,9 @@ def test_budget_spent_falls_back_to_market_for_the_remainder() -> None:
     assert market == PlaceMarket(
         leg=1, client_order_id=market.client_order_id, side=Side.SELL, quantity=D("7"), reduce_only=False
     )
+    # The leg's own bound on the placement's answer: the place timeout (2 s) + a poll.
     safety = only(commands, WaitUntil)
-    assert safety.at == pytest.approx(wait.at + 10.0)
+    assert safety.at == pytest.approx(wait.at + 2.1)
 
     assert feed(leg, OrderAcked(now=6.1, order=report(market, status=FILLED, filled="7"))) == []
     assert leg.state == LegState.DONE
@@ -655,7 +675,8 @@ def test_ambiguous_placement_looks_up_by_client_id_and_places_nothing_until_reso
     commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
     assert leg.state == LegState.PLACED
     assert only(commands, QueryOrder) == lookup
-    assert only(commands, WaitUntil).at == pytest.approx(10.01)
+    # Asked again if the lookup gets no answer within the query timeout (2 s).
+    assert only(commands, WaitUntil).at == pytest.approx(2.01)
     assert none_of(commands, PlaceLimit, PlaceMarket)
 
     commands = feed(leg, OrderMissing(now=0.02, client_order_id=place.client_order_id))
@@ -701,49 +722,89 @@ def test_lookup_that_finds_a_partial_fill_cancels_by_venue_id() -> None:
     assert leg.ledger.filled == D("2")
 
 
-@pytest.mark.parametrize("lookup_attempts", [1, 3])
-def test_lookups_exhausted_retry_with_a_new_client_order_id(lookup_attempts: int) -> None:
-    """After ``lookup_attempts`` not-found answers the order is taken as never placed: retry, new id.
-
-    The abandoned order is closed in the ledger (REJECTED, nothing filled); the next
-    attempt is priced inside the spread for the full 10 under a different client id.
-    """
-    leg = make_leg(config=HedgeConfig(lookup_attempts=lookup_attempts))
-    place = start_and_place(leg)
-    commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
-    now = 0.02
-    for miss in range(1, lookup_attempts + 1):
-        commands = feed(leg, OrderMissing(now=now, client_order_id=place.client_order_id))
-        if miss < lookup_attempts:
-            assert leg.state == LegState.PLACED
-            wait = only(commands, WaitUntil)
+def answer_lookups_not_found(leg: LegHedge, place: PlaceLimit | PlaceMarket, commands: list[Command],
+                             latency: float = 0.01) -> tuple[list[Command], list[float]]:
+    """Answer every lookup "not found" (after ``latency``) and fire every timer, until the leg
+    leaves ``placed`` / ``market_fallback`` or sends another order. Returns the last commands
+    and the times lookups were sent."""
+    sent: list[float] = []
+    now = 0.0
+    for _ in range(200):
+        if any(isinstance(c, PlaceLimit | PlaceMarket) for c in commands) or leg.is_finished:
+            return commands, sent
+        if leg.state not in (LegState.PLACED, LegState.MARKET_FALLBACK):
+            return commands, sent
+        lookup = next((c for c in commands if isinstance(c, QueryOrder)), None)
+        wait = next((c for c in reversed(commands) if isinstance(c, WaitUntil)), None)
+        if lookup is not None:
+            now = max(now, leg.history[-1].time) + latency
+            sent.append(leg.history[-1].time)
+            commands = feed(leg, OrderMissing(now=now, client_order_id=place.client_order_id))
+        else:
             assert isinstance(wait, WaitUntil)
             commands = fire(leg, wait)
-            assert only(commands, QueryOrder) == QueryOrder(
-                leg=1, client_order_id=place.client_order_id, order_id=None
-            )
-            now = wait.at + 0.01
+    raise AssertionError("the leg never left its lookup")
+
+
+@pytest.mark.parametrize("lookup_attempts", [1, 3])
+def test_lookups_exhausted_retry_only_once_the_order_is_provably_dead(lookup_attempts: int) -> None:
+    """Case 2 (possibly live): not-found answers do not prove an ambiguous order dead.
+
+    The venue has no request window, so the order stays possibly live for the 10 s
+    ambiguous horizon from the ambiguous answer (0.01 → 10.01); only ``lookup_attempts``
+    not-found answers to lookups *sent* at or after 10.01 take it as never placed. Until
+    then nothing else is placed. The abandoned order is closed in the ledger (REJECTED,
+    nothing filled); the next attempt is priced inside the spread for the full 10 under a
+    different client id. (A 30 s budget: with the default 6 s the wait would spend it and
+    the leg would go to the market fallback.)
+    """
+    leg = make_leg(config=HedgeConfig(lookup_attempts=lookup_attempts, opening=RetryPolicy(budget=30.0)))
+    place = start_and_place(leg)
+    commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
+    commands, sent = answer_lookups_not_found(leg, place, commands)
     assert leg.state == LegState.RETRY
+    proving = [t for t in sent if t >= 10.01 - 1e-9]
+    assert len(proving) == lookup_attempts
+    # Before the horizon the lookups space out (not one per poll for 10 s).
+    assert len(sent) - len(proving) <= lookup_attempts + 8
     record = leg.ledger.orders[place.client_order_id]
     assert record.terminal
     assert record.status == OrderStatus.REJECTED
     assert leg.looking_up is False
 
-    assert fire(leg, only(commands, WaitUntil)) == [FetchBbo(leg=1)]
-    second = start_and_place(leg, now=1.0)
+    assert asks_for_bbo(fire(leg, only(commands, WaitUntil))) == FetchBbo(leg=1)
+    second = start_and_place(leg, now=leg.history[-1].time)
     assert second.client_order_id != place.client_order_id
     assert second.quantity == D("10")
     assert second.rung == "inside_spread"
 
 
-def test_ambiguous_placement_never_answered_gives_up_after_stuck_timeout() -> None:
-    """A venue that never says whether the order exists: after ``stuck_timeout`` (10 s) → rollback."""
+def test_request_window_proves_an_ambiguous_order_dead_sooner() -> None:
+    """With a 1 s request window the order is provably dead 1 s + the place timeout (2 s) after
+    the ambiguous answer (0.01 → 3.01), not after the 10 s horizon."""
+    leg = make_leg(capabilities=VenueCapabilities(request_window=1.0))
+    place = start_and_place(leg)
+    commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
+    commands, sent = answer_lookups_not_found(leg, place, commands)
+    assert leg.state == LegState.RETRY
+    assert leg.history[-1].time < 3.5
+    assert [t for t in sent if t >= 3.01 - 1e-9] != []
+
+
+def test_ambiguous_placement_never_answered_gives_up_after_horizon_and_stuck_timeout() -> None:
+    """A venue that never says whether the order exists (lookups unanswered): the leg asks
+    again every query timeout, places nothing, and gives up (rollback) once the order could
+    be proven dead (10.01 s) and ``stuck_timeout`` (10 s) more have passed: at 20.01 s."""
     leg = make_leg()
     place = start_and_place(leg)
     commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
-    wait = only(commands, WaitUntil)
-    fire(leg, wait)
+    for _ in range(50):
+        if leg.is_finished:
+            break
+        assert none_of(commands, PlaceLimit, PlaceMarket)
+        commands = fire(leg, only(commands, WaitUntil))
     assert leg.state == LegState.ROLLBACK
+    assert leg.finished_at == pytest.approx(20.01)
     assert leg.error is not None and place.client_order_id in leg.error
 
 
@@ -846,7 +907,7 @@ def test_reduce_only_budget_is_three_seconds(reduce_only: bool, expected: type) 
     leg = make_leg(reduce_only=reduce_only)
     place = start_and_place(leg)
     commands = feed(leg, PostOnlyRejected(now=2.9, client_order_id=place.client_order_id))
-    assert fire(leg, only(commands, WaitUntil)) == [FetchBbo(leg=1)]
+    assert asks_for_bbo(fire(leg, only(commands, WaitUntil))) == FetchBbo(leg=1)
     commands = feed(leg, BboReceived(now=3.0, bbo=QUOTE))
     only(commands, expected)
 
@@ -930,7 +991,7 @@ def test_remainder_below_min_notional_ends_done_with_the_residual_reported() -> 
 def test_whole_target_below_min_notional_sends_nothing() -> None:
     """A target of 0.1 SOL (5.05 notional < 10) is never sent: done, residual 0.1, reason reported."""
     leg = make_leg(instrument=SOL, target=D("0.1"), trigger=None)
-    assert feed(leg, Start(now=0.0)) == [FetchBbo(leg=1)]
+    assert asks_for_bbo(feed(leg, Start(now=0.0))) == FetchBbo(leg=1)
     assert feed(leg, BboReceived(now=0.0, bbo=SOL_QUOTE)) == []
     assert leg.state == LegState.DONE
     assert leg.result().unhedged_residual == D("0.1")
@@ -946,7 +1007,7 @@ def test_crossed_book_is_not_priced_and_retried_after_backoff() -> None:
     assert leg.state == LegState.PRICING
     wait = only(commands, WaitUntil)
     assert none_of(commands, PlaceLimit, PlaceMarket)
-    assert fire(leg, wait) == [FetchBbo(leg=1)]
+    assert asks_for_bbo(fire(leg, wait)) == FetchBbo(leg=1)
 
 
 # --------------------------------------------------------------------------- regressions (library bugs)
@@ -982,7 +1043,7 @@ def test_pricing_timer_after_a_late_fill_completes_the_hedge_instead_of_a_zero_m
     commands = feed(leg, OrderAcked(now=0.0, order=report(place, status=OPEN)))
     commands = fire(leg, only(commands, WaitUntil), now=1.5)
     commands = feed(leg, CancelConfirmed(now=1.55, order=report(place, status=CANCELED)))
-    assert fire(leg, only(commands, WaitUntil)) == [FetchBbo(leg=1)]
+    assert asks_for_bbo(fire(leg, only(commands, WaitUntil))) == FetchBbo(leg=1)
     leg.feed(BboFailed(now=5.99, message="timeout"))
     wait = only(leg.drain(), WaitUntil)
     leg.feed(OrderUpdated(now=6.0, order=report(place, status=CANCELED, filled="10")))
@@ -1049,10 +1110,12 @@ def test_give_up_names_the_state_it_was_waiting_in() -> None:
     ``give_up`` runs as an ``after`` callback, i.e. once the state is already
     ``rollback``, and reads ``self.state``: the message says "in state rollback".
     """
-    leg = make_leg()
+    fast = CallTimeouts(place=0.2, query=0.2)
+    leg = make_leg(config=HedgeConfig(ambiguous_horizon=0.5, stuck_timeout=1.0, call_timeouts=fast))
     place = start_and_place(leg)
     commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
-    fire(leg, only(commands, WaitUntil))
+    while not leg.is_finished:
+        commands = fire(leg, only(commands, WaitUntil))
     assert leg.state == LegState.ROLLBACK
     assert leg.error is not None
     assert "in state placed" in leg.error
@@ -1128,16 +1191,184 @@ def test_an_order_taken_as_never_placed_that_shows_up_live_is_cancelled() -> Non
     The leg must cancel the stray order at once (only the current order may fill), and
     count any fill it reports.
     """
-    config = HedgeConfig(lookup_attempts=1)
+    config = HedgeConfig(
+        lookup_attempts=1, ambiguous_horizon=0.05, call_timeouts=CallTimeouts(place=0.05, query=0.05)
+    )
     leg = make_leg(config=config)
     place = start_and_place(leg)
-    feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
-    feed(leg, OrderMissing(now=0.02, client_order_id=place.client_order_id))
+    commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
+    answer_lookups_not_found(leg, place, commands)
     assert leg.state == LegState.RETRY
     stray = report(place, status=OPEN)
-    commands = feed(leg, OrderUpdated(now=0.03, order=stray))
+    commands = feed(leg, OrderUpdated(now=0.3, order=stray))
     cancels = [c for c in commands if isinstance(c, CancelOrder)]
     assert [c.client_order_id for c in cancels] == [place.client_order_id]
     assert leg.state == LegState.RETRY
     # A second report of the same stray order does not send a second cancel.
-    assert not any(isinstance(c, CancelOrder) for c in feed(leg, OrderUpdated(now=0.04, order=stray)))
+    assert not any(isinstance(c, CancelOrder) for c in feed(leg, OrderUpdated(now=0.31, order=stray)))
+
+
+# ------------------------------------------------------------------- issue 11: the leg's guarantees
+
+
+def test_market_order_reported_filled_as_a_cancel_answer_ends_done_not_a_zero_market_order() -> None:
+    """Case 9 (``--hypothesis-seed=4``): a market order's FILLED report arrives as a cancel's
+    answer. ``market_fallback`` had no edge for it (only a ledger fold), so the leg stayed, and
+    its next timer sent a market order for quantity 0. Now the report ends the leg ``done``."""
+    leg = make_leg(market_only=True)
+    market = only(feed(leg, Start(now=0.0)), PlaceMarket)
+    feed(leg, OrderAcked(now=0.01, order=report(market, status=OPEN)))
+    commands = feed(leg, CancelConfirmed(now=0.05, order=report(market, status=FILLED, filled="10")))
+    assert leg.state == LegState.DONE
+    assert none_of(commands, PlaceMarket)
+
+
+def test_market_order_cut_short_reported_as_a_cancel_answer_rolls_back_within_the_order_cap() -> None:
+    """Case 9 (4 orders with ``max_orders_per_leg=3``): the market order's partial end came as
+    a cancel's answer; the leg stayed in ``market_fallback`` and its timer re-sent a market
+    order past the cap. Now the partial market fill rolls back, and no order exceeds the cap."""
+    leg = make_leg(market_only=True, config=HedgeConfig(max_orders_per_leg=1))
+    market = only(feed(leg, Start(now=0.0)), PlaceMarket)
+    feed(leg, OrderAcked(now=0.01, order=report(market, status=OPEN)))
+    feed(leg, CancelConfirmed(now=0.05, order=report(market, status=CANCELED, filled="4")))
+    assert leg.state == LegState.ROLLBACK
+    assert leg.orders_sent == 1
+
+
+def test_market_timer_after_a_transient_refusal_respects_the_order_cap() -> None:
+    """A rate-limited market order is sent again after the backoff only while orders are left;
+    the timer edge itself checks the cap (it did not)."""
+    leg = make_leg(market_only=True, config=HedgeConfig(max_orders_per_leg=2))
+    market = only(feed(leg, Start(now=0.0)), PlaceMarket)
+    commands = feed(leg, OrderRejected(now=0.01, client_order_id=market.client_order_id,
+                                       reason=RejectReason.RATE_LIMITED))
+    commands = fire(leg, only(commands, WaitUntil))
+    second = only(commands, PlaceMarket)
+    commands = feed(leg, OrderRejected(now=0.2, client_order_id=second.client_order_id,
+                                       reason=RejectReason.RATE_LIMITED))
+    assert leg.state == LegState.ROLLBACK
+    assert leg.orders_sent == 2
+
+
+def test_placed_timer_treats_a_placement_that_never_answers_as_ambiguous() -> None:
+    """Every live state has a timer: the placement's answer never comes, so at the place
+    timeout + a poll (2.1 s) the leg looks the order up by client id instead of waiting forever.
+    Not knowing when the request left, it never takes the order as dead: it gives up (rollback)
+    after ``stuck_timeout`` of lookups that find nothing, never placing a second order."""
+    leg = make_leg()
+    place = start_and_place(leg)
+    commands = fire(leg, WaitUntil(at=2.1, token=leg.timer_token))
+    assert only(commands, QueryOrder) == QueryOrder(leg=1, client_order_id=place.client_order_id)
+    assert leg.looking_up
+    commands, _ = answer_lookups_not_found(leg, place, commands)
+    assert leg.state == LegState.ROLLBACK
+    assert none_of(commands, PlaceLimit, PlaceMarket)
+    assert len(leg.ledger.orders) == 1 and not leg.ledger.orders[place.client_order_id].terminal
+
+
+def test_bbo_request_that_never_answers_is_asked_again() -> None:
+    """Every live state has a timer: a BBO request without an answer is asked again after the
+    BBO timeout + a poll (1.1 s); a second answer arriving later is ignored."""
+    leg = make_leg()
+    commands = feed(leg, Start(now=0.0))
+    wait = only(commands, WaitUntil)
+    assert isinstance(wait, WaitUntil) and wait.at == pytest.approx(1.1)
+    assert asks_for_bbo(fire(leg, wait)) == FetchBbo(leg=1)
+    start_and_place(leg, now=1.2)
+    assert feed(leg, BboReceived(now=1.3, bbo=QUOTE)) == []
+    assert leg.state == LegState.PLACED
+
+
+def test_confirming_a_cancel_reply_when_the_venue_reports_cancels_early() -> None:
+    """Case 3: with ``reports_cancel_early`` a CANCELED cancel answer (4 filled) is confirmed by
+    a query (``confirming``); the query's truth (7 filled) sizes the next order: 3, not 6."""
+    leg = make_leg(capabilities=VenueCapabilities(reports_cancel_early=True))
+    place = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(place, status=PARTIAL, filled="4")))
+    assert leg.state == LegState.PARTIAL
+    commands = feed(leg, CancelConfirmed(now=0.05, order=report(place, status=CANCELED, filled="4")))
+    assert leg.state == LegState.CONFIRMING
+    assert only(commands, QueryOrder).order_id == "v-1"
+    commands = feed(leg, OrderUpdated(now=0.06, order=report(place, status=CANCELED, filled="7")))
+    assert leg.state == LegState.RETRY
+    assert asks_for_bbo(fire(leg, only(commands, WaitUntil))) == FetchBbo(leg=1)
+    assert start_and_place(leg, now=0.2).quantity == D("3")
+
+
+def test_a_cancel_reply_below_a_fill_already_seen_is_confirmed() -> None:
+    """Case 3, a conflict: 5 were reported filled, the cancel answers CANCELED with 4. The venue
+    does not declare early reports; the conflict alone sends the leg to ``confirming``."""
+    leg = make_leg()
+    place = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(place, status=PARTIAL, filled="5")))
+    feed(leg, CancelConfirmed(now=0.05, order=report(place, status=CANCELED, filled="4")))
+    assert leg.state == LegState.CONFIRMING
+    assert leg.ledger.filled == D("5")
+
+
+def test_a_cancel_reply_that_agrees_with_what_was_seen_is_not_confirmed() -> None:
+    """The cost rule: without ``reports_cancel_early`` and without a conflict, a terminal report
+    is trusted (no extra round trip)."""
+    leg = make_leg()
+    place = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(place, status=PARTIAL, filled="4")))
+    feed(leg, CancelConfirmed(now=0.05, order=report(place, status=CANCELED, filled="4")))
+    assert leg.state == LegState.RETRY
+
+
+def test_late_fill_on_an_earlier_order_cancels_the_resting_order() -> None:
+    """Case 4: order 1 ended with 4 filled (so order 2 rests for 6); a late report shows order 1
+    at 7. 7 + 6 > 10: order 2 is cancelled at once (``cancelling``), then 3 are re-placed."""
+    leg = make_leg()
+    first = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(first, status=PARTIAL, filled="4")))
+    commands = feed(leg, CancelConfirmed(now=0.05, order=report(first, status=CANCELED, filled="4")))
+    fire(leg, only(commands, WaitUntil))
+    second = start_and_place(leg, now=0.2)
+    assert second.quantity == D("6")
+    feed(leg, OrderAcked(now=0.21, order=report(second, status=OPEN, order_id="v-2")))
+    assert leg.state == LegState.POLLING
+    commands = feed(leg, OrderUpdated(now=0.3, order=report(first, status=CANCELED, filled="7")))
+    assert leg.state == LegState.CANCELLING
+    assert only(commands, CancelOrder).order_id == "v-2"
+    commands = feed(leg, CancelConfirmed(now=0.35, order=report(second, status=CANCELED, order_id="v-2")))
+    assert leg.state == LegState.RETRY
+    fire(leg, only(commands, WaitUntil))
+    assert start_and_place(leg, now=0.5).quantity == D("3")
+
+
+def test_late_fill_that_leaves_room_for_the_resting_order_changes_nothing() -> None:
+    """A late fill of 1 on order 1 (4 → 5) with order 2 resting for 6: 5 + 6 > 10, cancel; but a
+    late fill that keeps filled + open within the target (none here beyond 4) leaves it alone."""
+    leg = make_leg()
+    first = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(first, status=PARTIAL, filled="4")))
+    commands = feed(leg, CancelConfirmed(now=0.05, order=report(first, status=CANCELED, filled="4")))
+    fire(leg, only(commands, WaitUntil))
+    second = start_and_place(leg, now=0.2)
+    feed(leg, OrderAcked(now=0.21, order=report(second, status=OPEN, order_id="v-2")))
+    feed(leg, OrderUpdated(now=0.3, order=report(first, status=CANCELED, filled="4")))
+    assert leg.state == LegState.POLLING
+
+
+def test_nothing_is_placed_while_a_stray_order_may_fill() -> None:
+    """An order taken as dead that the venue then shows live (a venue breaking its horizon) is
+    cancelled at once; the leg waits in ``retry`` (chasing the cancel) and places nothing until
+    the stray is confirmed closed, then sizes the next order from what it filled (2 → 8)."""
+    config = HedgeConfig(
+        lookup_attempts=1, ambiguous_horizon=0.05, call_timeouts=CallTimeouts(place=0.05, query=0.05)
+    )
+    leg = make_leg(config=config)
+    place = start_and_place(leg)
+    commands = feed(leg, PlacementAmbiguous(now=0.01, client_order_id=place.client_order_id))
+    commands, _ = answer_lookups_not_found(leg, place, commands)
+    assert leg.state == LegState.RETRY
+    wait = only(commands, WaitUntil)
+    feed(leg, OrderUpdated(now=0.2, order=report(place, status=PARTIAL, filled="2")))
+    commands = fire(leg, wait, now=max(0.21, wait.at))
+    assert leg.state == LegState.RETRY
+    assert none_of(commands, PlaceLimit, PlaceMarket, FetchBbo)
+    feed(leg, CancelConfirmed(now=0.3, order=report(place, status=CANCELED, filled="2")))
+    commands = fire(leg, only(commands, WaitUntil))
+    assert asks_for_bbo(commands) == FetchBbo(leg=1)
+    assert start_and_place(leg, now=0.5).quantity == D("8")

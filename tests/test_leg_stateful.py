@@ -23,12 +23,21 @@ At the end of every run (``teardown``) the venue turns cooperative (fills what i
 sent, confirms cancels, reveals orders) and the leg must reach a terminal state in
 a bounded number of steps, within a bounded virtual time (invariant 2).
 
+New misbehaviours (issue 11): ambiguous placements whose order reaches the matching
+engine late or stays invisible to lookups for a while (always within the venue's request
+window, or the configured horizon where it has none: the contract the leg relies on);
+terminal reports that understate the fill (cancel answers of a venue that says it
+``reports_cancel_early``, reports that conflict with a fill already reported, and an
+*undeclared* liar whose hidden amount is counted); the truth pushed late, as a late fill on
+an earlier order, maybe while the next order rests; calls that never return (at most one
+per leg), so only the leg's own timers move it on. ``check_leg`` (with its reservation and
+possibly-live checks) runs after every step.
+
 Model assumptions (the contract the machine relies on, stated so a failure is read
-correctly): every command gets exactly one answer; an order created after an
-ambiguous placement becomes visible before ``lookup_attempts`` lookups have missed
-it; a terminal report carries the order's final fill (fills after a CANCELED report
-are covered by example tests in ``test_leg_machine.py``); unsolicited reports are
-only sent for orders whose placement the leg has already heard answered.
+correctly): every command gets at most one answer; an order created after an ambiguous
+placement is visible to lookups before its window (or the horizon) has passed; a venue
+that understates without saying so can make the leg over-hedge by at most what it hid
+(the truth invariant allows exactly that, no more).
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ from hedge_fsm import (
     Side,
     TriggerFill,
 )
+from hedge_fsm.config import CallTimeouts
 from hedge_fsm.invariants import check_leg, check_order_command
 from hedge_fsm.machines.commands import (
     CancelOrder,
@@ -92,6 +102,7 @@ from hedge_fsm.machines.events import (
     TimerFired,
 )
 from hedge_fsm.machines.leg import LEG, LegHedge
+from hedge_fsm.venue import VenueCapabilities
 
 D = Decimal
 ZERO = D(0)
@@ -156,8 +167,10 @@ class VenueOrder:
     fill_price: Decimal
     reports_maker: bool
     created: bool = False
-    hidden: int = 0
-    """Lookups by client id still answered "not found" although the order exists (in flight)."""
+    visible_at: float = 0.0
+    """Lookups by client id answer "not found" before this time although the order exists."""
+    arrives_at: float | None = None
+    """An ambiguous placement still travelling: it reaches the matching engine at this time."""
     filled: Decimal = ZERO
     status: OrderStatus = OrderStatus.OPEN
     cancel_pending: bool = False
@@ -316,6 +329,12 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         self.last_filled = ZERO
         self.order_counter = 0
         self.illegal_checks = 0
+        self.hidden = ZERO
+        """Fill the venue hid from the leg (undeclared understated cancel answers): the most the
+        leg can over-hedge by before the truth reaches it."""
+        self.hung: list[Command] = []
+        """Commands the venue never answers."""
+        self.ambiguous = 0
 
     # ------------------------------------------------------------------ set-up
 
@@ -329,9 +348,15 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         self.legs_run += 1
         instrument = data.draw(st.sampled_from(INSTRUMENTS), label="instrument")
         opening, closing = data.draw(st.sampled_from(POLICIES), label="policies")
+        timeout = data.draw(st.sampled_from([0.2, 0.5]), label="call_timeout")
         config = HedgeConfig(
             opening=opening,
             closing=closing,
+            call_timeouts=CallTimeouts(
+                place=timeout, cancel=timeout, query=timeout, bbo=timeout, position=timeout
+            ),
+            # The horizon is never shorter than the place timeout (the config refuses that).
+            ambiguous_horizon=data.draw(st.sampled_from([0.5, 1.0, 2.0]), label="horizon"),
             stuck_timeout=data.draw(st.sampled_from([0.5, 1.0, 2.0]), label="stuck_timeout"),
             lookup_attempts=data.draw(st.integers(1, 3), label="lookup_attempts"),
             break_even=data.draw(st.booleans(), label="break_even"),
@@ -352,6 +377,14 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             )
         self.instrument = instrument
         self.config = config
+        kinds = ["honest", "reports_cancel_early", "undeclared"]
+        honesty = data.draw(st.sampled_from(kinds), label="honesty")
+        self.capabilities = VenueCapabilities(
+            request_window=data.draw(st.sampled_from([None, None, 0.2, 1.0]), label="request_window"),
+            reports_cancel_early=honesty == "reports_cancel_early",
+        )
+        self.undeclared_lies = honesty == "undeclared"
+        """The venue understates terminal reports without saying so (later reports tell the truth)."""
         self.leg = LegHedge(
             leg=0,
             hedge_id=f"hx{self.legs_run}",
@@ -364,6 +397,7 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             started_at=0.0,
             trigger=trigger,
             market_only=data.draw(st.sampled_from([False, False, False, True]), label="market_only"),
+            capabilities=self.capabilities,
         )
         self.feed(Start(now=self.now))
 
@@ -404,6 +438,11 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             # No over-hedge by construction: nothing else of the leg can still fill.
             still_live = [o.client_order_id for o in self.orders.values() if o.live]
             assert still_live == [], f"{command} sent while {still_live} can still fill"
+            travelling = [
+                o.client_order_id for o in self.orders.values()
+                if not o.created and o.arrives_at is not None and o.arrives_at > self.now
+            ]
+            assert travelling == [], f"{command} sent while {travelling} may still reach the venue"
             self.order_counter += 1
             price = command.price if isinstance(command, PlaceLimit) else None
             self.orders[command.client_order_id] = VenueOrder(
@@ -425,6 +464,21 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         latency = data.draw(st.sampled_from(LATENCIES), label="latency")
         self.now += latency
         self.latency += latency
+        self.settle()
+
+    def settle(self) -> None:
+        """Ambiguous placements still travelling reach the matching engine when their time comes."""
+        for order in self.orders.values():
+            if order.arrives_at is not None and not order.created and order.arrives_at <= self.now:
+                order.created = True
+                order.record()
+
+    def arrival_deadline(self) -> float:
+        """The latest an ambiguous placement answered now may reach the matching engine (and be
+        visible): the venue's request window, else the horizon the leg is configured with (the
+        contract the leg relies on)."""
+        window = self.capabilities.request_window
+        return self.now + (window if window is not None else self.config.ambiguous_horizon)
 
     def draw_bbo(self, data: st.DataObject) -> BBO:
         tick = self.instrument.tick_size
@@ -470,6 +524,10 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
 
     def answer(self, data: st.DataObject, command: Command) -> None:
         self.wait(data)
+        if not self.hung and data.draw(st.integers(0, 39), label="hangs") == 0:
+            # A call that never returns: only the leg's own timers can move it on.
+            self.hung.append(command)
+            return
         if isinstance(command, FetchBbo):
             self.answer_bbo(data)
         elif isinstance(command, PlaceLimit | PlaceMarket):
@@ -508,9 +566,19 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             reason = data.draw(st.sampled_from(RejectReason), label="reason")
             self.feed(OrderRejected(now=self.now, client_order_id=command.client_order_id, reason=reason))
         elif outcome == "ambiguous":
-            if data.draw(st.booleans(), label="created"):
+            self.ambiguous += 1
+            fates = ["lost", "created", "created_hidden", "arrives_late"]
+            fate = data.draw(st.sampled_from(fates), label="fate")
+            share = data.draw(st.sampled_from([0.0, 0.25, 0.5, 0.9]), label="delay_share")
+            delay = share * (self.arrival_deadline() - self.now)
+            if fate == "arrives_late":
+                # Reaches the matching engine late, within its window (or the horizon).
+                order.arrives_at = self.now + delay
+                order.visible_at = order.arrives_at
+            elif fate != "lost":
                 order.created = True
-                order.hidden = data.draw(st.integers(0, self.config.lookup_attempts - 1), label="hidden")
+                # Exists, but lookups do not show it for a while (never past the window).
+                order.visible_at = self.now + (delay if fate == "created_hidden" else 0.0)
                 order.record()
                 self.progress(data, order, "after_ambiguous")
             self.feed(PlacementAmbiguous(now=self.now, client_order_id=command.client_order_id))
@@ -528,9 +596,7 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         order = self.orders[command.client_order_id]
         if command.order_id is not None:
             assert order.created and command.order_id == order.order_id
-        if not order.created or (command.order_id is None and order.hidden > 0):
-            if order.created:
-                order.hidden -= 1
+        if not order.created or (command.order_id is None and self.now < order.visible_at):
             if data.draw(st.integers(0, 3), label="query_fails") == 0:
                 self.feed(QueryFailed(now=self.now, client_order_id=command.client_order_id))
             else:
@@ -548,7 +614,7 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             which = data.draw(st.integers(0, len(order.snapshots) - 1), label="snapshot")
             self.feed(OrderUpdated(now=self.now, order=order.snapshots[which]))
         else:
-            self.feed(OrderUpdated(now=self.now, order=order.snapshot()))
+            self.feed(OrderUpdated(now=self.now, order=self.understated(data, order, cancel_answer=False)))
 
     def answer_cancel(self, data: st.DataObject, command: CancelOrder) -> None:
         order = self.orders[command.client_order_id]
@@ -575,7 +641,35 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             self.feed(OrderUpdated(now=self.now, order=order.snapshot()))
         else:
             order.close(OrderStatus.CANCELED)
-            self.feed(CancelConfirmed(now=self.now, order=order.snapshot()))
+            self.feed(CancelConfirmed(now=self.now, order=self.cancel_answer(data, order)))
+
+    def cancel_answer(self, data: st.DataObject, order: VenueOrder) -> OrderInfo:
+        """The cancel's answer: the truth, or (venues book the last fills after answering) a
+        CANCELED report that understates the fill (see :meth:`understated`)."""
+        return self.understated(data, order, cancel_answer=True)
+
+    def understated(self, data: st.DataObject, order: VenueOrder, *, cancel_answer: bool) -> OrderInfo:
+        """The truth, or a terminal report that understates the fill. The venue understates
+        only where the leg is told it may (``reports_cancel_early``, for cancel answers), where
+        the lie conflicts with a fill already reported, or, for an undeclared liar (a lagging
+        replica, an early cancel answer), with the hidden amount counted."""
+        truth = order.snapshot()
+        if not order.status.is_terminal or order.status is OrderStatus.FILLED or order.filled == 0:
+            return truth
+        if not data.draw(st.sampled_from([True, True, False]), label="understate"):
+            return truth
+        lot = self.instrument.lot_size
+        lots = int(order.filled / lot)
+        told = data.draw(st.integers(0, lots - 1), label="told_lots") * lot
+        seen = self.reported.get(order.client_order_id, ZERO)
+        declared = cancel_answer and self.capabilities.reports_cancel_early
+        if not (declared or told < seen or self.undeclared_lies):
+            return truth
+        if not (declared or told < seen):
+            self.hidden += order.filled - max(told, seen)
+        average = truth.average_price if told > 0 else None
+        maker = None if truth.maker_quantity is None else min(truth.maker_quantity, told)
+        return attrs.evolve(truth, filled_quantity=told, average_price=average, maker_quantity=maker)
 
     # ------------------------------------------------------------------ rules: the venue on its own
 
@@ -599,7 +693,11 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             order.close(OrderStatus.EXPIRED)
 
     def known_orders(self) -> list[VenueOrder]:
-        return [o for o in self.orders.values() if o.known and o.snapshots]
+        """Orders the order stream may report: known to the leg, or visible at the venue."""
+        return [
+            o for o in self.orders.values()
+            if o.snapshots and (o.known or (o.created and self.now >= o.visible_at))
+        ]
 
     @precondition(lambda self: not self.finished and bool(self.known_orders()))
     @rule(data=st.data())
@@ -618,6 +716,23 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         else:
             self.feed(OrderUpdated(now=self.now, order=info))
 
+    def understated_orders(self) -> list[VenueOrder]:
+        return [
+            o for o in self.orders.values()
+            if o.known and o.snapshots and o.filled > self.reported.get(o.client_order_id, ZERO)
+        ]
+
+    @precondition(lambda self: not self.finished and bool(self.understated_orders()))
+    @rule(data=st.data())
+    @step
+    def push_the_truth_late(self, data: st.DataObject) -> None:
+        """The order stream pushes, late, a fill the leg was not told of (after an understated
+        cancel answer): a late fill on an earlier order, maybe while the next one rests."""
+        orders = self.understated_orders()
+        order = orders[data.draw(st.integers(0, len(orders) - 1), label="order")]
+        self.wait(data)
+        self.feed(OrderUpdated(now=self.now, order=order.snapshot()))
+
     # ------------------------------------------------------------------ rules: timers
 
     @precondition(lambda self: not self.finished and self.timer is not None)
@@ -629,6 +744,7 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         assert timer is not None
         self.timer = None
         self.now = max(self.now, timer.at)
+        self.settle()
         self.feed(TimerFired(now=self.now, token=timer.token))
 
     @precondition(lambda self: not self.finished and bool(self.stale_tokens))
@@ -725,6 +841,9 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         if self.leg is None:
             return
         problems = check_leg(self.leg)
+        if self.leg.ledger.filled <= self.leg.target + self.hidden:
+            # An over-hedge within what an undeclared liar hid is the venue's doing.
+            problems = [p for p in problems if "over-hedged" not in p]
         assert problems == [], problems
         assert self.leg.attempts <= self.leg.policy.max_attempts
 
@@ -753,7 +872,7 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         if self.leg is None:
             return
         truly_filled = sum((o.filled for o in self.orders.values()), ZERO)
-        assert truly_filled <= self.leg.target
+        assert truly_filled <= self.leg.target + self.hidden
 
     @invariant()
     def a_live_leg_always_waits_on_something(self) -> None:
@@ -798,7 +917,11 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         for _ in range(COOPERATIVE_STEPS):
             if leg.is_finished:
                 break
-            if self.pending:
+            hidden = self.understated_orders()
+            if hidden:
+                # The truth the venue hid reaches the leg now, maybe while its next order rests.
+                self.feed(OrderUpdated(now=self.now, order=hidden[0].snapshot()))
+            elif self.pending:
                 self.answer_cooperatively(self.pending.pop(0))
             elif self.timer is not None:
                 self.timer_comes_due()
@@ -813,21 +936,34 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         self.a_finished_leg_ended_in_bounded_time()
 
     def time_bound(self) -> float:
-        """Invariant 2: the limit budget, then at most one lookup, one cancel and one market phase.
+        """Invariant 2: the limit budget, then a bounded number of waiting phases.
 
-        Each phase waits at most ``stuck_timeout`` plus a timer interval for the venue, a
-        lookup up to twice that (its timer is re-armed for a full ``stuck_timeout``); add
-        the backoffs, poll intervals, and the time the venue itself took to answer.
+        Each phase (an unanswered or ambiguous placement, a cancel, a confirmation, the market
+        order) waits at most ``stuck_timeout`` for the venue, plus, for an ambiguous order, the
+        time until it is provably dead (request window + place timeout, or the horizon) and the
+        lookups that prove it; add the backoffs, poll intervals, call timeouts and the time the
+        venue itself took to answer. There are at most ``2 + ambiguous`` such phases.
         """
         assert self.leg is not None
         policy = self.leg.policy
-        stuck = self.config.stuck_timeout
+        config = self.config
+        window = self.capabilities.request_window
+        dead = window + config.call_timeouts.place if window is not None else config.ambiguous_horizon
+        phase = (
+            config.stuck_timeout
+            + dead
+            + (config.lookup_attempts + 8) * policy.poll_interval
+            + config.call_timeouts.place
+            + config.call_timeouts.query
+            + policy.poll_interval
+        )
         return (
             self.leg.started_at
             + policy.budget
-            + 5 * stuck
+            + (2 + self.ambiguous + len(self.hung)) * phase
+            + 5 * config.stuck_timeout
             + 5 * policy.poll_interval
-            + 3 * policy.backoff
+            + (3 + self.leg.orders_sent) * policy.backoff
             + self.latency
         )
 
@@ -848,7 +984,7 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             if not order.created:
                 self.feed(OrderMissing(now=self.now, client_order_id=command.client_order_id))
                 return
-            order.hidden = 0
+            order.visible_at = min(order.visible_at, self.now)
             if order.live:
                 if order.cancel_pending:
                     order.close(OrderStatus.CANCELED)

@@ -108,7 +108,9 @@ def run_episode(
         try:
             return await engine.execute(LONG_A_SHORT_B)
         except SimulatedCrash:
-            writer.close()
+            pass
+        finally:
+            writer.close()  # the process is gone: so is its hold on the journal
         # A new process: a new engine, the same venues (still running), the journal.
         with JournalWriter(journal, fsync="never") as writer2:
             recovered = HedgeEngine(venues, config, observers=[writer2])

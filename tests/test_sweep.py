@@ -151,11 +151,11 @@ def test_unknown_scenario_is_refused_by_name() -> None:
 # ---------------------------------------------------------------------------- the command
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, columns: int = 160) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hedge_fsm.cli", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
-        env={**os.environ, "COLUMNS": "160"},
+        env={**os.environ, "COLUMNS": str(columns)},
     )
 
 
@@ -166,7 +166,7 @@ def test_cli_sweep_prints_the_ranked_table() -> None:
     out = done.stdout
     assert "Best configurations by mean cost" in out
     assert "p90 time to flat <= 3 s" in out
-    for column in ("rank", "opening.inside_tick_attempts", "mean cost (bps)", "p90 ttf (s)"):
+    for column in ("rank", "opening.inside_tick_attempts", "(bps)", "ttf (s)", "bound"):
         assert column in out, column
     assert "2 configuration(s) x 1 scenario(s)" in out
 
@@ -196,3 +196,16 @@ def test_bound_column_appears_only_when_a_bound_was_given() -> None:
     assert "within" not in unbounded and "over" not in unbounded and "bound " not in unbounded.split("\n")[2]
     bounded = text(0.000001)  # nothing is that fast: every row is over
     assert "over" in bounded and "within" not in bounded
+
+
+def test_cli_sweep_table_fits_80_columns_without_cutting_a_value() -> None:
+    """At 80 columns the ranked table shortens its grid headers (keys in the caption); no value is cut."""
+    done = _cli("sweep", "--grid", "opening.inside_tick_attempts=1,3", "--grid", "opening.budget=2,4",
+                "--scenarios", "calm", "--seeds", "1", "--processes", "1", "--max-time-to-flat", "3",
+                columns=80)
+    assert done.returncode == 0, done.stderr
+    table = done.stdout[done.stdout.index("Best configurations"):]
+    assert "…" not in table
+    assert all(len(line) <= 80 for line in table.splitlines())
+    assert "columns: opening.inside_tick_attempts, opening.budget" in table
+    assert table.count("within") + table.count("over") >= 4  # every row's bound cell is whole

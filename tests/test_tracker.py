@@ -237,3 +237,17 @@ def test_result_is_exact_for_any_ledger(
     assert hedge.filled_quantity == hedge.maker_quantity + hedge.taker_quantity
     assert target - expected_filled == hedge.unhedged_residual
     assert (notional / expected_filled if expected_filled > 0 else None) == hedge.average_price
+
+
+def test_a_leg_that_traded_nothing_is_never_a_success() -> None:
+    """Results tell the truth: a machine that says ``done`` with nothing filled (a target below
+    the venue's minimums) yields success False, and an error saying nothing was traded."""
+    hedge = result(Ledger(), "2", success=True, state="done")
+    assert hedge.success is False
+    assert hedge.error_message is not None and "nothing traded" in hedge.error_message
+
+
+def test_a_leg_that_traded_nothing_keeps_its_own_error() -> None:
+    """An error already given is kept (not replaced by the nothing-traded note)."""
+    hedge = result(Ledger(), "2", success=True, state="done", error="below min notional")
+    assert (hedge.success, hedge.error_message) == (False, "below min notional")

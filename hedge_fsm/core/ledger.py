@@ -48,6 +48,13 @@ class OrderRecord:
     terminal: bool = False
     abandoned: bool = False
     """Taken as never placed (refused, or not found by lookups) without any report from the venue."""
+    sent_at: float | None = None
+    """When the leg sent it (engine clock), where known."""
+    possibly_live_until: float | None = None
+    """Set when the placement was ambiguous: until this time (engine clock) the order may still
+    reach the venue's matching engine, so it is *possibly live* and its quantity reserved."""
+    revived: bool = False
+    """Taken as never placed, then shown live by the venue: a stray the leg cancels at once."""
 
     @property
     def notional(self) -> Decimal:
@@ -56,6 +63,11 @@ class OrderRecord:
     @property
     def taker(self) -> Decimal:
         return self.filled - self.maker
+
+    @property
+    def open_quantity(self) -> Decimal:
+        """What may still fill: the unfilled rest of an order not yet confirmed terminal."""
+        return ZERO if self.terminal else self.quantity - self.filled
 
     def fee(self, maker_fee: Decimal, taker_fee: Decimal) -> Decimal:
         """Fee paid on this order's fills (quote currency), from its maker/taker split."""
@@ -137,6 +149,7 @@ class Ledger:
         if revived:
             # The venue shows an order we had given up as never placed: it is live after all.
             record.terminal = False
+            record.revived = True
         record.abandoned = False
         was_terminal = record.terminal
         added = ZERO
@@ -192,6 +205,15 @@ class Ledger:
     def live_orders(self) -> list[OrderRecord]:
         """Orders that may still fill: not yet confirmed terminal."""
         return [r for r in self.orders.values() if not r.terminal]
+
+    @property
+    def reserved(self) -> Decimal:
+        """Quantity that may still fill on orders not confirmed terminal (possibly live included).
+
+        The next order is sized ``target - filled - reserved``: what might still fill is never
+        ordered twice.
+        """
+        return sum((r.open_quantity for r in self.orders.values()), ZERO)
 
     @property
     def market_filled(self) -> Decimal:

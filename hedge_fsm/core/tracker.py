@@ -48,12 +48,22 @@ def build_hedge_result(
     extra_fees: Decimal = ZERO,
     mode: ExecutionMode | None = None,
 ) -> HedgeResult:
-    """The result of one leg; ``extra_*`` folds in fills made outside this ledger (the entry)."""
+    """The result of one leg; ``extra_*`` folds in fills made outside this ledger (the entry).
+
+    ``success`` is the caller's verdict, kept only when something was traded: a leg that
+    traded nothing is never a success (its error says so when no other is given).
+    """
     filled = ledger.filled + extra_filled
     if mode is None and ledger.filled == 0 and extra_filled > 0:
         mode = ExecutionMode.ENTRY
     notional = ledger.notional + extra_notional
     maker = ledger.maker + extra_maker
+    if filled == 0 and success:
+        # A leg that traded nothing is never a success, whatever its machine says (a target
+        # below the venue's minimums ends ``done`` with everything left unhedged).
+        success = False
+        if error is None:
+            error = f"nothing traded of target {target}"
     return HedgeResult(
         success=success,
         filled_quantity=filled,

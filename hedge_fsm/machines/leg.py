@@ -12,9 +12,10 @@ States:
 ``pricing``
     Waiting for a fresh BBO to price the next attempt.
 ``placed``
-    A limit order was sent; its ack has not arrived. After an ambiguous outcome
-    (timeout, 5xx, lost ack) the order is looked up here by client order id:
-    nothing else is placed for the leg until the venue has said whether it exists.
+    An order was sent; its answer has not arrived. After an ambiguous outcome
+    (timeout, 5xx, lost ack) the order is *possibly live*: it is looked up by
+    client order id, and nothing else is placed until the venue shows it or it
+    is *provably dead* (see below).
 ``polling``
     The order rests; it is polled until it fills or its attempt time runs out.
 ``partial``
@@ -22,8 +23,12 @@ States:
     being cancelled. Left only once the cancel is *confirmed* (with the order's
     final cumulative fill).
 ``cancelling``
-    The attempt timed out with no fill; the order is being cancelled. A fill
-    during the cancel moves to ``partial``.
+    The attempt timed out with no fill (or a late fill made the order too
+    large); the order is being cancelled. A fill during the cancel moves to
+    ``partial``.
+``confirming``
+    A terminal report that may understate the fill is being confirmed by a
+    query before the next order is sized.
 ``retry``
     Backoff before the next attempt.
 ``market_fallback``
@@ -31,12 +36,38 @@ States:
 ``done`` / ``rollback``
     Terminal; no edge leaves them and every event there is refused.
 
-Rules that hold (DESIGN.md section 5):
+Rules that hold (the invariants (docs/design.md)):
 
 * At most one order of the leg can fill at any time: a new order is placed only
-  when every earlier one is terminal (filled, rejected, or cancel confirmed).
-  Each order is sized ``floor_to_lot(target - filled)``, so the sum of fills
-  never exceeds the target.
+  when every earlier one is terminal (filled, rejected, cancel confirmed, or
+  provably dead). Each order is sized ``floor_to_lot(target - filled -
+  reserved)``, where *reserved* is what may still fill on orders not confirmed
+  terminal, so the sum of fills never exceeds the target.
+* **Possibly live.** An ambiguous placement stays possibly live until the venue
+  reports it, or it is *provably dead*: ``lookup_attempts`` lookups *sent* after
+  its validity window (``capabilities.request_window`` after the ambiguous
+  answer, plus the place timeout as a margin for clock skew; where the venue
+  has no window, ``config.ambiguous_horizon``) found nothing. Until then the leg
+  waits in ``placed`` (or ``market_fallback``: never a second market order
+  while the first may be live), its lookups spaced out up to the window's end.
+  A placement with no answer at all (the leg's own timer) may not even have been
+  sent: it is never taken as dead, only waited on, up to ``stuck_timeout``.
+  An order taken as dead is still watched: if the venue shows it later it is
+  cancelled at once, its fills counted, and nothing is placed while it may fill.
+* **Confirmed terminal reports.** A terminal report is confirmed by a query
+  (``confirming``) before the next order is sized when it is a cancel's answer
+  from a venue that ``reports_cancel_early``, or when it *conflicts* with what
+  was seen: its fill is below a fill already reported for the order, or the
+  order was already reported terminal with a different fill. A FILLED report
+  cannot understate. Otherwise it is trusted: the confirmation costs one round
+  trip per retry, paid only where the venue is known to need it or shows it.
+* **Late fills.** A late fill on an earlier order that would make the resting
+  order over-hedge (filled + its open quantity > target) cancels that order at
+  once (``cancelling``); the remainder is re-placed after the confirmation.
+* **Timers.** Every live state has a timer: a BBO request, a placement, a
+  lookup, a cancel and a confirmation are each asked again, or given up on
+  (``rollback``), on the leg's own clock, so silence never leaves it waiting.
+  Backoffs are capped at the limit budget left.
 * Every report is folded into the per-order :class:`Ledger` (max cumulative),
   whatever state the leg is in and however late it comes, so duplicates never
   count twice and fills after a cancel are never lost.
@@ -69,6 +100,7 @@ from hedge_fsm.machines.commands import (
 from hedge_fsm.machines.events import (
     BboFailed,
     BboReceived,
+    CancelConfirmed,
     CancelFailed,
     Event,
     OrderRejected,
@@ -77,7 +109,7 @@ from hedge_fsm.machines.events import (
     QueryFailed,
     TimerFired,
 )
-from hedge_fsm.values import BBO, HedgeResult, Instrument, OrderInfo, Side, TriggerFill
+from hedge_fsm.values import BBO, HedgeResult, Instrument, OrderInfo, OrderStatus, Side, TriggerFill
 from hedge_fsm.venue import DEFAULT_CAPABILITIES, VenueCapabilities
 
 __all__ = ["LEG", "LEG_EDGES", "LegHedge", "LegState"]
@@ -91,6 +123,7 @@ class LegState(enum.StrEnum):
     POLLING = "polling"
     PARTIAL = "partial"
     CANCELLING = "cancelling"
+    CONFIRMING = "confirming"
     RETRY = "retry"
     MARKET_FALLBACK = "market_fallback"
     DONE = "done"
@@ -105,6 +138,24 @@ LATE = "reports come late, twice or out of order; a fill on an earlier order mus
 CLOSED_BY_VENUE = "venues expire or cancel resting orders on their own"
 FILL_DURING_CANCEL = "a fill can land while the cancel is in flight"
 AMBIGUOUS = "timeout, 5xx or lost ack: the order may exist; never place another before knowing"
+POSSIBLY_LIVE = (
+    "an ambiguous order can reach the matching engine late: it is possibly live (its quantity "
+    "reserved) until its request window or the horizon has passed"
+)
+SILENT = "a venue call may never return: the leg bounds every wait with its own timer"
+DOUBTFUL = (
+    "venues answer a cancel before its last fills are booked, replicas lag: a terminal report "
+    "that may understate the fill is confirmed by a query before the next order is sized"
+)
+LATE_FILL_OVER = (
+    "a fill on an earlier order can arrive while the next one rests: the rest would over-hedge, "
+    "so it is cancelled and re-placed for what remains"
+)
+STRAY = (
+    "an order taken as never placed can still show up: it is cancelled at once, and nothing is "
+    "placed while it may fill"
+)
+OLD_ANSWER = "a placement's answer can come after the leg stopped waiting for it (timer, lookup)"
 
 # fmt: off
 LEG_EDGES: tuple[Edge, ...] = (
@@ -114,6 +165,7 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("start",               S.PRICING, S.MARKET_FALLBACK, ("is_market_only",), ("emit_market_order",)),
     E("start",               S.PRICING, None,              (), ("request_bbo",)),
     E("bbo_received",        S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",)),
+    E("bbo_received",        S.PRICING, None,              ("is_waiting_on_strays",), ("chase_strays",), STRAY),
     E("bbo_received",        S.PRICING, S.MARKET_FALLBACK, ("is_budget_spent",), ("emit_market_order",)),
     E("bbo_received",        S.PRICING, None,              ("is_bbo_unusable",), ("schedule_bbo_retry",),
       "venues publish locked or crossed books during fast moves"),
@@ -121,55 +173,72 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("bbo_failed",          S.PRICING, None,              (), ("schedule_bbo_retry",)),
     E("timer_fired",         S.PRICING, None,              ("is_stale_timer",), ()),
     E("timer_fired",         S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",), LATE),
+    E("timer_fired",         S.PRICING, S.ROLLBACK,        ("is_stuck",), ("give_up",), "the venue never confirms a stray order's cancel"),
+    E("timer_fired",         S.PRICING, None,              ("is_waiting_on_strays",), ("chase_strays",), STRAY),
     E("timer_fired",         S.PRICING, S.MARKET_FALLBACK, ("is_budget_spent",), ("emit_market_order",)),
     E("timer_fired",         S.PRICING, None,              (), ("request_bbo",)),
 
     # ---- placed: the ack (or, after an ambiguous outcome, the lookup) is awaited
     E("order_acked",         S.PLACED, None,               ("is_stale_report",), ("record_report",), LATE),
     E("order_acked",         S.PLACED, S.DONE,             ("is_hedged",), ("record_report", "finish")),
+    E("order_acked",         S.PLACED, S.CONFIRMING,       ("is_order_closed", "is_report_doubtful"), ("record_report", "confirm_terminal"), DOUBTFUL),
     E("order_acked",         S.PLACED, S.MARKET_FALLBACK,  ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
     E("order_acked",         S.PLACED, S.RETRY,            ("is_order_closed",), ("record_report", "schedule_backoff")),
     E("order_acked",         S.PLACED, S.PARTIAL,          ("has_fill",), ("record_report", "emit_cancel")),
+    E("order_acked",         S.PLACED, S.CANCELLING,       ("is_over_target",), ("record_report", "emit_cancel"), LATE_FILL_OVER),
     E("order_acked",         S.PLACED, S.POLLING,          (), ("record_report", "schedule_poll")),
     E("order_updated",       S.PLACED, None,               ("is_stale_report",), ("record_report",), LATE),
     E("order_updated",       S.PLACED, S.DONE,             ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.PLACED, S.CONFIRMING,       ("is_order_closed", "is_report_doubtful"), ("record_report", "confirm_terminal"), DOUBTFUL),
     E("order_updated",       S.PLACED, S.MARKET_FALLBACK,  ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
     E("order_updated",       S.PLACED, S.RETRY,            ("is_order_closed",), ("record_report", "schedule_backoff")),
     E("order_updated",       S.PLACED, S.PARTIAL,          ("has_fill",), ("record_report", "emit_cancel")),
+    E("order_updated",       S.PLACED, S.CANCELLING,       ("is_over_target",), ("record_report", "emit_cancel"), LATE_FILL_OVER),
     E("order_updated",       S.PLACED, S.POLLING,          (), ("record_report", "schedule_poll"),
       "a stream update or a lookup can answer before the ack"),
-    E("post_only_rejected",  S.PLACED, None,               ("is_stale_report",), ()),
+    E("post_only_rejected",  S.PLACED, None,               ("is_old_placement_answer",), (), OLD_ANSWER),
     E("post_only_rejected",  S.PLACED, S.DONE,             ("is_nothing_left",), ("close_rejected_order", "finish"), LATE),
     E("post_only_rejected",  S.PLACED, S.MARKET_FALLBACK,  ("is_budget_spent",), ("close_rejected_order", "emit_market_order")),
     E("post_only_rejected",  S.PLACED, S.RETRY,            (), ("close_rejected_order", "schedule_backoff"),
       "post-only is judged on arrival: the book moved during the latency"),
-    E("order_rejected",      S.PLACED, None,               ("is_stale_report",), ()),
+    E("order_rejected",      S.PLACED, None,               ("is_old_placement_answer",), (), OLD_ANSWER),
     E("order_rejected",      S.PLACED, S.DONE,             ("is_nothing_left",), ("close_rejected_order", "finish"), LATE),
     E("order_rejected",      S.PLACED, S.MARKET_FALLBACK,  ("is_budget_spent",), ("close_rejected_order", "emit_market_order")),
     E("order_rejected",      S.PLACED, S.RETRY,            (), ("close_rejected_order", "schedule_backoff")),
+    E("placement_ambiguous", S.PLACED, None,               ("is_old_placement_answer",), (), OLD_ANSWER),
     E("placement_ambiguous", S.PLACED, None,               (), ("begin_lookup",), AMBIGUOUS),
     E("order_not_found",     S.PLACED, None,               ("is_stale_report",), ()),
     E("order_not_found",     S.PLACED, None,               ("is_not_looking_up",), ()),
-    E("order_not_found",     S.PLACED, S.DONE,             ("is_lookup_exhausted", "is_nothing_left"), ("abandon_order", "finish"), LATE),
-    E("order_not_found",     S.PLACED, S.MARKET_FALLBACK,  ("is_lookup_exhausted", "is_budget_spent"), ("abandon_order", "emit_market_order")),
-    E("order_not_found",     S.PLACED, S.RETRY,            ("is_lookup_exhausted",), ("abandon_order", "schedule_backoff")),
-    E("order_not_found",     S.PLACED, None,               (), ("schedule_lookup",),
-      "a venue may not show an order it is still processing"),
+    E("order_not_found",     S.PLACED, S.DONE,             ("is_provably_dead", "is_nothing_left"), ("abandon_order", "finish"), LATE),
+    E("order_not_found",     S.PLACED, S.MARKET_FALLBACK,  ("is_provably_dead", "is_budget_spent"), ("abandon_order", "emit_market_order")),
+    E("order_not_found",     S.PLACED, S.RETRY,            ("is_provably_dead",), ("abandon_order", "schedule_backoff")),
+    E("order_not_found",     S.PLACED, None,               (), ("schedule_lookup",), POSSIBLY_LIVE),
     E("query_failed",        S.PLACED, None,               ("is_stale_report",), ()),
     E("query_failed",        S.PLACED, None,               ("is_looking_up",), ("schedule_lookup",)),
     E("query_failed",        S.PLACED, None,               (), ()),
     E("timer_fired",         S.PLACED, None,               ("is_stale_timer",), ()),
     E("timer_fired",         S.PLACED, S.ROLLBACK,         ("is_stuck",), ("give_up",),
       "the venue never says whether the order exists"),
+    E("timer_fired",         S.PLACED, None,               ("is_not_looking_up",), ("begin_lookup",), SILENT),
     E("timer_fired",         S.PLACED, None,               (), ("emit_lookup",)),
 
     # ---- polling: the order rests
+    E("order_updated",       S.POLLING, S.PARTIAL,         ("is_stale_report", "is_over_target", "has_fill"), ("record_report", "emit_cancel"), LATE_FILL_OVER),
+    E("order_updated",       S.POLLING, S.CANCELLING,      ("is_stale_report", "is_over_target"), ("record_report", "emit_cancel"), LATE_FILL_OVER),
     E("order_updated",       S.POLLING, None,              ("is_stale_report",), ("record_report",), LATE),
     E("order_updated",       S.POLLING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.POLLING, S.CONFIRMING,      ("is_order_closed", "is_report_doubtful"), ("record_report", "confirm_terminal"), DOUBTFUL),
     E("order_updated",       S.POLLING, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order"), CLOSED_BY_VENUE),
     E("order_updated",       S.POLLING, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff"), CLOSED_BY_VENUE),
     E("order_updated",       S.POLLING, S.PARTIAL,         ("has_fill",), ("record_report", "emit_cancel")),
     E("order_updated",       S.POLLING, None,              (), ("record_report",)),
+    E("cancel_confirmed",    S.POLLING, S.PARTIAL,         ("is_stale_report", "is_over_target", "has_fill"), ("record_report", "emit_cancel"), LATE_FILL_OVER),
+    E("cancel_confirmed",    S.POLLING, S.CANCELLING,      ("is_stale_report", "is_over_target"), ("record_report", "emit_cancel"), LATE_FILL_OVER),
+    E("cancel_confirmed",    S.POLLING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("cancel_confirmed",    S.POLLING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("cancel_confirmed",    S.POLLING, S.CONFIRMING,      ("is_order_closed",), ("record_report", "confirm_terminal"),
+      "a cancel nobody sent in this state: its answer is confirmed before the next order is sized"),
+    E("cancel_confirmed",    S.POLLING, None,              (), ("record_report",)),
     E("order_not_found",     S.POLLING, None,              (), (), "a lagging replica may not show a resting order; the next poll asks again"),
     E("query_failed",        S.POLLING, None,              (), ()),
     E("timer_fired",         S.POLLING, None,              ("is_stale_timer",), ()),
@@ -179,11 +248,13 @@ LEG_EDGES: tuple[Edge, ...] = (
     # ---- partial: fills seen, target not reached, the rest is being cancelled
     E("cancel_confirmed",    S.PARTIAL, None,              ("is_stale_report",), ("record_report",), LATE),
     E("cancel_confirmed",    S.PARTIAL, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("cancel_confirmed",    S.PARTIAL, S.CONFIRMING,      ("is_order_closed", "is_report_doubtful"), ("record_report", "confirm_terminal"), DOUBTFUL),
     E("cancel_confirmed",    S.PARTIAL, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
     E("cancel_confirmed",    S.PARTIAL, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff")),
     E("cancel_confirmed",    S.PARTIAL, None,              (), ("record_report",)),
     E("order_updated",       S.PARTIAL, None,              ("is_stale_report",), ("record_report",), LATE),
     E("order_updated",       S.PARTIAL, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.PARTIAL, S.CONFIRMING,      ("is_order_closed", "is_report_doubtful"), ("record_report", "confirm_terminal"), DOUBTFUL),
     E("order_updated",       S.PARTIAL, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
     E("order_updated",       S.PARTIAL, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff")),
     E("order_updated",       S.PARTIAL, None,              (), ("record_report",), FILL_DURING_CANCEL),
@@ -196,14 +267,16 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.PARTIAL, S.ROLLBACK,        ("is_stuck",), ("give_up",), "the venue never confirms the cancel"),
     E("timer_fired",         S.PARTIAL, None,              (), ("chase_cancel",)),
 
-    # ---- cancelling: the attempt timed out with no fill; cancel in flight
+    # ---- cancelling: the attempt timed out (or would over-hedge); cancel in flight
     E("cancel_confirmed",    S.CANCELLING, None,              ("is_stale_report",), ("record_report",), LATE),
     E("cancel_confirmed",    S.CANCELLING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("cancel_confirmed",    S.CANCELLING, S.CONFIRMING,      ("is_order_closed", "is_report_doubtful"), ("record_report", "confirm_terminal"), DOUBTFUL),
     E("cancel_confirmed",    S.CANCELLING, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
     E("cancel_confirmed",    S.CANCELLING, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff")),
     E("cancel_confirmed",    S.CANCELLING, None,              (), ("record_report",)),
     E("order_updated",       S.CANCELLING, None,              ("is_stale_report",), ("record_report",), LATE),
     E("order_updated",       S.CANCELLING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.CANCELLING, S.CONFIRMING,      ("is_order_closed", "is_report_doubtful"), ("record_report", "confirm_terminal"), DOUBTFUL),
     E("order_updated",       S.CANCELLING, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order")),
     E("order_updated",       S.CANCELLING, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff")),
     E("order_updated",       S.CANCELLING, S.PARTIAL,         ("has_fill",), ("record_report",), FILL_DURING_CANCEL),
@@ -217,9 +290,25 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.CANCELLING, S.ROLLBACK,        ("is_stuck",), ("give_up",), "the venue never confirms the cancel"),
     E("timer_fired",         S.CANCELLING, None,              (), ("chase_cancel",)),
 
+    # ---- confirming: a terminal report that may understate the fill is checked by a query
+    E("order_updated",       S.CONFIRMING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("order_updated",       S.CONFIRMING, S.DONE,            ("is_terminal_report", "is_hedged"), ("record_report", "finish")),
+    E("order_updated",       S.CONFIRMING, S.MARKET_FALLBACK, ("is_terminal_report", "is_budget_spent"), ("record_report", "emit_market_order")),
+    E("order_updated",       S.CONFIRMING, S.RETRY,           ("is_terminal_report",), ("record_report", "schedule_backoff")),
+    E("order_updated",       S.CONFIRMING, None,              (), ("record_report", "schedule_confirmation"),
+      "a lagging replica can still show the order live: ask again"),
+    E("cancel_confirmed",    S.CONFIRMING, None,              (), ("record_report",), "a second cancel answer is no confirmation: only a query is"),
+    E("order_not_found",     S.CONFIRMING, None,              (), ("schedule_confirmation",), "a lagging replica may not show the order"),
+    E("query_failed",        S.CONFIRMING, None,              (), ("schedule_confirmation",)),
+    E("timer_fired",         S.CONFIRMING, None,              ("is_stale_timer",), ()),
+    E("timer_fired",         S.CONFIRMING, S.ROLLBACK,        ("is_stuck",), ("give_up",), "the venue never answers the confirming query"),
+    E("timer_fired",         S.CONFIRMING, None,              (), ("ask_confirmation",)),
+
     # ---- retry: backoff before the next attempt
     E("timer_fired",         S.RETRY, None,                ("is_stale_timer",), ()),
     E("timer_fired",         S.RETRY, S.DONE,              ("is_nothing_left",), ("finish",)),
+    E("timer_fired",         S.RETRY, S.ROLLBACK,          ("is_stuck",), ("give_up",), "the venue never confirms a stray order's cancel"),
+    E("timer_fired",         S.RETRY, None,                ("is_waiting_on_strays",), ("chase_strays",), STRAY),
     E("timer_fired",         S.RETRY, S.MARKET_FALLBACK,   ("is_budget_spent",), ("emit_market_order",)),
     E("timer_fired",         S.RETRY, S.PRICING,           (), ("request_bbo",)),
 
@@ -233,20 +322,26 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("order_updated",       S.MARKET_FALLBACK, S.DONE,     ("is_hedged",), ("record_report", "finish")),
     E("order_updated",       S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("record_report", "fail_market")),
     E("order_updated",       S.MARKET_FALLBACK, None,       (), ("record_report", "schedule_poll")),
-    E("order_rejected",      S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
+    E("cancel_confirmed",    S.MARKET_FALLBACK, None,       ("is_stale_report",), ("record_report",), LATE),
+    E("cancel_confirmed",    S.MARKET_FALLBACK, S.DONE,     ("is_hedged",), ("record_report", "finish"),
+      "a venue can report a market order's end as a cancel (IOC rest, price band)"),
+    E("cancel_confirmed",    S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("record_report", "fail_market")),
+    E("cancel_confirmed",    S.MARKET_FALLBACK, None,       (), ("record_report",)),
+    E("order_rejected",      S.MARKET_FALLBACK, None,       ("is_old_placement_answer",), (), OLD_ANSWER),
     E("order_rejected",      S.MARKET_FALLBACK, None,       ("is_transient_refusal", "has_orders_left"), ("close_rejected_order", "schedule_backoff"),
       "rate limits and short outages pass: send the market order again after the backoff"),
     E("order_rejected",      S.MARKET_FALLBACK, S.ROLLBACK, (), ("close_rejected_order", "fail_market")),
-    E("post_only_rejected",  S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
+    E("post_only_rejected",  S.MARKET_FALLBACK, None,       ("is_old_placement_answer",), (), OLD_ANSWER),
     E("post_only_rejected",  S.MARKET_FALLBACK, S.ROLLBACK, (), ("close_rejected_order", "fail_market"),
       "a venue misreporting a market order's refusal"),
+    E("placement_ambiguous", S.MARKET_FALLBACK, None,       ("is_old_placement_answer",), (), OLD_ANSWER),
     E("placement_ambiguous", S.MARKET_FALLBACK, None,       (), ("begin_lookup",), AMBIGUOUS),
     E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
-    E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_looking_up", "is_lookup_exhausted", "is_out_of_orders"), ("abandon_order", "fail_market")),
-    E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up", "is_lookup_exhausted"), ("abandon_order", "emit_market_order"),
-      "the market order never reached the venue (confirmed by lookups): send it again under a new id"),
-    E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up",), ("schedule_lookup",),
-      "a venue may not show an order it is still processing"),
+    E("order_not_found",     S.MARKET_FALLBACK, S.DONE,     ("is_looking_up", "is_provably_dead", "is_nothing_left"), ("abandon_order", "finish"), LATE),
+    E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_looking_up", "is_provably_dead", "is_out_of_orders"), ("abandon_order", "fail_market")),
+    E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up", "is_provably_dead"), ("abandon_order", "emit_market_order"),
+      "the market order never reached the venue (provably dead): send it again under a new id"),
+    E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up",), ("schedule_lookup",), POSSIBLY_LIVE),
     E("order_not_found",     S.MARKET_FALLBACK, None,       (), (),
       "a lagging replica may not show an acknowledged order; the next poll asks again"),
     E("query_failed",        S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
@@ -255,17 +350,32 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_stale_timer",), ()),
     E("timer_fired",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_stuck",), ("give_up",),
       "the venue never reports the market order's outcome"),
-    E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_order_closed",), ("emit_market_order",),
+    E("timer_fired",         S.MARKET_FALLBACK, S.DONE,     ("is_hedged",), ("finish",), LATE),
+    E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_order_closed", "has_orders_left"), ("emit_market_order",),
       "the backoff after a transient refusal is over: the market order goes again, under a new id"),
+    E("timer_fired",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("fail_market",)),
+    E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_placement_unanswered",), ("begin_lookup",), SILENT),
+    E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_looking_up",), ("emit_lookup",)),
     E("timer_fired",         S.MARKET_FALLBACK, None,       (), ("poll_order",)),
 )
 # fmt: on
 
-_LIVE = (S.PRICING, S.PLACED, S.POLLING, S.PARTIAL, S.CANCELLING, S.RETRY, S.MARKET_FALLBACK)
+_LIVE = (
+    S.PRICING, S.PLACED, S.POLLING, S.PARTIAL, S.CANCELLING, S.CONFIRMING, S.RETRY, S.MARKET_FALLBACK,
+)
 _LATE_TRIGGERS = (
     "order_acked", "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
 )
 LEG_EDGES += late_report_edges(LEG_EDGES, _LIVE, _LATE_TRIGGERS, LATE)
+# A placement's own answer (refusal, ambiguity) can arrive once the leg has moved on: its
+# lookup found the order, or the leg's timer gave up waiting. It carries no fill: ignored.
+LEG_EDGES += late_report_edges(
+    LEG_EDGES, _LIVE, ("placement_ambiguous", "post_only_rejected", "order_rejected"), OLD_ANSWER
+)
+# A BBO request that got no answer in time is asked again: the first answer can still come.
+LEG_EDGES += late_report_edges(
+    LEG_EDGES, _LIVE, ("bbo_received", "bbo_failed"), "a BBO asked again can be answered twice"
+)
 
 LEG = MachineKind(
     "leg",
@@ -344,9 +454,16 @@ class LegHedge(FsmModel):
         self.error: str | None = None
         self.finished_at: float | None = None
         self.started = False
-        self.stray_cancels: set[str] = set()
+        self.stray_cancels: dict[str, float] = {}
+        """Orders taken as never placed that the venue later showed live: when their cancel went."""
         self.waiting_in: str | None = None
         self.cancel_sent_at = 0.0
+        self.lookups_out: list[float] = []
+        """When each lookup of the current order still unanswered was sent (answers cannot be
+        matched to their query, so the newest is taken off per answer: the oldest time kept
+        is never later than the oldest query really outstanding)."""
+        self.proof_misses = 0
+        """Not-found answers to lookups sent after the current order's possibly-live window."""
 
     # ------------------------------------------------------------------ quantities
 
@@ -369,7 +486,34 @@ class LegHedge(FsmModel):
         )
 
     def _order_quantity(self) -> Decimal:
-        return floor_to_step(self.remaining, self.instrument.lot_size)
+        # What may still fill on an earlier order is reserved, never ordered twice.
+        free = max(ZERO, self.remaining - self.ledger.reserved)
+        return floor_to_step(free, self.instrument.lot_size)
+
+    def _is_about_current(self, report: OrderInfo | None) -> bool:
+        return report is not None and self.current is not None and self.ledger.find(report) is self.current
+
+    def _possibly_live_until(self, now: float) -> float:
+        """Until when an order whose placement turned ambiguous at ``now`` may still reach the venue.
+
+        With a request window the venue refuses the request once the window has passed (the
+        request was stamped before ``now``); the place timeout is the margin for clock skew.
+        Without one, the configured horizon.
+        """
+        window = self.capabilities.request_window
+        if window is not None:
+            return now + window + self.config.call_timeouts.place
+        return now + self.config.ambiguous_horizon
+
+    def _give_up_at(self) -> float:
+        """When silence (or answers that prove nothing) has lasted long enough to give up."""
+        assert self.waiting_since is not None
+        give_up = self.waiting_since + self.config.stuck_timeout
+        current = self.current
+        if current is not None and current.possibly_live_until is not None and current.status is None:
+            # A possibly-live order is waited for until it is provably dead, then as long again.
+            give_up = max(give_up, current.possibly_live_until + self.config.stuck_timeout)
+        return give_up
 
     # ------------------------------------------------------------------ conditions (pure)
 
@@ -425,12 +569,14 @@ class LegHedge(FsmModel):
         return self.is_nothing_left(event) and self.is_order_closed(event)
 
     def has_fill(self, event: Event) -> bool:
-        """Has the current order filled anything (after this report)?"""
+        """Has the current order filled anything (after this report, when it is about it)?"""
         report = _report_of(event)
         current = self.current
         if current is None:
             return False
-        return current.filled > 0 or (report is not None and report.filled_quantity > 0)
+        return current.filled > 0 or (
+            self._is_about_current(report) and report is not None and report.filled_quantity > 0
+        )
 
     def is_stale_timer(self, event: Event) -> bool:
         assert isinstance(event, TimerFired)
@@ -440,11 +586,89 @@ class LegHedge(FsmModel):
         return event.now >= self.attempt_deadline
 
     def is_stuck(self, event: Event) -> bool:
-        """Has the venue left us without an answer for longer than ``stuck_timeout``?"""
+        """Has the venue left us without a usable answer for longer than ``stuck_timeout``
+        (counted, for a possibly-live order, from when it could be proven dead)?"""
+        return self.waiting_since is not None and event.now >= self._give_up_at()
+
+    def is_provably_dead(self, event: Event) -> bool:
+        """Does this not-found answer prove the current (ambiguous) order will never exist?
+
+        Only a lookup *sent* after the order's possibly-live window proves it, and
+        ``lookup_attempts`` such answers are asked for (a venue may not show at once an
+        order it is still processing).
+        """
+        current = self.current
+        if current is None or current.possibly_live_until is None or not self.lookups_out:
+            return False
+        proving = min(self.lookups_out) >= current.possibly_live_until
+        return proving and self.proof_misses + 1 >= self.config.lookup_attempts
+
+    def is_old_placement_answer(self, event: Event) -> bool:
+        """Is this refusal or ambiguity about another order, or one the venue has since shown?"""
+        current = self.current
+        client_order_id = getattr(event, "client_order_id", None)
+        return current is None or client_order_id != current.client_order_id or current.status is not None
+
+    def is_placement_unanswered(self, event: Event) -> bool:
+        """Has the current order's placement had no answer at all (nor a lookup started)?"""
+        current = self.current
         return (
-            self.waiting_since is not None
-            and event.now - self.waiting_since >= self.config.stuck_timeout
+            current is not None
+            and current.status is None
+            and not current.terminal
+            and not self.looking_up
         )
+
+    def is_over_target(self, event: Event) -> bool:
+        """Would the current order's unfilled rest, if it filled, take the leg past its target?
+
+        A late fill on an earlier order can make a resting order too large.
+        """
+        current = self.current
+        if current is None or current.terminal:
+            return False
+        report = _report_of(event)
+        filled = self.ledger.filled_after(report) if report is not None else self.ledger.filled
+        current_filled = current.filled
+        if self._is_about_current(report):
+            assert report is not None
+            if report.is_terminal:
+                return False
+            current_filled = max(current_filled, report.filled_quantity)
+        return filled + (current.quantity - current_filled) > self.target
+
+    def is_report_doubtful(self, event: Event) -> bool:
+        """Must this terminal report of the current order be confirmed before sizing the next one?
+
+        Yes when the venue is known to answer cancels before their last fills are booked
+        (``reports_cancel_early``) and this is a cancel answer, or when the report *conflicts*
+        with what was seen of the order: its fill is below a fill already reported for it, or
+        the order was already reported terminal with a different fill. A FILLED report cannot
+        understate anything.
+        """
+        report = _report_of(event)
+        current = self.current
+        if report is None or current is None or not report.is_terminal or not self._is_about_current(report):
+            return False
+        if report.status is OrderStatus.FILLED:
+            return False
+        if isinstance(event, CancelConfirmed) and self.capabilities.reports_cancel_early:
+            return True
+        if report.filled_quantity < current.filled:
+            return True
+        return current.terminal and current.status is not None and report.filled_quantity != current.filled
+
+    def is_terminal_report(self, event: Event) -> bool:
+        """Is the event a terminal report of the current order (a confirmation)?"""
+        report = _report_of(event)
+        return report is not None and report.is_terminal and self._is_about_current(report)
+
+    def is_waiting_on_strays(self, event: Event) -> bool:
+        """May an earlier order still fill (one the venue showed after it was taken as dead)?"""
+        return any(self._is_stray(r) for r in self.ledger.orders.values())
+
+    def _is_stray(self, record: OrderRecord) -> bool:
+        return not record.terminal and (record.revived or record is not self.current)
 
     def is_lookup_exhausted(self, event: Event) -> bool:
         return self.lookups_missed + 1 >= self.config.lookup_attempts
@@ -491,14 +715,44 @@ class LegHedge(FsmModel):
     def request_bbo(self, event: Event) -> None:
         """Ask for a fresh BBO to price the next attempt."""
         self.started = True
+        self.waiting_since = None
         assert self.leg_index is not None
         self._emit(FetchBbo(leg=self.leg_index))
+        # Asked again should the answer never come (the driver bounds the call; this is the
+        # machine's own bound).
+        self._wake_at(event.now + self.config.call_timeouts.bbo + self.policy.poll_interval)
 
     def schedule_bbo_retry(self, event: Event) -> None:
         """The BBO was unusable or unavailable: ask again after the backoff."""
         if isinstance(event, BboFailed):
             self.error = f"BBO unavailable: {event.message}"
-        self._wake_at(event.now + self.policy.backoff)
+        self._wake_at(event.now + self._backoff(event))
+
+    def _backoff(self, event: Event) -> float:
+        """The backoff, capped at the limit budget left: a backoff never pushes a leg past it.
+
+        The market phase comes after the budget: its backoff (after a transient refusal) is
+        the policy's own.
+        """
+        if self.state == S.MARKET_FALLBACK:
+            return self.policy.backoff
+        return min(self.policy.backoff, max(self.deadline - event.now, 0.0))
+
+    def _new_current(self, record: OrderRecord, event: Event) -> None:
+        """``record`` is the order now being sent: the leg waits on its placement's answer."""
+        self.current = record
+        self.orders_sent += 1
+        self.looking_up = False
+        self.lookups_missed = 0
+        self.proof_misses = 0
+        self.lookups_out = []
+        self.cancel_in_flight = False
+        self._wait(event)
+
+    def _arm_placement_timer(self, event: Event) -> None:
+        # The driver bounds the call; this timer is the machine's own bound should no
+        # answer ever come: the placement is then treated as ambiguous.
+        self._wake_at(event.now + self.config.call_timeouts.place + self.policy.poll_interval)
 
     def place_limit_order(self, event: Event) -> None:
         """Price the attempt on the ladder and send a limit order for what remains."""
@@ -516,18 +770,16 @@ class LegHedge(FsmModel):
         )
         quantity = self._order_quantity()
         client_order_id = self._next_client_id()
-        self.current = self.ledger.register(
+        record = self.ledger.register(
             client_order_id, side=self.side, quantity=quantity, post_only=quote.post_only
         )
+        record.sent_at = event.now
         self.attempts += 1
-        self.orders_sent += 1
         self.last_bbo = event.bbo
         self.last_quote = quote
-        self.looking_up = False
-        self.lookups_missed = 0
-        self.waiting_since = None
         wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
         self.attempt_deadline = event.now + wait
+        self._new_current(record, event)
         self._emit(
             PlaceLimit(
                 leg=self.leg_index,
@@ -540,6 +792,7 @@ class LegHedge(FsmModel):
                 rung=quote.rung.value,
             )
         )
+        self._arm_placement_timer(event)
 
     def emit_market_order(self, event: Event) -> None:
         """Send a market order for everything that remains."""
@@ -547,13 +800,9 @@ class LegHedge(FsmModel):
         self.started = True
         quantity = self._order_quantity()
         client_order_id = self._next_client_id()
-        self.current = self.ledger.register(
-            client_order_id, side=self.side, quantity=quantity, is_market=True
-        )
-        self.orders_sent += 1
-        self.looking_up = False
-        self.lookups_missed = 0
-        self._wait(event)
+        record = self.ledger.register(client_order_id, side=self.side, quantity=quantity, is_market=True)
+        record.sent_at = event.now
+        self._new_current(record, event)
         self._emit(
             PlaceMarket(
                 leg=self.leg_index,
@@ -563,8 +812,7 @@ class LegHedge(FsmModel):
                 reduce_only=self.reduce_only,
             )
         )
-        # A safety net in case the venue never answers.
-        self._wake_at(event.now + self.config.stuck_timeout)
+        self._arm_placement_timer(event)
 
     def record_report(self, event: Event) -> None:
         """Fold an order report into the ledger (max cumulative: never twice, never back)."""
@@ -576,17 +824,40 @@ class LegHedge(FsmModel):
         if record is None:
             return
         if record is self.current and not delta.revived:
+            # The venue has shown the order: it is known, no longer possibly live.
             self.looking_up = False
+            self.lookups_out = []
         elif delta.revived and record.client_order_id not in self.stray_cancels:
             # An order the leg had taken as never placed turns out to be live at the
             # venue: the leg has moved on, so cancel it at once (its fills still count).
-            assert self.leg_index is not None
-            self.stray_cancels.add(record.client_order_id)
-            self._emit(
-                CancelOrder(
-                    leg=self.leg_index, client_order_id=record.client_order_id, order_id=report.order_id
+            self._cancel_stray(record, event)
+
+    def _cancel_stray(self, record: OrderRecord, event: Event) -> None:
+        assert self.leg_index is not None and record.order_id is not None
+        self.stray_cancels[record.client_order_id] = event.now
+        self._emit(
+            CancelOrder(leg=self.leg_index, client_order_id=record.client_order_id, order_id=record.order_id)
+        )
+
+    def chase_strays(self, event: Event) -> None:
+        """Wait for the strays to end: cancel again when a cancel got no answer, else look."""
+        assert self.leg_index is not None
+        if self.waiting_since is None:
+            self._wait(event)
+        for record in self.ledger.orders.values():
+            if not self._is_stray(record):
+                continue
+            sent = self.stray_cancels.get(record.client_order_id)
+            resend = sent is None or event.now - sent >= 5 * self.policy.poll_interval
+            if record.order_id is not None and not record.is_market and resend:
+                self._cancel_stray(record, event)
+            else:
+                self._emit(
+                    QueryOrder(
+                        leg=self.leg_index, client_order_id=record.client_order_id, order_id=record.order_id
+                    )
                 )
-            )
+        self._wake_at(event.now + self.policy.poll_interval)
 
     def schedule_poll(self, event: Event) -> None:
         """Poll the resting order at the poll interval, or cancel it when its time is up."""
@@ -598,11 +869,13 @@ class LegHedge(FsmModel):
 
     def poll_order(self, event: Event) -> None:
         """Ask the venue how the current order stands, and schedule the next poll."""
-        self._query_current()
+        self._query_current(event)
         self.schedule_poll(event)
 
-    def _query_current(self) -> None:
+    def _query_current(self, event: Event) -> None:
         assert self.current is not None and self.leg_index is not None
+        if self.looking_up:
+            self.lookups_out.append(event.now)
         self._emit(
             QueryOrder(
                 leg=self.leg_index,
@@ -617,7 +890,7 @@ class LegHedge(FsmModel):
         self._wait(event)
         if self.current.order_id is None:
             # Known only by client id (found by a lookup that has not answered yet).
-            self._query_current()
+            self._query_current(event)
         else:
             self._send_cancel(event)
         self._wake_at(event.now + self.policy.poll_interval)
@@ -645,20 +918,20 @@ class LegHedge(FsmModel):
         if resend and self.current.order_id is not None:
             self._send_cancel(event)
         else:
-            self._query_current()
+            self._query_current(event)
         self._wake_at(event.now + self.policy.poll_interval)
 
     def requery_order(self, event: Event) -> None:
         """The cancel failed: find out whether the order filled or is gone."""
         assert isinstance(event, CancelFailed)
         self.cancel_in_flight = False
-        self._query_current()
+        self._query_current(event)
 
     def schedule_backoff(self, event: Event) -> None:
         """Wait the backoff before the next attempt."""
         self.cancel_in_flight = False
         self.waiting_since = None
-        self._wake_at(event.now + self.policy.backoff)
+        self._wake_at(event.now + self._backoff(event))
 
     def close_rejected_order(self, event: Event) -> None:
         """The placement was refused: the order never existed."""
@@ -669,30 +942,83 @@ class LegHedge(FsmModel):
             self.error = f"order rejected ({event.reason}): {event.message}"
 
     def begin_lookup(self, event: Event) -> None:
-        """An ambiguous outcome: look the order up by client order id."""
-        assert isinstance(event, PlacementAmbiguous)
+        """An ambiguous outcome (or no answer at all): the order is possibly live; look it up.
+
+        Its quantity stays reserved until the venue shows it or it is provably dead
+        (see :meth:`is_provably_dead`).
+        """
+        assert isinstance(event, PlacementAmbiguous | TimerFired) and self.current is not None
         self.looking_up = True
         self._wait(event)
         self.lookups_missed = 0
+        self.proof_misses = 0
+        if isinstance(event, PlacementAmbiguous):
+            # The request was stamped before its outcome turned ambiguous: its window runs
+            # from no later than now. When the call has not answered at all (the leg's own
+            # timer), it may not even have been sent yet: never provably dead, only waited on
+            # (bounded by ``stuck_timeout``).
+            self.current.possibly_live_until = self._possibly_live_until(event.now)
         self.emit_lookup(event)
 
     def emit_lookup(self, event: Event) -> None:
         """Query the current order (by client id until the venue gave an order id)."""
-        self._query_current()
-        self._wake_at(event.now + self.config.stuck_timeout)
+        self._query_current(event)
+        # Asked again if no answer comes within the query's own bound.
+        again = event.now + max(self.policy.poll_interval, self.config.call_timeouts.query)
+        self._wake_at(min(again, self._give_up_at()))
+
+    def _take_lookup_answer(self) -> bool:
+        """One lookup answered: was it sent after the possibly-live window (a proof)?"""
+        current = self.current
+        proving = (
+            current is not None
+            and current.possibly_live_until is not None
+            and bool(self.lookups_out)
+            and min(self.lookups_out) >= current.possibly_live_until
+        )
+        if self.lookups_out:
+            self.lookups_out.pop()
+        return proving
 
     def schedule_lookup(self, event: Event) -> None:
-        """Not found (yet): ask again after a poll interval."""
+        """Not found (yet): ask again; quickly at first, then spaced out up to the window's end."""
+        proving = self._take_lookup_answer()
         if not isinstance(event, QueryFailed):
             self.lookups_missed += 1
-        self._wake_at(event.now + self.policy.poll_interval)
+            self.proof_misses += int(proving)
+        poll = self.policy.poll_interval
+        current = self.current
+        until = current.possibly_live_until if current is not None else None
+        wake = event.now + poll
+        if (until is None or event.now < until) and self.lookups_missed >= self.config.lookup_attempts:
+            # The venue does not show it yet and the order cannot be proven dead before
+            # ``until``: look less often, and once more right when the window ends.
+            spaced = event.now + poll * 2 ** min(self.lookups_missed - self.config.lookup_attempts + 1, 6)
+            wake = spaced if until is None else min(until, spaced)
+        self._wake_at(wake)
 
     def abandon_order(self, event: Event) -> None:
-        """Several lookups found nothing: the order was never placed."""
+        """Lookups sent after its window found nothing: the order is dead (its id still watched)."""
         assert self.current is not None
+        self._take_lookup_answer()
         self.ledger.mark_terminal(self.current.client_order_id)
         self.looking_up = False
         self.waiting_since = None
+
+    def confirm_terminal(self, event: Event) -> None:
+        """A terminal report that may understate the fill: ask the venue before sizing anything."""
+        self.cancel_in_flight = False
+        self._wait(event)
+        self.ask_confirmation(event)
+
+    def ask_confirmation(self, event: Event) -> None:
+        """Query the current order for its final fill; ask again if no terminal answer comes."""
+        self._query_current(event)
+        self._wake_at(event.now + self.policy.poll_interval)
+
+    def schedule_confirmation(self, event: Event) -> None:
+        """No usable confirmation yet: ask again after the poll interval."""
+        self._wake_at(event.now + self.policy.poll_interval)
 
     def fail_market(self, event: Event) -> None:
         """The market fallback did not complete the hedge."""

@@ -341,6 +341,8 @@ class LegPlan:
     (found by reconciliation, then traded back)."""
     dispute: str | None = None
     """Why the venue's settled position and the book disagree on this leg, if they do."""
+    book_mark: tuple[Decimal, Decimal | None, Decimal] | None = None
+    """The fill totals last told to the position book."""
 
     def ledgers(self) -> list[Ledger]:
         """Every ledger of the leg: the supervisor's orders, then the leg machine's."""
@@ -458,6 +460,11 @@ class HedgeSupervisor(FsmModel):
     def _sync_book(self, now: float) -> None:
         """Tell the book this hedge's net fill per leg; a fill while reads are out spoils them."""
         for plan in self.plans:
+            # Fills only ever grow: unchanged totals mean an unchanged net (skip the sum).
+            mark = (plan.ledger.filled, plan.hedge.ledger.filled if plan.hedge else None, plan.measured)
+            if mark == plan.book_mark:
+                continue
+            plan.book_mark = mark
             changed = self.book.record(plan.venue, plan.instrument.symbol, plan.net_signed(), now)
             if changed and any(p.reads_pending for p in self.plans):
                 self.reads_dirty = True

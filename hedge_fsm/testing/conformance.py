@@ -429,13 +429,22 @@ class _Run:
 
     # ------------------------------------------------------------------ orders
 
+    async def placing(self, cid: str, what: str, awaitable: Awaitable[OrderInfo]) -> OrderInfo:
+        """A placement: a definitive refusal created nothing, so there is nothing to clean up."""
+        try:
+            return await self.call(what, awaitable)
+        except VenueRejected:
+            del self.placed[cid], self.filled[cid]
+            raise
+
     async def place_limit(
         self, side: Side, quantity: Decimal, price: Decimal, *, post_only: bool, reduce_only: bool = False
     ) -> OrderInfo:
         cid = self.new_client_order_id()
         self.placed[cid] = None
         self.filled[cid] = (side, ZERO)
-        info = await self.call(
+        info = await self.placing(
+            cid,
             "place_limit()",
             self.venue.place_limit(
                 self.symbol,
@@ -471,7 +480,8 @@ class _Run:
         cid = self.new_client_order_id()
         self.placed[cid] = None
         self.filled[cid] = (side, ZERO)
-        info = await self.call(
+        info = await self.placing(
+            cid,
             "place_market()",
             self.venue.place_market(
                 self.symbol, side, quantity, reduce_only=reduce_only, client_order_id=cid
@@ -534,7 +544,10 @@ class _Run:
         for cid, info in list(self.placed.items()):
             try:
                 if info is None:
-                    # No answer (an exception): the order may still exist under our id.
+                    # No answer (not a refusal): the order may exist under our id.
+                    if not self.capabilities.lookup_by_client_id:
+                        problems.append(f"order {cid} may exist: its placement had no answer")
+                        continue
                     try:
                         info = await self.lookup(client_order_id=cid)
                     except OrderNotFound:
@@ -723,6 +736,16 @@ async def _post_only_cross_refused(run: _Run) -> None:
                     f"from a final refusal ({error})"
                 )
             continue
+        if not info.is_terminal and info.filled_quantity == 0:
+            # Some venues accept the order and cancel it a moment later (the refusal shows in
+            # the order's status): the engine sees that on its next poll, and so does the kit.
+            acked = info.status
+            info = await run.until_terminal(info)
+            if info.is_terminal:
+                run.notes.append(
+                    f"the post-only {side} was acknowledged {acked} and refused afterwards "
+                    f"({info.status}, reason {info.reject_reason})"
+                )
         if info.filled_quantity > 0:
             problems.append(
                 f"a post-only {side} at {price} through the touch took liquidity: "
@@ -731,7 +754,7 @@ async def _post_only_cross_refused(run: _Run) -> None:
         elif info.status not in (OrderStatus.REJECTED, OrderStatus.EXPIRED):
             problems.append(
                 f"a post-only {side} at {price} through the touch (bid {bbo.bid}, ask {bbo.ask}) was "
-                f"accepted: {info.status}"
+                f"accepted: {info.status} (and still {info.status} {run.options.fill_timeout}s later)"
             )
         elif info.reject_reason is not RejectReason.POST_ONLY:
             problems.append(

@@ -17,7 +17,8 @@ snapshots the order went through (a cumulative fill that only grows, never past
 the quantity, final once terminal), and per leg the true position. Answers
 come out of order and late; partial fills, fills during a cancel, duplicate and
 stale reports, post-only and definitive rejects, ambiguous placements (the order
-created, or not), failed lookups and cancels, cancels that take effect later,
+created, or not; created ones may stay invisible to fewer than ``lookup_attempts``
+lookups by client id), failed lookups and cancels, cancels that take effect later,
 expiries, crossed and locked books, failed BBO and position reads, current and
 stale timers. What it never does is lie: a report is a snapshot the order
 really had since the question was asked; a reduce-only order that would open or
@@ -128,6 +129,9 @@ ZERO = Decimal(0)
 COOPERATIVE_STEPS = 3000
 """Steps a cooperative venue allows a machine to reach a terminal state (invariant 2)."""
 
+TRACE_LINES = 30
+"""Events shown (the latest first) with a broken invariant."""
+
 TimeBound = Callable[[HedgeConfig], float]
 
 
@@ -215,6 +219,13 @@ class _Order:
     order_id: str | None = None
     cancel_requested: bool = False
     """A cancel was accepted but has not taken effect yet."""
+    known: bool = False
+    """The machine has received a report of it (only then may a push mention it)."""
+    cancel_sent: bool = False
+    """The machine asked to cancel it (only then may a late cancel answer arrive)."""
+    hidden: int = 0
+    """Lookups by client id still answered "not found" although the order exists (in flight
+    between the venue's gateway and its order store, after an ambiguous placement)."""
     snapshots: list[OrderInfo] = attrs.Factory(list)
 
     @property
@@ -244,6 +255,19 @@ class _Venue:
         self.positions: list[Decimal] = list(baselines)
         self.position_history: list[tuple[Decimal, ...]] = [tuple(self.positions)]
         self.created = 0
+        self.world: _World | None = None
+        """Whose clock fills are stamped with (an attribute, not a closure: copies keep their own)."""
+        self.fill_log: list[tuple[float, int, Decimal]] = []
+        """(time, leg, signed quantity) of every fill: what a lagging position read leaves out."""
+
+    def now(self) -> float:
+        return self.world.now if self.world is not None else 0.0
+
+    def lagging_position(self, leg: int, lag: float) -> Decimal:
+        """The position as reported ``lag`` seconds behind the fills."""
+        since = self.now() - lag
+        recent = sum((q for t, i, q in self.fill_log if i == leg and t > since), ZERO)
+        return self.positions[leg] - recent
 
     def snapshot(self, order: _Order, filled: Decimal, status: OrderStatus) -> None:
         assert order.order_id is not None
@@ -283,6 +307,7 @@ class _Venue:
         self.snapshot(order, filled, status)
         self.positions[order.leg] += order.side.sign * quantity
         self.position_history.append(tuple(self.positions))
+        self.fill_log.append((self.now(), order.leg, order.side.sign * quantity))
 
     def close(self, order: _Order, status: OrderStatus = OrderStatus.CANCELED) -> None:
         if order.live:
@@ -324,7 +349,7 @@ _CANCEL = (
     "pending",
 )
 _QUERY = ("current", "current", "stale", "failed")
-_POSITION = ("current", "stale", "failed")
+_POSITION = ("current", "stale", "failed", "lagging")
 _BBO = ("normal", "normal", "normal", "wide", "one_tick", "locked", "crossed", "failed")
 
 
@@ -644,12 +669,22 @@ class _DrivenSupervisor(_Driven):
 class _World:
     """The machine, the model venue, and the driver between them (pending commands, timers)."""
 
-    def __init__(self, driven: _Driven, time_bound: float, prices: Sequence[Decimal]) -> None:
+    def __init__(
+        self,
+        driven: _Driven,
+        time_bound: float,
+        prices: Sequence[Decimal],
+        lookup_attempts: int,
+        position_settle_delay: float,
+    ) -> None:
         self.driven = driven
+        self.lookup_attempts = lookup_attempts
+        self.position_settle_delay = position_settle_delay
         self.time_bound = time_bound
         self.prices = list(prices)
         self.venue = _Venue(driven.instruments, driven.baselines)
         self.now = 0.0
+        self.venue.world = self
         self.pending: list[_Pending] = []
         self.timers: dict[Route, WaitUntil] = {}
         self.stale_timers: list[tuple[Route, int]] = []
@@ -658,6 +693,8 @@ class _World:
         self.terminal_state: str | None = None
         self.last_filled: dict[int, Decimal] = {}
         self.moves_checked = 0
+        self.trace: list[str] = []
+        """Every event delivered and the state after it: printed when an invariant breaks."""
         """History records already checked against the tables (a bad one stays reported)."""
         self.moves = {(e.source, e.trigger, e.destination) for e in LEG.edges} | {
             (e.source, e.trigger, e.destination) for e in SUPERVISOR.edges
@@ -668,10 +705,13 @@ class _World:
 
     def deliver(self, route: Route, event: Event) -> None:
         self.driven.deliver(route, event)
+        self.trace.append(f"t={self.now:.3f} {route.machine} {route.leg}: {event!r} -> {self.driven.state}")
         report = getattr(event, "order", None)
         if isinstance(report, OrderInfo):
             cid = report.client_order_id
             self.reported[cid] = max(self.reported.get(cid, ZERO), report.filled_quantity)
+            if cid in self.venue.orders:
+                self.venue.orders[cid].known = True
         self.pump()
 
     def pump(self) -> None:
@@ -685,6 +725,8 @@ class _World:
             if isinstance(command, PlaceLimit | PlaceMarket):
                 self._register(route, command)
             order = self.venue.orders.get(getattr(command, "client_order_id", ""))
+            if isinstance(command, CancelOrder) and order is not None:
+                order.cancel_sent = True
             self.pending.append(
                 _Pending(
                     route=route,
@@ -765,7 +807,12 @@ class _World:
                 at = len(history) - 1
                 if choice == "stale":
                     at = pending.position_index + amount % (len(history) - pending.position_index)
-                event = PositionRead(now=self.now, quantity=history[at][command.leg])
+                quantity = history[at][command.leg]
+                if choice == "lagging":
+                    # Behind the fills by up to the settle delay: venues report positions late.
+                    lag = max(0.0, self.position_settle_delay * (amount % 4) / 3 - 1e-6)
+                    quantity = self.venue.lagging_position(command.leg, lag)
+                event = PositionRead(now=self.now, quantity=quantity)
         else:
             assert isinstance(command, FetchBbo), f"unexpected command {command}"
             event = self._answer_bbo(command, _BBO[outcome % len(_BBO)], amount)
@@ -804,6 +851,9 @@ class _World:
         if order.is_market and choice != "market_open" and order.live:
             self.venue.close(order)  # a market order's unfilled rest is cancelled at once (IOC)
         if choice == "ambiguous_created":
+            # The machine's assumption: an order created after an ambiguous placement shows up
+            # before ``lookup_attempts`` lookups have missed it.
+            order.hidden = amount % self.lookup_attempts
             return PlacementAmbiguous(now=self.now, client_order_id=cid, message="gateway timeout")
         assert order.current is not None
         return OrderAcked(now=self.now, order=order.current)
@@ -837,6 +887,9 @@ class _World:
         if choice == "failed":
             return QueryFailed(now=self.now, client_order_id=command.client_order_id, message="502")
         if order is None or not order.created:
+            return OrderMissing(now=self.now, client_order_id=command.client_order_id)
+        if command.order_id is None and order.hidden > 0:
+            order.hidden -= 1
             return OrderMissing(now=self.now, client_order_id=command.client_order_id)
         at = len(order.snapshots) - 1
         if choice == "stale":
@@ -878,11 +931,12 @@ class _World:
 
     def push(self, index: int, which: int) -> None:
         """A stream push, a duplicate or an older snapshot that arrives late."""
-        known = [o for o in self.venue.orders.values() if o.created and o.answered]
+        known = [o for o in self.venue.orders.values() if o.created and o.known]
         if known:
             order = known[index % len(known)]
             snapshot = order.snapshots[which % len(order.snapshots)]
-            if snapshot.is_terminal and which % 2:
+            if snapshot.is_terminal and order.cancel_sent and which % 2:
+                # A second (or late) answer to a cancel the machine did send.
                 self.deliver(order.route, CancelConfirmed(now=self.now, order=snapshot))
             else:
                 self.deliver(order.route, OrderUpdated(now=self.now, order=snapshot))
@@ -936,6 +990,9 @@ class _World:
             elif isinstance(command, CancelOrder):
                 event = self._answer_cancel(command, "confirm", 0)
             elif isinstance(command, QueryOrder):
+                hidden = self.venue.orders.get(command.client_order_id)
+                if hidden is not None:
+                    hidden.hidden = 0  # a cooperative venue shows what it has
                 event = self._answer_query(pending, "current", 0)
             elif isinstance(command, ReadPosition):
                 event = PositionRead(now=self.now, quantity=self.venue.positions[command.leg])
@@ -1043,7 +1100,9 @@ class _World:
 
     def assert_invariants(self) -> None:
         problems = self.problems()
-        assert problems == [], "\n".join(problems)
+        assert problems == [], "\n".join(
+            [*problems, "events, last first:", *reversed(self.trace[-TRACE_LINES:])]
+        )
 
     def assert_waits_on_something(self) -> None:
         """Liveness: a machine that is not finished has a command out or a timer armed."""
@@ -1062,7 +1121,7 @@ _DELAYS = st.sampled_from([0.0, 0.0, 0.01, 0.05, 0.2])
 class _MachineUnderTest(RuleBasedStateMachine):
     """Random, adversarial but honest venue behaviour against one machine (see the module doc)."""
 
-    WORLDS: ClassVar[st.SearchStrategy[Callable[[], _World]]]
+    WORLDS: ClassVar[st.SearchStrategy[_Setup]]
     COPIES_PER_RUN: ClassVar[int] = 2
     """How often one run checks, on a copy, that a cooperative venue ends it from the current state
     (each check replays the rest of the hedge: the costliest rule)."""
@@ -1181,6 +1240,20 @@ def _expect_none(problem: str | None) -> None:
 # --------------------------------------------------------------------------- factories
 
 
+class _Setup:
+    """What a run drew: builds its world, and prints as the drawn values (in failure reports)."""
+
+    def __init__(self, build: Callable[[], _World], description: str) -> None:
+        self.build = build
+        self.description = description
+
+    def __call__(self) -> _World:
+        return self.build()
+
+    def __repr__(self) -> str:
+        return self.description
+
+
 def _as_markets(markets: Market | Sequence[Market]) -> tuple[Market, ...]:
     chosen = (
         (markets,) if isinstance(markets, Market) else tuple(markets) if isinstance(markets, Sequence) else ()
@@ -1233,7 +1306,7 @@ def leg_machine(
         raise InvalidValue(f"max_lots must be an int >= 1, got {max_lots!r}")
 
     @st.composite
-    def worlds(draw: st.DrawFn) -> Callable[[], _World]:
+    def worlds(draw: st.DrawFn) -> _Setup:
         drawn = draw(configs, label="config")
         bound = time_bound(drawn)
         market = draw(st.sampled_from(chosen), label="market")
@@ -1275,9 +1348,13 @@ def leg_machine(
             )
             driven = _DrivenLeg(leg, baseline)
             leg.feed(Start(now=0.0))
-            return _World(driven, bound, [market.price])
+            return _World(driven, bound, [market.price], drawn.lookup_attempts, drawn.position_settle_delay)
 
-        return build
+        return _Setup(
+            build,
+            f"leg on {instrument.symbol}: {side} target {target}, reduce_only={closing}, "
+            f"market_only={only_market}, trigger={trigger!r}, config={drawn!r}",
+        )
 
     return type("LegMachine", (_MachineUnderTest,), {"WORLDS": worlds(), "__doc__": leg_machine.__doc__})
 
@@ -1329,7 +1406,7 @@ def supervisor_machine(
         raise InvalidValue(f"max_units must be an int >= 1, got {max_units!r}")
 
     @st.composite
-    def worlds(draw: st.DrawFn) -> Callable[[], _World]:
+    def worlds(draw: st.DrawFn) -> _Setup:
         drawn = draw(configs, label="config")
         bound = time_bound(drawn)
         first, second = draw(st.sampled_from(chosen), label="pair")
@@ -1376,9 +1453,16 @@ def supervisor_machine(
             )
             driven = _DrivenSupervisor(sup)
             sup.dispatch(SUPERVISOR_ROUTE, Start(now=0.0))
-            return _World(driven, bound, [m.price for m in markets])
+            return _World(
+                driven, bound, [m.price for m in markets], drawn.lookup_attempts, drawn.position_settle_delay
+            )
 
-        return build
+        return _Setup(
+            build,
+            f"hedge {first.instrument.symbol}/{second.instrument.symbol}: sides {sides}, quantities "
+            f"{quantities}, prices {prices}, baselines {baselines}, reduce_only={closing}, "
+            f"direct={is_direct}, trigger={trigger!r}, config={drawn!r}",
+        )
 
     return type(
         "SupervisorMachine", (_MachineUnderTest,), {"WORLDS": worlds(), "__doc__": supervisor_machine.__doc__}
