@@ -214,6 +214,7 @@ async def hedge(
     outcome = await hedge_leg(
         where, instrument, side, target, config=config, trigger=trigger, client_prefix=f"{hedge_id}h0"
     )
+    await where.position(symbol)  # the engine's reconciliation: the position confirms the fills
     return baseline, outcome
 
 
@@ -229,6 +230,8 @@ async def execute(
     instruments = [await venues[s.venue].instrument(s.symbol) for s in specs]
     for spec in specs:
         await venues[spec.venue].position(spec.symbol)
+    for spec in specs:  # the engine's preflight: each entry price against the book
+        await venues[spec.venue].best_bid_offer(spec.symbol)
     entries: list[OrderInfo] = []
     for index, spec in enumerate(specs):
         entries.append(
@@ -297,4 +300,7 @@ async def execute(
                 reduce_only=spec.reduce_only,
             )
         )
-    return list(await asyncio.gather(*legs))
+    outcomes = list(await asyncio.gather(*legs))
+    for spec in specs:  # the engine's reconciliation: positions confirm the fills
+        await venues[spec.venue].position(spec.symbol)
+    return outcomes

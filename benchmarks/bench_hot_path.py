@@ -31,13 +31,23 @@ import argparse
 import cProfile
 import gc
 import pstats
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from decimal import Decimal as D
 
 import _imperative as imperative
-from _common import FakeVenue, LimitScript, Probe, machine_line, median, percentile, print_profile
+from _common import (
+    FakeVenue,
+    LimitScript,
+    Probe,
+    clock_name,
+    clock_ns,
+    machine_line,
+    median,
+    percentile,
+    print_profile,
+    use_cpu_clock,
+)
 
 from hedge_fsm import (
     BBO,
@@ -187,9 +197,9 @@ async def measure(reps: int) -> dict[str, list[float]]:
                     assert probe.fill_ns is not None and probe.place_ns is not None
                     elapsed = (probe.place_ns - probe.fill_ns) / 1e9
                 else:
-                    start = time.perf_counter_ns()
+                    start = clock_ns()
                     await runner(found)
-                    elapsed = (time.perf_counter_ns() - start) / 1e9
+                    elapsed = (clock_ns() - start) / 1e9
                 if not warm:
                     samples[name].append(elapsed)
         gc.collect()
@@ -215,12 +225,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=2000, help="timed runs per case (default 2000)")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile section")
+    parser.add_argument(
+        "--cpu", action="store_true", help="time CPU of this thread, not wall (a shared, loaded machine)"
+    )
     args = parser.parse_args()
+    if args.cpu:
+        use_cpu_clock()
 
     print(machine_line())
     run(check_same_calls())
     samples = run(measure(args.reps))
-    print(f"\n{args.reps} timed runs per case, alternating engine / hand-written; wall time, microseconds")
+    print(
+        f"\n{args.reps} timed runs per case, alternating engine / hand-written; "
+        f"{clock_name()}, microseconds"
+    )
     print(f"{'':52s} {'median':>9s} {'p90':>9s} {'p99':>9s}")
     ratios = {}
     for key, label in (

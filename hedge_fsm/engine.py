@@ -29,7 +29,8 @@ cannot be bounded by anyone; every asyncio client cooperates.
 Mapping venue outcomes to events is the one place where exceptions become
 data: a post-only refusal becomes ``PostOnlyRejected``; any other definitive
 refusal ``OrderRejected``; an ambiguous outcome — or any unexpected exception
-during a placement, since the order may exist — ``PlacementAmbiguous``.
+during a placement, since the order may exist — ``PlacementAmbiguous``. That
+mapping lives in :mod:`hedge_fsm.driving`, shared with the simulation driver.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import asyncio
 import functools
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -52,53 +53,43 @@ from hedge_fsm import preflight
 from hedge_fsm.clock import Clock, LoopClock, TimerHandle
 from hedge_fsm.config import CallTimeouts, HedgeConfig
 from hedge_fsm.core.book import PositionBook
+from hedge_fsm.driving import (
+    answer_event,
+    call_operation,
+    call_timeout,
+    failure_event,
+    placement_event,
+    venue_request,
+)
 from hedge_fsm.errors import (
     AmbiguousOutcome,
-    HedgeError,
     InvalidValue,
-    OrderNotFound,
-    RejectReason,
     VenueError,
-    VenueRejected,
 )
 from hedge_fsm.machines.commands import (
     CancelOrder,
     Command,
-    FetchBbo,
     PlaceLimit,
     PlaceMarket,
     QueryOrder,
-    ReadPosition,
     WaitUntil,
 )
 from hedge_fsm.machines.events import (
-    BboFailed,
-    BboReceived,
-    CancelConfirmed,
     CancelFailed,
     Event,
-    OrderAcked,
-    OrderMissing,
-    OrderRejected,
     OrderUpdated,
     PlacementAmbiguous,
-    PositionFailed,
-    PositionRead,
-    PostOnlyRejected,
-    QueryFailed,
     Start,
     TimerFired,
 )
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
-from hedge_fsm.secrets import log, redact
+from hedge_fsm.secrets import log, logging_wanted, redact
 from hedge_fsm.values import (
     BBO,
     ExecutionResult,
     HedgeTarget,
     Instrument,
     LegSpec,
-    OrderInfo,
-    OrderStatus,
     TriggerFill,
     is_on_grid,
 )
@@ -148,27 +139,6 @@ class Resume:
 def replace_now(event: Event, now: float) -> Event:
     """The same event, happening at ``now``."""
     return attrs.evolve(event, now=now)
-
-
-def placement_event(command: PlaceLimit | PlaceMarket, order: OrderInfo, now: float) -> Event:
-    """The event for a placement's answer: ack, post-only reject or definitive reject."""
-    if order.client_order_id != command.client_order_id:
-        # The venue answered about another order: trust nothing, look ours up.
-        return PlacementAmbiguous(
-            now=now,
-            client_order_id=command.client_order_id,
-            message=f"venue answered with client order id {order.client_order_id!r}",
-        )
-    if order.is_post_only_reject:
-        return PostOnlyRejected(now=now, client_order_id=order.client_order_id)
-    if order.status is OrderStatus.REJECTED and order.filled_quantity == 0:
-        return OrderRejected(
-            now=now,
-            client_order_id=order.client_order_id,
-            reason=order.reject_reason or RejectReason.OTHER,
-            message=f"order {order.order_id} rejected",
-        )
-    return OrderAcked(now=now, order=order)
 
 
 class _OrderRateGuard:
@@ -250,7 +220,9 @@ class HedgeEngine:
             if not isinstance(spec, LegSpec):
                 raise InvalidValue(f"legs must be LegSpec values, got {type(spec).__name__}")
         plans = await self._plans(specs, _check_entry_specs)
-        await preflight.check_entry_prices(specs, [p.instrument for p in plans], self.config, self._read_book)
+        await preflight.check_entry_prices(
+            specs, [p.instrument for p in plans], self.config, self._read_book, self._gather
+        )
         supervisor = HedgeSupervisor(
             hedge_id=self._new_hedge_id(hedge_id), plans=plans, config=self.config, book=self.book
         )
@@ -426,11 +398,13 @@ class HedgeEngine:
                 raise InvalidValue(f"venue {venue!r} symbol {symbol!r} appears twice")
             seen.add((venue, symbol))
 
+    async def _gather(self, reads: Iterable[Awaitable[_T]]) -> list[_T]:
+        """Set-up reads, concurrently (a driver on another loop overrides this one method)."""
+        return list(await asyncio.gather(*reads))
+
     async def _instruments(self, keys: list[tuple[str, str]]) -> list[Instrument]:
-        return list(
-            await asyncio.gather(
-                *(self._read(v, s, "instrument", self.venues[v].instrument) for v, s in keys)
-            )
+        return await self._gather(
+            self._read(v, s, "instrument", self.venues[v].instrument) for v, s in keys
         )
 
     async def _check_notionals(
@@ -443,13 +417,9 @@ class HedgeEngine:
         minimum notional at the mid: no order could carry it, and a leg that traded nothing
         must never be reported as hedged."""
         wanted = [i for i, inst in enumerate(instruments) if inst.min_notional > 0]
-        bbos = await asyncio.gather(
-            *(
-                self._read(
-                    keys[i][0], keys[i][1], "best_bid_offer", self.venues[keys[i][0]].best_bid_offer
-                )
-                for i in wanted
-            )
+        bbos = await self._gather(
+            self._read(keys[i][0], keys[i][1], "best_bid_offer", self.venues[keys[i][0]].best_bid_offer)
+            for i in wanted
         )
         for i, bbo in zip(wanted, bbos, strict=True):
             leg, instrument = legs[i], instruments[i]
@@ -463,10 +433,8 @@ class HedgeEngine:
                 )
 
     async def _positions(self, keys: list[tuple[str, str]]) -> list[Decimal]:
-        return list(
-            await asyncio.gather(
-                *(self._read(v, s, "position", self.venues[v].position) for v, s in keys)
-            )
+        return await self._gather(
+            self._read(v, s, "position", self.venues[v].position) for v, s in keys
         )
 
     async def _read(
@@ -547,14 +515,7 @@ class HedgeEngine:
             for observer in observers:
                 observer.on_event(hedge_id, route, event, cause)
             supervisor.dispatch(route, event)
-            history = supervisor.history
-            while logged < len(history):
-                record = history[logged]
-                logged += 1
-                log.bind(leg=record.leg, state=record.destination).debug(
-                    "{} {}: {} --{}--> {}",
-                    record.machine, record.leg, record.source, record.trigger, record.destination,
-                )
+            logged = log_moves(supervisor, logged)
 
         streams = self._start_streams(supervisor, queue)
         try:
@@ -619,9 +580,7 @@ class HedgeEngine:
         result = supervisor.result()
         for observer in observers:
             observer.on_finish(hedge_id, result)
-        log.bind(state=result.state).info(
-            "hedge {} ended {} net exposure {}", hedge_id, result.state, result.net_exposure
-        )
+        log_end(result)
         return result
 
     def _start_streams(
@@ -679,27 +638,6 @@ class HedgeEngine:
             venue, plan.venue, symbol, command, self.clock, self.config.call_timeouts
         )
         queue.put_nowait((route, event, command_id))
-
-
-def _checked(command: Command, symbol: str, order: OrderInfo) -> OrderInfo:
-    """Quarantine a report that cannot be about the order asked for (it never reaches a ledger)."""
-    problems = []
-    if order.symbol != symbol:
-        problems.append(f"symbol {order.symbol!r} != {symbol!r}")
-    side = getattr(command, "side", None)
-    if side is not None and order.side is not side:
-        problems.append(f"side {order.side} != {side}")
-    order_id = getattr(command, "order_id", None)
-    if order_id is not None and order.order_id != order_id:
-        problems.append(f"order id {order.order_id!r} != {order_id!r}")
-    if isinstance(command, QueryOrder) and command.order_id is None and (
-        order.client_order_id != command.client_order_id
-    ):
-        problems.append(f"client order id {order.client_order_id!r} != {command.client_order_id!r}")
-    if problems:
-        _log.warning("quarantined a venue report for {}: {}", type(command).__name__, "; ".join(problems))
-        raise InvalidValue(f"venue report quarantined: {'; '.join(problems)}")
-    return order
 
 
 CANCEL_GRACE = 0.5
@@ -761,7 +699,7 @@ class _Bounded(Generic[_T]):
         except StopIteration as stop:
             answer: _T = stop.value
             return answer  # answered without waiting: nothing to bound
-        task = asyncio.current_task()
+        task = _current_task(self._clock)
         assert task is not None, "venue calls run inside a task"
         expired = False
 
@@ -824,6 +762,38 @@ async def _wait_on_clock(
     return pending
 
 
+def _current_task(clock: Clock) -> Any:
+    """The task running the call: asyncio's, or that of a driver with its own loop whose
+    clock knows it (the simulation driver's)."""
+    current = getattr(clock, "current_task", None)
+    return current() if current is not None else asyncio.current_task()
+
+
+def log_moves(supervisor: HedgeSupervisor, logged: int) -> int:
+    """Log the moves recorded since ``logged`` (bound with hedge_id, leg, state); the new count.
+
+    Shared by both drivers, so their records carry this module's name. Binding and
+    formatting records nobody sees costs: skipped unless a sink wants them.
+    """
+    history = supervisor.history
+    if logged < len(history) and logging_wanted("DEBUG", __name__):
+        log = _log.bind(hedge_id=supervisor.hedge_id)
+        for record in history[logged:]:
+            log.bind(leg=record.leg, state=record.destination).debug(
+                "{} {}: {} --{}--> {}",
+                record.machine, record.leg, record.source, record.trigger, record.destination,
+            )
+    return len(history)
+
+
+def log_end(result: ExecutionResult) -> None:
+    """Log how a hedge ended (both drivers)."""
+    if logging_wanted("INFO", __name__):
+        _log.bind(hedge_id=result.hedge_id, state=result.state).info(
+            "hedge {} ended {} net exposure {}", result.hedge_id, result.state, result.net_exposure
+        )
+
+
 async def _call_venue(
     venue: Venue,
     name: str,
@@ -832,96 +802,19 @@ async def _call_venue(
     clock: Clock,
     timeouts: CallTimeouts,
 ) -> Event:
-    """Carry out one command within its call timeout; every outcome becomes an event."""
+    """Carry out one command within its call timeout; every outcome becomes an event.
+
+    Which venue method, its bound, and how the answer or failure becomes an event:
+    :mod:`hedge_fsm.driving`, shared with the simulation driver.
+    """
     try:
-        if isinstance(command, FetchBbo):
-            bbo = await _within(
-                clock, venue.best_bid_offer(symbol), timeouts.bbo, name, "best_bid_offer"
-            )
-            return BboReceived(now=clock.now(), bbo=bbo)
-        if isinstance(command, PlaceLimit):
-            order = await _within(
-                clock,
-                venue.place_limit(
-                    symbol,
-                    command.side,
-                    command.quantity,
-                    command.price,
-                    post_only=command.post_only,
-                    reduce_only=command.reduce_only,
-                    client_order_id=command.client_order_id,
-                ),
-                timeouts.place,
-                name,
-                "place_limit",
-            )
-            return placement_event(command, _checked(command, symbol, order), clock.now())
-        if isinstance(command, PlaceMarket):
-            order = await _within(
-                clock,
-                venue.place_market(
-                    symbol,
-                    command.side,
-                    command.quantity,
-                    reduce_only=command.reduce_only,
-                    client_order_id=command.client_order_id,
-                ),
-                timeouts.place,
-                name,
-                "place_market",
-            )
-            return placement_event(command, _checked(command, symbol, order), clock.now())
-        if isinstance(command, CancelOrder):
-            answer = await _within(
-                clock, venue.cancel(symbol, command.order_id), timeouts.cancel, name, "cancel"
-            )
-            order = _checked(command, symbol, answer)
-            if order.is_terminal:
-                return CancelConfirmed(now=clock.now(), order=order)
-            return OrderUpdated(now=clock.now(), order=order)
-        if isinstance(command, QueryOrder):
-            if command.order_id is not None:
-                lookup = venue.order(symbol, order_id=command.order_id)
-            else:
-                lookup = venue.order(symbol, client_order_id=command.client_order_id)
-            order = await _within(clock, lookup, timeouts.query, name, "order")
-            return OrderUpdated(now=clock.now(), order=_checked(command, symbol, order))
-        if isinstance(command, ReadPosition):
-            quantity = await _within(
-                clock, venue.position(symbol), timeouts.position, name, "position"
-            )
-            return PositionRead(now=clock.now(), quantity=quantity)
+        call = venue_request(venue, symbol, command)
+        answer = await _within(clock, call, call_timeout(command, timeouts), name, call_operation(command))
+        return answer_event(command, symbol, answer, clock.now())
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every failure becomes an event; nothing escapes the driver
-        return _failure_event(command, exc, clock.now())
-    raise AssertionError(f"unknown command {command!r}")
-
-
-def _failure_event(command: Command, exc: Exception, now: float) -> Event:
-    message = f"{type(exc).__name__}: {exc}"
-    if isinstance(command, PlaceLimit | PlaceMarket):
-        if isinstance(exc, VenueRejected) and not isinstance(exc, OrderNotFound):
-            if exc.reason is RejectReason.POST_ONLY:
-                return PostOnlyRejected(now=now, client_order_id=command.client_order_id, message=message)
-            return OrderRejected(
-                now=now, client_order_id=command.client_order_id, reason=exc.reason, message=message
-            )
-        # Ambiguous, or an unexpected error: the order may exist. Look it up.
-        return PlacementAmbiguous(now=now, client_order_id=command.client_order_id, message=message)
-    if isinstance(command, CancelOrder):
-        return CancelFailed(now=now, client_order_id=command.client_order_id, message=message)
-    if isinstance(command, QueryOrder):
-        if isinstance(exc, OrderNotFound):
-            return OrderMissing(now=now, client_order_id=command.client_order_id)
-        return QueryFailed(now=now, client_order_id=command.client_order_id, message=message)
-    if isinstance(command, FetchBbo):
-        return BboFailed(now=now, message=message)
-    if isinstance(command, ReadPosition):
-        return PositionFailed(now=now, message=message)
-    if isinstance(exc, HedgeError | AmbiguousOutcome):
-        raise exc
-    raise AssertionError(f"unknown command {command!r}") from exc
+        return failure_event(command, exc, clock.now())
 
 
 def _check_direct_targets(targets: Sequence[HedgeTarget], instruments: list[Instrument]) -> None:

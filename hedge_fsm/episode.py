@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -42,7 +42,7 @@ import attrs
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.core.targets import is_unplaceable
 from hedge_fsm.engine import HedgeEngine, HedgeObserver
-from hedge_fsm.errors import HedgeError, VenueError
+from hedge_fsm.errors import HedgeError, InvalidValue, VenueError
 from hedge_fsm.invariants import check_supervisor
 from hedge_fsm.journal import JournalWriter, TornTail
 from hedge_fsm.machines.commands import Command
@@ -69,6 +69,10 @@ DEFAULT_TOKENS = Decimal(10_000_000)
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
+
+Pause = Callable[[float], Awaitable[None]]
+Bound = Callable[[Awaitable[BBO], float], Awaitable[BBO]]
+"""A read bounded by a timeout on the driver's clock (``asyncio.wait_for`` by default)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -154,15 +158,18 @@ class _Capture:
         pass
 
 
-async def _book(venue: SimVenue, symbol: str) -> BBO:
+async def _book(
+    venue: SimVenue, symbol: str, pause: Pause = asyncio.sleep, bound: Bound | None = None
+) -> BBO:
     # The harness reads a price to rest at; a faulty venue may refuse a read or never answer
-    # it: ask again, each read bounded (on the loop's virtual clock).
+    # it: ask again, each read bounded (on the driver's virtual clock).
     attempts = 20
     for _ in range(attempts):
         try:
-            return await asyncio.wait_for(venue.best_bid_offer(symbol), timeout=1.0)
+            read = venue.best_bid_offer(symbol)
+            return await (bound(read, 1.0) if bound is not None else asyncio.wait_for(read, timeout=1.0))
         except (VenueError, TimeoutError):
-            await asyncio.sleep(0.05)
+            await pause(0.05)
     raise HarnessError(
         f"harness: no quote from {venue.name} {symbol} after {attempts} attempts (nothing was sent)"
     )
@@ -174,13 +181,22 @@ async def _settle(venues: dict[str, SimVenue]) -> None:
         await venue.settle()
 
 
-async def default_legs(venues: dict[str, SimVenue], tokens: Decimal = DEFAULT_TOKENS) -> list[LegSpec]:
-    """Buy PEPE on ``binance`` at its bid, sell the same tokens of kPEPE on ``lighter`` at its ask."""
+async def default_legs(
+    venues: dict[str, SimVenue],
+    tokens: Decimal = DEFAULT_TOKENS,
+    *,
+    pause: Pause = asyncio.sleep,
+    bound: Bound | None = None,
+) -> list[LegSpec]:
+    """Buy PEPE on ``binance`` at its bid, sell the same tokens of kPEPE on ``lighter`` at its ask.
+
+    ``pause`` waits between retries of a refused read (the driver's sleep).
+    """
     binance, lighter = venues["binance"], venues["lighter"]
     pepe = await binance.instrument("PEPEUSDT")
     kpepe = await lighter.instrument("kPEPE")
-    pepe_book = await _book(binance, "PEPEUSDT")
-    kpepe_book = await _book(lighter, "kPEPE")
+    pepe_book = await _book(binance, "PEPEUSDT", pause, bound)
+    kpepe_book = await _book(lighter, "kPEPE", pause, bound)
     return [
         LegSpec(venue="binance", symbol="PEPEUSDT", side=Side.BUY,
                 quantity=tokens / pepe.multiplier, price=pepe_book.bid),
@@ -217,8 +233,16 @@ def simulate(
     tokens: Decimal = DEFAULT_TOKENS,
     zero_latency: bool = False,
     observers: Sequence[HedgeObserver] = (),
+    driver: str = "sync",
 ) -> Episode:
-    """Run the default two-leg episode on the simulated venues (virtual time)."""
+    """Run the default two-leg episode on the simulated venues (virtual time).
+
+    ``driver``: ``"sync"`` (the default, fast: :class:`hedge_fsm.sim.driver.SimEngine`)
+    or ``"asyncio"`` (:class:`HedgeEngine` on :func:`hedge_fsm.sim.run`); the same seed
+    gives the same episode on both.
+    """
+    if driver not in ("sync", "asyncio"):
+        raise InvalidValue(f"simulate driver must be 'sync' or 'asyncio', got {driver!r}")
     venues = build_venues(scenario, seed, zero_latency=zero_latency)
     scenario_name = scenario if isinstance(scenario, str) else scenario.name
     capture = _Capture()
@@ -239,7 +263,9 @@ def simulate(
         return result
 
     try:
-        result = run(main())
+        result = (
+            _run_sync(venues, tokens, config, watchers, hedge_id) if driver == "sync" else run(main())
+        )
     finally:
         if writer is not None:
             writer.close()
@@ -269,6 +295,26 @@ def simulate(
         hedge_id=hedge_id,
         journal_torn_tail=writer.torn_tail if writer is not None else None,
     )
+
+
+def _run_sync(
+    venues: dict[str, SimVenue],
+    tokens: Decimal,
+    config: HedgeConfig | None,
+    watchers: Sequence[HedgeObserver],
+    hedge_id: str,
+) -> ExecutionResult:
+    """``main()`` of :func:`simulate` on the synchronous driver."""
+    from hedge_fsm.sim.driver import SimEngine
+
+    engine = SimEngine(
+        venues, config or HedgeConfig(), observers=watchers, hedge_ids=lambda: hedge_id
+    )
+    loop = engine.loop
+    legs = engine.run(default_legs(venues, tokens, pause=loop.sleep, bound=loop.wait_for))
+    result = engine.execute(legs)
+    engine.run(_settle(venues))
+    return result
 
 
 def _trigger_time(result: ExecutionResult) -> float | None:

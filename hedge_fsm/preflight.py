@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -109,6 +109,7 @@ async def check_entry_prices(
     instruments: Sequence[Instrument],
     config: HedgeConfig,
     read_book: Callable[[LegSpec], Awaitable[BBO]],
+    gather: Callable[[Iterable[Awaitable[BBO]]], Awaitable[list[BBO]]] | None = None,
 ) -> None:
     """Refuse an entry the venues would refuse, or nobody means (nothing sent yet).
 
@@ -126,7 +127,9 @@ async def check_entry_prices(
                 f"{instrument.min_notional}"
             )
     limit = Decimal(str(config.max_entry_distance_bps))
-    books: list[BBO] = list(await asyncio.gather(*(read_book(spec) for spec in specs)))
+    reads = (read_book(spec) for spec in specs)
+    # ``gather``: the driver's own way to run the reads concurrently (asyncio's by default).
+    books: list[BBO] = list(await (gather(reads) if gather is not None else asyncio.gather(*reads)))
     for index, (spec, book) in enumerate(zip(specs, books, strict=True)):
         distance = entry_distance_bps(spec.side, spec.price, book)
         if distance > limit:

@@ -25,7 +25,7 @@ from loguru import logger
 
 from hedge_fsm.convert import converter
 
-__all__ = ["MASK", "Secret", "log", "redact", "redact_record"]
+__all__ = ["MASK", "Secret", "log", "logging_wanted", "redact", "redact_record"]
 
 MASK = "***"
 
@@ -118,3 +118,32 @@ def redact_record(record: Any) -> None:
 
 log = logger.patch(redact_record)
 """The library's logger: every record is redacted before any sink sees it."""
+
+
+_LEVELS: dict[str, int] = {}
+
+
+def logging_wanted(level: str = "DEBUG", name: str = "hedge_fsm") -> bool:
+    """Whether a ``level`` record from module ``name`` (pass ``__name__``) could reach a sink.
+
+    A cheap check, as loguru decides: the longest enabled/disabled prefix of ``name`` wins.
+
+    Lets hot paths skip binding and formatting a record nobody will see: no sink
+    at that level, or the package disabled (its default), means no. Loguru keeps
+    both answers in its core; if its internals ever change, the answer is yes.
+    """
+    try:
+        core = logger._core  # type: ignore[attr-defined]
+        number = _LEVELS.get(level)
+        if number is None:
+            number = _LEVELS[level] = logger.level(level).no
+        if core.min_level > number:
+            return False
+        # Loguru keeps the most specific prefix first: the first that matches decides.
+        dotted = name + "."
+        for prefix, active in core.activation_list:
+            if dotted.startswith(prefix):
+                return bool(active)
+        return True
+    except Exception:  # loguru's internals moved: log, as if the check did not exist
+        return True

@@ -44,12 +44,14 @@ Results do not depend on the number of processes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import itertools
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import nullcontext
 from decimal import Decimal
 from typing import Any
 
@@ -384,10 +386,13 @@ def run_sweep(
     zero_latency: bool = False,
     base: HedgeConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    executor: Executor | None = None,
 ) -> SweepResult:
     """Run every configuration of the grid on every scenario and seed; rank them.
 
     ``progress`` is called with the number of episodes just finished.
+    ``executor`` runs the cells instead of a local process pool (e.g.
+    :func:`hedge_fsm.distributed.dask_executor`); the result does not depend on it.
     """
     from hedge_fsm.sim import get_scenario
 
@@ -417,20 +422,24 @@ def run_sweep(
         for start in range(0, len(seed_list), _SEEDS_PER_TASK)
     ]
     figures: list[list[EpisodeFigures]] = [[] for _ in configs]
-    if processes == 1:
+    if processes == 1 and executor is None:
         for task in tasks:
             index, done = _run_task(task)
             figures[index].extend(done)
             if progress is not None:
                 progress(len(done))
     else:
-        with ProcessPoolExecutor(max_workers=processes) as pool:
-            futures = [pool.submit(_run_task, task) for task in tasks]
+        answers: dict[int, tuple[int, list[EpisodeFigures]]] = {}
+        with nullcontext(executor) if executor is not None else ProcessPoolExecutor(processes) as pool:
+            futures = {pool.submit(_run_task, task): n for n, task in enumerate(tasks)}
             for future in as_completed(futures):
-                index, done = future.result()
-                figures[index].extend(done)
+                answers[futures[future]] = future.result()
                 if progress is not None:
-                    progress(len(done))
+                    progress(len(answers[futures[future]][1]))
+        # Merged in cell order, not arrival order: the same figures whatever ran them.
+        for n in range(len(tasks)):
+            index, done = answers[n]
+            figures[index].extend(done)
     rows = _rank(configs, texts, figures, max_time_to_flat, bound_stat)
     return SweepResult(
         axes=tuple(axes),
@@ -547,6 +556,14 @@ def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"worker processes, 1 to the number of cores ({cores()} here; the default); "
         "1 runs in this process",
     )
+    sweep.add_argument(
+        "--dask",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the cells on a Dask cluster: a scheduler ADDRESS, or 'local' (a local cluster of "
+        "--processes workers); needs the 'distributed' extra; results are the same",
+    )
     sweep.add_argument("--zero-latency", action="store_true", help="venues without latency")
     sweep.add_argument("--config", help="a HedgeConfig TOML file the grid starts from")
     sweep.add_argument("--top", type=_at_least(0), default=10, help="rows to print (default 10; 0 for all)")
@@ -607,6 +624,12 @@ def render(result: SweepResult, top: int = 10, *, short_keys: bool = False) -> T
     return table
 
 
+def _dask(address: str, workers: int) -> contextlib.AbstractContextManager[Executor | None]:
+    from hedge_fsm.distributed import dask_executor
+
+    return dask_executor(None if address == "local" else address, workers=workers)
+
+
 def render_for(console: Console, result: SweepResult, top: int = 10) -> Table:
     """:func:`render` with full keys when it fits ``console``, else with short keys."""
     from hedge_fsm.cli import _fits
@@ -645,17 +668,20 @@ def run_sweep_command(args: argparse.Namespace, console: Console) -> int:
         transient=False,
     ) as bar:
         job = bar.add_task("episodes", total=total)
-        result = run_sweep(
-            axes,
-            scenarios=scenarios,
-            seeds=seeds,
-            max_time_to_flat=args.max_time_to_flat,
-            bound_stat=args.bound_stat,
-            processes=args.processes,
-            zero_latency=args.zero_latency,
-            base=base,
-            progress=lambda n: bar.advance(job, n),
-        )
+        backend = contextlib.nullcontext(None) if args.dask is None else _dask(args.dask, args.processes)
+        with backend as executor:
+            result = run_sweep(
+                axes,
+                scenarios=scenarios,
+                seeds=seeds,
+                max_time_to_flat=args.max_time_to_flat,
+                bound_stat=args.bound_stat,
+                processes=args.processes,
+                zero_latency=args.zero_latency,
+                base=base,
+                progress=lambda n: bar.advance(job, n),
+                executor=executor,
+            )
     console.print(render_for(console, result, args.top))
     within = sum(1 for row in result.rows if row.within_bound)
     if result.max_time_to_flat is not None:

@@ -4,8 +4,21 @@ A table is a tuple of :class:`Edge`, one per line. ``dest=None`` marks an
 internal edge (the state does not change, no exit/enter). ``build`` turns a
 table into one ``transitions.Machine`` with ``model=None`` and
 ``auto_transitions=False``, built once per machine kind and shared by every
-model of that kind; models are never added to it (``add_model`` scans a list):
-events are triggered through ``machine.events[trigger].trigger(model, event)``.
+model of that kind; models are never added to it (``add_model`` scans a list).
+
+The ``transitions.Machine`` is the source of truth, but not the hot path. At
+import each kind *compiles* its Machine: it reads the Machine's own events,
+transitions, conditions and callbacks (machine-level hooks included, not our
+:class:`Edge` tuples) into a ``state → trigger → candidate edges`` dispatch,
+with every condition and callback name resolved once to a function of the
+model class, applied in the order transitions documents (prepare_event;
+per candidate: prepare, conditions, before_state_change + before, exit,
+state change, enter, on_final, after + after_state_change; finalize_event).
+A condition passes when its result ``== target``, exactly as transitions
+compares it. ``tests/test_dispatch_equivalence.py`` proves the compiled
+dispatch and ``Machine.events[...].trigger`` make the same moves and calls.
+A Machine using what the compiler does not model (``on_exception``, queued
+transitions, ``send_event``) is dispatched by transitions itself.
 
 Applying an event follows a fixed order: the trigger is checked against the
 state first (an illegal one raises :class:`IllegalTransition` and changes
@@ -14,8 +27,10 @@ nothing), then the machine moves, then the move is appended to the history.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import ClassVar
+import inspect
+import types
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 import attrs
 from transitions import Machine
@@ -25,7 +40,7 @@ from hedge_fsm.machines.commands import Command
 from hedge_fsm.machines.events import Event
 from hedge_fsm.values import TransitionRecord
 
-__all__ = ["Edge", "FsmModel", "MachineKind", "late_report_edges"]
+__all__ = ["CompiledEdge", "Edge", "FsmModel", "MachineKind", "late_report_edges"]
 
 
 def _optional_str(value: object) -> str | None:
@@ -70,8 +85,102 @@ def late_report_edges(
     )
 
 
+Callback = str | Callable[..., Any]
+"""A callback or condition as transitions holds it: a model attribute name or a callable."""
+
+
+@attrs.frozen
+class CompiledEdge:
+    """One candidate edge as read from the ``transitions.Machine`` (names, not yet bound).
+
+    The lists are in the order transitions runs them; machine-level hooks are
+    already merged in (``before`` starts with ``before_state_change``, ``after``
+    ends with ``after_state_change``; ``exit``/``enter`` are empty for an
+    internal edge, ``enter`` ends with ``on_final`` when the destination is final).
+    """
+
+    source: str
+    trigger: str
+    dest: str | None
+    """None: internal, the state stays."""
+    dest_value: Any
+    """What transitions writes into ``model.state`` (the State's ``value``)."""
+    prepare: tuple[Callback, ...]
+    conditions: tuple[tuple[Callback, bool], ...]
+    """(predicate, target): the edge is taken when every ``predicate(...) == target``."""
+    before: tuple[Callback, ...]
+    exit: tuple[Callback, ...]
+    enter: tuple[Callback, ...]
+    after: tuple[Callback, ...]
+
+
+_Fn = Callable[..., Any]
+# A bound candidate: (prepare, conditions, before+exit, dest_value or None, enter, after).
+_Fns = tuple[_Fn, ...]
+_Bound = tuple[_Fns, tuple[tuple[_Fn, bool], ...], _Fns, Any, _Fns, _Fns]
+
+
+def _compile(machine: Machine) -> dict[str, dict[str, tuple[CompiledEdge, ...]]]:
+    """``state → trigger → candidates``, read from the Machine's own objects, in its order."""
+    table: dict[str, dict[str, tuple[CompiledEdge, ...]]] = {name: {} for name in machine.states}
+    before_change = tuple(machine.before_state_change)
+    after_change = tuple(machine.after_state_change)
+    on_final = tuple(machine.on_final)
+    for trigger, event in machine.events.items():
+        for source, candidates in event.transitions.items():
+            compiled = []
+            for t in candidates:
+                dest = t.dest
+                internal = not dest  # transitions: "if self.dest:" decides the state change
+                dest_state = None if not dest else machine.get_state(dest)
+                enter: tuple[Callback, ...] = ()
+                if dest_state is not None:
+                    enter = tuple(dest_state.on_enter) + (on_final if dest_state.final else ())
+                compiled.append(
+                    CompiledEdge(
+                        source=source,
+                        trigger=trigger,
+                        dest=None if internal else dest,
+                        dest_value=None if dest_state is None else dest_state.value,
+                        prepare=tuple(t.prepare),
+                        conditions=tuple((c.func, bool(c.target)) for c in t.conditions),
+                        before=before_change + tuple(t.before),
+                        exit=() if internal else tuple(machine.get_state(source).on_exit),
+                        enter=enter,
+                        after=tuple(t.after) + after_change,
+                    )
+                )
+            table[source][trigger] = tuple(compiled)
+    return table
+
+
+def _attribute_call(name: str) -> _Fn:
+    """Resolve ``name`` on the model at each call, as ``Machine.resolve_callable`` does."""
+
+    def call(model: Any, *args: Any) -> Any:
+        value = getattr(model, name)
+        return value(*args) if callable(value) else value
+
+    return call
+
+
+def _bind(callback: Callback, cls: type) -> _Fn:
+    """A function called as ``fn(model, *args)``, resolved once for ``cls``."""
+    if not isinstance(callback, str):
+        def call_plain(_model: Any, *args: Any) -> Any:
+            return callback(*args)
+
+        return call_plain
+    static = inspect.getattr_static(cls, callback, None)
+    if isinstance(static, types.FunctionType):
+        return static  # a plain method: the class's function, called with the model first
+    # A property, a static or class method, an instance attribute, a dotted path:
+    # resolved per call, exactly as transitions would.
+    return _attribute_call(callback)
+
+
 class MachineKind:
-    """A machine kind: its states, table, the shared ``transitions.Machine``, and fast lookups."""
+    """A machine kind: its states, table, the shared ``transitions.Machine``, and its compiled dispatch."""
 
     def __init__(
         self,
@@ -108,12 +217,45 @@ class MachineKind:
             send_event=False,
             name=name,
         )
-        allowed: dict[str, set[str]] = {s: set() for s in self.states}
-        for edge in edges:
-            allowed[edge.source].add(edge.trigger)
-        self.allowed: dict[str, frozenset[str]] = {s: frozenset(t) for s, t in allowed.items()}
         self._events = self.machine.events
-        self.triggers = frozenset(e.trigger for e in edges)
+        self.compiled: dict[str, dict[str, tuple[CompiledEdge, ...]]] = _compile(self.machine)
+        """``state → trigger → candidates``, read from :attr:`machine` (see the module doc)."""
+        self.allowed: dict[str, frozenset[str]] = {
+            s: frozenset(self.compiled.get(s, {})) for s in self.states
+        }
+        self.triggers = frozenset(t for by_trigger in self.compiled.values() for t in by_trigger)
+        m = self.machine
+        # What the compiler does not model is left to transitions itself.
+        self.uses_compiled = not (m.on_exception or m.has_queue or m.send_event)
+        self._event_hooks = bool(m.prepare_event or m.finalize_event)
+        self._bound: dict[type, dict[str, dict[str, tuple[_Bound, ...]]]] = {}
+
+    def bind(self, cls: type) -> dict[str, dict[str, tuple[_Bound, ...]]]:
+        """The compiled dispatch with names resolved to ``cls``'s functions (cached per class)."""
+        bound = self._bound.get(cls)
+        if bound is None:
+            def fns(callbacks: Iterable[Callback]) -> tuple[_Fn, ...]:
+                return tuple(_bind(c, cls) for c in callbacks)
+
+            bound = {
+                state: {
+                    trigger: tuple(
+                        (
+                            fns(e.prepare),
+                            tuple((_bind(f, cls), target) for f, target in e.conditions),
+                            fns(e.before + e.exit),
+                            e.dest_value if e.dest is not None else None,
+                            fns(e.enter),
+                            fns(e.after),
+                        )
+                        for e in candidates
+                    )
+                    for trigger, candidates in by_trigger.items()
+                }
+                for state, by_trigger in self.compiled.items()
+            }
+            self._bound[cls] = bound
+        return bound
 
     def fire(self, model: FsmModel, event: Event, leg: int | None = None) -> None:
         """Apply ``event`` to ``model``: check, move, record.
@@ -123,10 +265,34 @@ class MachineKind:
         """
         trigger = event.TRIGGER
         source = model.state
-        if trigger not in self.allowed[source]:
+        by_trigger = self._bound.get(type(model)) or self.bind(type(model))
+        candidates = by_trigger[source].get(trigger)
+        if candidates is None:
             raise IllegalTransition(self.name, source, trigger)
         args = (leg, event) if self.passes_leg else (event,)
-        if not self._events[trigger].trigger(model, *args):
+        if not self.uses_compiled or self._event_hooks:
+            moved = self._trigger_slow(model, trigger, args)
+        else:
+            moved = False
+            for prepare, conditions, before, dest, enter, after in candidates:
+                for fn in prepare:
+                    fn(model, *args)
+                for predicate, target in conditions:
+                    # transitions' own test: ``result == target``, not truthiness.
+                    if not predicate(model, *args) == target:  # noqa: SIM201
+                        break
+                else:
+                    for fn in before:
+                        fn(model, *args)
+                    if dest is not None:
+                        model.state = dest
+                    for fn in enter:
+                        fn(model, *args)
+                    for fn in after:
+                        fn(model, *args)
+                    moved = True
+                    break
+        if not moved:
             # Every table ends each (state, trigger) group with an unconditional edge,
             # so this is a table bug, reported as clearly as an illegal event.
             raise IllegalTransition(self.name, source, trigger, "no edge condition matched")
@@ -141,6 +307,18 @@ class MachineKind:
             )
         )
 
+    def _trigger_slow(self, model: FsmModel, trigger: str, args: tuple[Any, ...]) -> bool:
+        """Dispatch through ``transitions`` itself (machine-level event hooks, on_exception, queues)."""
+        return bool(self._events[trigger].trigger(model, *args))
+
+    def trigger_reference(self, model: FsmModel, event: Event, leg: int | None = None) -> bool:
+        """Apply ``event`` through ``Machine.events[...].trigger`` only (no check, no history).
+
+        The reference the compiled dispatch is proven against; not for the hot path.
+        """
+        args = (leg, event) if self.passes_leg else (event,)
+        return bool(self._events[event.TRIGGER].trigger(model, *args))
+
 
 class FsmModel:
     """Base of machine models: state, outbox of commands, and the history of moves."""
@@ -150,6 +328,12 @@ class FsmModel:
     leg_index: int | None
     outbox: list[Command]
     history: list[TransitionRecord]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = getattr(cls, "KIND", None)
+        if isinstance(kind, MachineKind):
+            kind.bind(cls)  # resolve the dispatch at import, not on the first event
 
     def feed(self, event: Event) -> None:
         """Apply one event (see :meth:`MachineKind.fire`)."""

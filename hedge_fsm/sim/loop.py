@@ -192,4 +192,22 @@ def run(coro: Coroutine[Any, Any, _T], *, start_time: float = 0.0) -> _T:
     can never happen.
     """
     with asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(start_time=start_time)) as runner:
-        return runner.run(coro)
+        result: _T = runner.run(_boxed(coro)).value
+        return result
+
+
+class _Box:
+    """A result asyncio may ``repr`` when the run ends (it formats the finished task)
+    without formatting the result itself: an ExecutionResult's repr is every transition."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<result>"
+
+
+async def _boxed(coro: Coroutine[Any, Any, _T]) -> _Box:
+    return _Box(await coro)

@@ -46,9 +46,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import attrs
 
@@ -208,6 +208,39 @@ class EventLog:
 
     def __iter__(self) -> Iterator[LogRecord]:
         return iter(list(self._records))
+
+
+class ClockFace(Protocol):
+    """The time a venue's calls live on: read it, wait on it, schedule on it."""
+
+    def time(self) -> float: ...
+
+    def sleep(self, seconds: float) -> Awaitable[None]: ...
+
+    def forever(self) -> Awaitable[None]:
+        """A wait nothing ends (only cancelling the call does)."""
+        ...
+
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> object: ...
+
+
+class _LoopFace:
+    """The async face: the running asyncio loop (virtual under :func:`hedge_fsm.sim.run`)."""
+
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        return asyncio.sleep(seconds)
+
+    def forever(self) -> Awaitable[None]:
+        return asyncio.get_running_loop().create_future()
+
+    def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> object:
+        return asyncio.get_running_loop().call_at(when, callback, *args)
+
+
+LOOP_FACE: ClockFace = _LoopFace()
 
 
 class _Order:
@@ -391,6 +424,10 @@ class SimVenue:
         """Every request, acceptance, refusal, fill, cancel, reply, fault and hook."""
         self.hooks = SimHooks(self)
         """Test hooks: move the market of this venue deterministically."""
+        self.clock_face: ClockFace = LOOP_FACE
+        """Whose time the venue lives on: the running asyncio loop (the async face), or a
+        synchronous driver's virtual clock (:mod:`hedge_fsm.sim.driver`). Every wait of a
+        call goes through it, so one call body serves both faces."""
 
     def __repr__(self) -> str:
         return f"SimVenue({self.name!r}, symbols={sorted(self._instruments)})"
@@ -398,7 +435,7 @@ class SimVenue:
     # ------------------------------------------------------------------ plumbing
 
     def _sync(self) -> float:
-        now = asyncio.get_running_loop().time()
+        now = self.clock_face.time()
         self.market.advance_to(now)
         return now
 
@@ -412,10 +449,9 @@ class SimVenue:
         before = total * op.request_share
         return before, total - before
 
-    @staticmethod
-    async def _travel(seconds: float) -> None:
+    async def _travel(self, seconds: float) -> None:
         if seconds > 0:
-            await asyncio.sleep(seconds)
+            await self.clock_face.sleep(seconds)
 
     def _book(self, symbol: str, operation: str) -> Book:
         book = self._books.get(symbol)
@@ -513,10 +549,9 @@ class SimVenue:
         self._log(reply_time, "reply", f"{operation} {_describe(outcome)}")
         return outcome
 
-    @staticmethod
-    async def _forever() -> None:
+    async def _forever(self) -> None:
         """A reply that never comes: wait on a future nobody resolves (cancellable)."""
-        await asyncio.get_running_loop().create_future()
+        await self.clock_face.forever()
 
     def _check_window(self, operation: str, sent: float, now: float) -> None:
         window = self.capabilities.request_window
@@ -541,7 +576,7 @@ class SimVenue:
         arrival = sent + before + delay
         self._log(sent, "fault", f"{operation} late: reaches the venue at {arrival:.6f}")
         self._late_due.append(arrival)
-        asyncio.get_running_loop().call_at(arrival, self._arrive_late, operation, sent, arrival, act)
+        self.clock_face.call_at(arrival, self._arrive_late, operation, sent, arrival, act)
         await self._travel(before + after + self.fault_plan.timeout_delay)
         self._log(self._sync(), "fault", f"{operation} timeout: request still in transit")
         raise AmbiguousOutcome(
@@ -569,9 +604,9 @@ class SimVenue:
 
     async def settle(self) -> None:
         """Wait (on the loop's clock) until every late request has reached the venue."""
-        loop = asyncio.get_running_loop()
+        face = self.clock_face
         while self._late_due:
-            await asyncio.sleep(max(0.0, max(self._late_due) - loop.time()))
+            await face.sleep(max(0.0, max(self._late_due) - face.time()))
 
     # ------------------------------------------------------------------ Venue protocol
 
@@ -1070,7 +1105,7 @@ class SimHooks:
 
     def _now(self) -> float:
         try:
-            return asyncio.get_running_loop().time()
+            return self._venue.clock_face.time()
         except RuntimeError:
             market_now = self._venue.market.now
             return market_now if market_now is not None else 0.0

@@ -1,0 +1,233 @@
+"""The one command → venue call → event mapping, shared by every driver.
+
+Theory of operation
+-------------------
+A driver carries a machine's command out against a venue and feeds the
+outcome back as an event. What that means is driver-independent, so it lives
+here once: :func:`venue_request` says which venue method a command calls and
+with which arguments (it returns the venue's awaitable, not yet awaited);
+:func:`answer_event` turns the venue's answer into the event the machines
+expect; :func:`failure_event` does the same for an exception. The asyncio
+driver (:class:`hedge_fsm.HedgeEngine`) awaits the request on its loop; the
+simulation driver (:mod:`hedge_fsm.sim.driver`) runs the same awaitable inline
+on its own virtual clock. Both therefore make the same moves from the same
+answers.
+
+Mapping venue outcomes to events is the one place where exceptions become
+data: a post-only refusal becomes ``PostOnlyRejected``; any other definitive
+refusal ``OrderRejected``; an ambiguous outcome — or any unexpected exception
+during a placement, since the order may exist — ``PlacementAmbiguous``. A
+report that cannot be about the order asked for (wrong symbol, side or id) is
+quarantined: it never reaches a ledger.
+
+:func:`call_operation` and :func:`call_timeout` name a command's venue
+operation and its per-operation bound (``HedgeConfig.call_timeouts``), for a
+driver that bounds each call on its clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from hedge_fsm.config import CallTimeouts
+from hedge_fsm.errors import (
+    AmbiguousOutcome,
+    HedgeError,
+    InvalidValue,
+    OrderNotFound,
+    RejectReason,
+    VenueRejected,
+)
+from hedge_fsm.machines.commands import (
+    CancelOrder,
+    Command,
+    FetchBbo,
+    PlaceLimit,
+    PlaceMarket,
+    QueryOrder,
+    ReadPosition,
+)
+from hedge_fsm.machines.events import (
+    BboFailed,
+    BboReceived,
+    CancelConfirmed,
+    CancelFailed,
+    Event,
+    OrderAcked,
+    OrderMissing,
+    OrderRejected,
+    OrderUpdated,
+    PlacementAmbiguous,
+    PositionFailed,
+    PositionRead,
+    PostOnlyRejected,
+    QueryFailed,
+)
+from hedge_fsm.secrets import log
+from hedge_fsm.values import OrderInfo, OrderStatus
+from hedge_fsm.venue import Venue
+
+__all__ = [
+    "answer_event",
+    "call_operation",
+    "call_timeout",
+    "checked",
+    "failure_event",
+    "placement_event",
+    "venue_request",
+]
+
+_log = log.bind(component="engine")
+
+
+def call_operation(command: Command) -> str:
+    """The venue operation a command calls (as venues and errors name it)."""
+    if isinstance(command, FetchBbo):
+        return "best_bid_offer"
+    if isinstance(command, PlaceLimit):
+        return "place_limit"
+    if isinstance(command, PlaceMarket):
+        return "place_market"
+    if isinstance(command, CancelOrder):
+        return "cancel"
+    if isinstance(command, QueryOrder):
+        return "order"
+    if isinstance(command, ReadPosition):
+        return "position"
+    raise AssertionError(f"unknown command {command!r}")
+
+
+def call_timeout(command: Command, timeouts: CallTimeouts) -> float:
+    """How long a driver waits for the venue call that carries ``command`` out."""
+    if isinstance(command, FetchBbo):
+        return timeouts.bbo
+    if isinstance(command, PlaceLimit | PlaceMarket):
+        return timeouts.place
+    if isinstance(command, CancelOrder):
+        return timeouts.cancel
+    if isinstance(command, QueryOrder):
+        return timeouts.query
+    if isinstance(command, ReadPosition):
+        return timeouts.position
+    raise AssertionError(f"unknown command {command!r}")
+
+
+def venue_request(venue: Venue, symbol: str, command: Command) -> Awaitable[Any]:
+    """The venue call that carries ``command`` out (not awaited yet)."""
+    if isinstance(command, FetchBbo):
+        return venue.best_bid_offer(symbol)
+    if isinstance(command, PlaceLimit):
+        return venue.place_limit(
+            symbol,
+            command.side,
+            command.quantity,
+            command.price,
+            post_only=command.post_only,
+            reduce_only=command.reduce_only,
+            client_order_id=command.client_order_id,
+        )
+    if isinstance(command, PlaceMarket):
+        return venue.place_market(
+            symbol,
+            command.side,
+            command.quantity,
+            reduce_only=command.reduce_only,
+            client_order_id=command.client_order_id,
+        )
+    if isinstance(command, CancelOrder):
+        return venue.cancel(symbol, command.order_id)
+    if isinstance(command, QueryOrder):
+        if command.order_id is not None:
+            return venue.order(symbol, order_id=command.order_id)
+        return venue.order(symbol, client_order_id=command.client_order_id)
+    if isinstance(command, ReadPosition):
+        return venue.position(symbol)
+    raise AssertionError(f"unknown command {command!r}")
+
+
+def answer_event(command: Command, symbol: str, answer: Any, now: float) -> Event:
+    """The event for the venue's answer to ``command`` (raises when the answer is quarantined)."""
+    if isinstance(command, FetchBbo):
+        return BboReceived(now=now, bbo=answer)
+    if isinstance(command, PlaceLimit | PlaceMarket):
+        return placement_event(command, checked(command, symbol, answer), now)
+    if isinstance(command, CancelOrder):
+        order = checked(command, symbol, answer)
+        if order.is_terminal:
+            return CancelConfirmed(now=now, order=order)
+        return OrderUpdated(now=now, order=order)
+    if isinstance(command, QueryOrder):
+        return OrderUpdated(now=now, order=checked(command, symbol, answer))
+    if isinstance(command, ReadPosition):
+        return PositionRead(now=now, quantity=answer)
+    raise AssertionError(f"unknown command {command!r}")
+
+
+def placement_event(command: PlaceLimit | PlaceMarket, order: OrderInfo, now: float) -> Event:
+    """The event for a placement's answer: ack, post-only reject or definitive reject."""
+    if order.client_order_id != command.client_order_id:
+        # The venue answered about another order: trust nothing, look ours up.
+        return PlacementAmbiguous(
+            now=now,
+            client_order_id=command.client_order_id,
+            message=f"venue answered with client order id {order.client_order_id!r}",
+        )
+    if order.is_post_only_reject:
+        return PostOnlyRejected(now=now, client_order_id=order.client_order_id)
+    if order.status is OrderStatus.REJECTED and order.filled_quantity == 0:
+        return OrderRejected(
+            now=now,
+            client_order_id=order.client_order_id,
+            reason=order.reject_reason or RejectReason.OTHER,
+            message=f"order {order.order_id} rejected",
+        )
+    return OrderAcked(now=now, order=order)
+
+
+def checked(command: Command, symbol: str, order: OrderInfo) -> OrderInfo:
+    """Quarantine a report that cannot be about the order asked for (it never reaches a ledger)."""
+    problems = []
+    if order.symbol != symbol:
+        problems.append(f"symbol {order.symbol!r} != {symbol!r}")
+    side = getattr(command, "side", None)
+    if side is not None and order.side is not side:
+        problems.append(f"side {order.side} != {side}")
+    order_id = getattr(command, "order_id", None)
+    if order_id is not None and order.order_id != order_id:
+        problems.append(f"order id {order.order_id!r} != {order_id!r}")
+    if isinstance(command, QueryOrder) and command.order_id is None and (
+        order.client_order_id != command.client_order_id
+    ):
+        problems.append(f"client order id {order.client_order_id!r} != {command.client_order_id!r}")
+    if problems:
+        _log.warning("quarantined a venue report for {}: {}", type(command).__name__, "; ".join(problems))
+        raise InvalidValue(f"venue report quarantined: {'; '.join(problems)}")
+    return order
+
+
+def failure_event(command: Command, exc: Exception, now: float) -> Event:
+    """The event for an exception raised while carrying ``command`` out."""
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(command, PlaceLimit | PlaceMarket):
+        if isinstance(exc, VenueRejected) and not isinstance(exc, OrderNotFound):
+            if exc.reason is RejectReason.POST_ONLY:
+                return PostOnlyRejected(now=now, client_order_id=command.client_order_id, message=message)
+            return OrderRejected(
+                now=now, client_order_id=command.client_order_id, reason=exc.reason, message=message
+            )
+        # Ambiguous, or an unexpected error: the order may exist. Look it up.
+        return PlacementAmbiguous(now=now, client_order_id=command.client_order_id, message=message)
+    if isinstance(command, CancelOrder):
+        return CancelFailed(now=now, client_order_id=command.client_order_id, message=message)
+    if isinstance(command, QueryOrder):
+        if isinstance(exc, OrderNotFound):
+            return OrderMissing(now=now, client_order_id=command.client_order_id)
+        return QueryFailed(now=now, client_order_id=command.client_order_id, message=message)
+    if isinstance(command, FetchBbo):
+        return BboFailed(now=now, message=message)
+    if isinstance(command, ReadPosition):
+        return PositionFailed(now=now, message=message)
+    if isinstance(exc, HedgeError | AmbiguousOutcome):
+        raise exc
+    raise AssertionError(f"unknown command {command!r}") from exc
