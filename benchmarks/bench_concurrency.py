@@ -24,7 +24,7 @@ call to ``engine.hedge`` to its first order entering the venue's
 the order handed over). Virtual time means no queueing delay (the loop does
 nothing else at that instant); what is measured is the hot path's own work
 while N hedges are alive in the same process (heap, garbage collector, caches,
-data structures). The DESIGN.md
+data structures). The design (docs/design.md)
 target: p99 at 1,000 within 2x of the p99 at 1.
 """
 

@@ -15,7 +15,7 @@ so that load on the machine hits all alike:
 * ``hand``: ``_imperative.execute``, a hand-written imperative engine (plain
   async code on the virtual asyncio loop: awaits, loops, sleeps), the baseline.
 
-Printed: CPU or wall time per episode of each, the ratios (DESIGN.md target:
+Printed: CPU or wall time per episode of each, the ratios (design target (docs/design.md):
 engine / hand-written <= 1.2), and ``simulate()`` episodes per second on one
 core for both drivers (target >= 2,000, with the machine line), beside a bare
 ``transitions`` edge measured in the same run as a yardstick of the machine's

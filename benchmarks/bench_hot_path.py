@@ -21,7 +21,7 @@ timers and sleeps instant; every figure is *wall* time (``perf_counter_ns``).
 
 The hand-written implementation (``_imperative.py``) makes the same venue
 calls in the same order, which is checked on a recorded run before timing.
-The ratio engine / hand-written is printed (DESIGN.md target: <= 1.5), then a
+The ratio engine / hand-written is printed (design target (docs/design.md): <= 1.5), then a
 cProfile of the engine's runs says where its time goes.
 """
 

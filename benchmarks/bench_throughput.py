@@ -14,8 +14,8 @@ simulated, up to the end of each hedge, per wall second); wall microseconds
 per machine transition (all-in: engine, machines, simulator, checks); episodes
 whose invariant checks fail are listed (the run goes on); peak resident memory (``ru_maxrss``) at 10 %, 50 %
 and 100 % of the episodes, so that growth (a leak) would show. ``--episodes
-10000`` is the DESIGN.md size; ``--tracemalloc`` also reports the peak of
-Python allocations during one more pass (slower). DESIGN.md target: >= 1,000
+10000`` is the design's size; ``--tracemalloc`` also reports the peak of
+Python allocations during one more pass (slower). design target (docs/design.md): >= 1,000
 complete two-leg episodes per second on one core.
 """
 

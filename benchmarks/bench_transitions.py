@@ -14,7 +14,7 @@ events, the conditions, the callbacks (pricing, ledger, commands) and the
 history record, i.e. what one ``feed``/``dispatch`` costs. The baseline is
 a two-state transitions.Machine with one unconditional internal edge, measured
 in the same run, so the ratio is independent of the machine's speed.
-DESIGN.md section 8 sets a target of <= 5 us per machine transition (on the README's
+docs/design.md, Performance sets a target of <= 5 us per machine transition (on the README's
 machine: the figure is also scaled by the bare edge measured in the same run).
 """
 
@@ -273,7 +273,7 @@ def main() -> None:
         scaled = value / base_us * README_BARE_EDGE_US
         verdict = "meets" if scaled <= 5 else f"misses by {scaled / 5:.1f}x"
         print(
-            f"DESIGN.md target <= 5 us per {name} transition: {value:.2f} us here; "
+            f"design target (docs/design.md) <= 5 us per {name} transition: {value:.2f} us here; "
             f"~{scaled:.1f} us on the README machine (bare edge {README_BARE_EDGE_US} us): {verdict}"
         )
     if args.profile:

@@ -195,7 +195,7 @@ SEED_ATTEMPT_TIMEOUT = 1.5
 SEED_POLL_INTERVAL = 0.1
 SEED_SUCCESS_SHARE = Decimal("0.99")
 SEED_BREAK_EVEN_SKEW = Decimal("0.0001")
-"""The original aligner targeted trigger x 0.9999 for a sell hedge (DESIGN.md section 7)."""
+"""The original aligner targeted trigger x 0.9999 for a sell hedge (docs/design.md, Pitfalls)."""
 
 
 def _seed_round(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
@@ -244,7 +244,7 @@ async def seed_flow_policy(ctx: HedgeContext) -> PolicyReport:
     is re-read; then a market order for what the tracked fills say remains,
     and on failure a rollback that closes the tracked partial fills and the
     trigger. Assumed where the document is silent: break-even is the
-    original's trigger x 0.9999 per token (DESIGN.md section 7) converted
+    original's trigger x 0.9999 per token (docs/design.md, Pitfalls) converted
     through the multipliers, feasible when it is a passive price; 3 inside-tick
     retries; 1.5 s per attempt; 100 ms polls; reports overwrite the current
     order's tracked fill (no max-cumulative rule).

@@ -10,7 +10,7 @@ calls per operation, placements that reach the venue late, understated cancel
 replies, lagging position reads), a volatility regime and a market seed. A
 share of the episodes (``--concurrent``) runs two hedges at once on the same
 symbols in one engine (the second one sometimes on the opposite sides). The
-episode runs to its end and counts as broken when an invariant of DESIGN.md
+episode runs to its end and counts as broken when an invariant of docs/design.md
 section 5 or fill conservation against the venues' positions fails, or the
 engine raises. The answer must be 0.
 
@@ -123,7 +123,7 @@ def draw(rng: random.Random, rates: Rates | None = None) -> tuple[Scenario, int,
     return scenario, market_seed, shape
 
 
-# What each violation message means, as DESIGN.md section 5 numbers them.
+# What each violation message means, as docs/design.md, Invariants numbers them.
 _CATEGORIES = (
     (r"over-hedged", "3 over-hedge (filled > target)"),
     (r"orders may fill at once", "3 two orders of a leg live at once"),

@@ -2,7 +2,7 @@
 
 Buys a small amount of a perpetual on one exchange and sells the same amount on
 another, with resting post-only entry orders; the first leg to fill triggers
-the hedge of the other (see DESIGN.md). Everything happens on the exchanges'
+the hedge of the other (see docs/design.md). Everything happens on the exchanges'
 test environments, with keys read from the environment:
 
     --pair binance-bybit (the default):

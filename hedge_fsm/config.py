@@ -1,6 +1,6 @@
 """Configuration: the retry policy (chosen by ``reduce_only``), pricing limits, tolerances.
 
-Defaults follow DESIGN.md section 3. A config can be loaded from TOML; money
+Defaults follow docs/design.md, The leg machine. A config can be loaded from TOML; money
 values are quoted strings (``dust_tolerance = "0.001"``), durations are seconds.
 Unknown keys and bad values fail with the path of the offending field::
 

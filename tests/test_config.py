@@ -1,4 +1,5 @@
-"""Config: DESIGN.md section 3 defaults, policy choice, TOML round trip, errors with field paths."""
+"""Config: the defaults of docs/design.md (The leg machine), policy choice, TOML round trip,
+errors with field paths."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_opening_defaults_match_design_table() -> None:
-    """DESIGN.md section 3, opening column: 8 attempts, 6 s budget, 75 ms backoff,
+    """docs/design.md, The leg machine, opening column: 8 attempts, 6 s budget, 75 ms backoff,
     3 inside-tick attempts, 1.5 s per-attempt wait, 100 ms poll interval."""
     expected = RetryPolicy(
         max_attempts=8,
@@ -74,7 +75,7 @@ def test_opening_defaults_match_design_table() -> None:
 
 
 def test_closing_defaults_match_design_table() -> None:
-    """DESIGN.md section 3, closing (reduce_only) column: 5 attempts, 3 s budget, 50 ms backoff,
+    """docs/design.md, The leg machine, closing (reduce_only) column: 5 attempts, 3 s budget, 50 ms backoff,
     2 inside-tick attempts, and the same 1.5 s wait and 100 ms poll as opening."""
     policy = HedgeConfig().closing
     expected = (5, 3.0, 0.05, 2, 1.5, 0.1)
@@ -185,7 +186,7 @@ def test_hand_written_toml_overrides_only_what_it_names(tmp_path: Path) -> None:
 
 def test_partial_closing_table_keeps_closing_defaults(tmp_path: Path) -> None:
     """A [closing] table that only changes the backoff keeps the *closing* defaults of
-    DESIGN.md section 3 for everything else (5 attempts, 3 s budget, 2 inside-tick attempts),
+    docs/design.md, The leg machine for everything else (5 attempts, 3 s budget, 2 inside-tick attempts),
     not the opening ones (8, 6 s, 3): tuning one knob must not loosen a reduce-only hedge."""
     config = HedgeConfig.from_toml(write(tmp_path, "[closing]\nbackoff = 0.02\n"))
     expected = RetryPolicy(

@@ -1,7 +1,7 @@
 """HedgeEngine end to end on a scripted venue, in virtual time.
 
 Every scenario ends with the same checks: no order left open on any venue, no
-task left running after ``execute`` returned, and the DESIGN.md invariants
+task left running after ``execute`` returned, and the invariants (docs/design.md)
 (``check_supervisor``) hold.
 """
 

@@ -5,7 +5,7 @@ lost acks, duplicate and stale order reports, stale quotes, rate limits,
 outages, hanging calls, understated cancel replies, lagging position reads,
 and the cancel/fill races the queue model produces on its own), a market
 regime and a seed, runs the default two-leg episode to its end, and checks
-DESIGN.md section 5 plus fill conservation against the venue's own positions.
+docs/design.md, Invariants plus fill conservation against the venue's own positions.
 Two hedges at once on the same symbols in one engine, and placements that
 reach the venue late, have their own tests. The CI profile runs a few hundred
 episodes; `benchmarks/soak.py` runs 100,000.

@@ -155,7 +155,7 @@ def setup_bound(config: HedgeConfig, *, priced: bool = False) -> float:
 
 
 def run_bound(config: HedgeConfig, *, entry: bool) -> float:
-    """DESIGN invariant 2 once set-up is over: the most virtual time a run may take.
+    """invariant 2 (docs/design.md) once set-up is over: the most virtual time a run may take.
 
     The entry phase (``execute`` only: the entry timeout, then confirming the entry
     cancels, at most the stuck timeout) + the hedge budget + the market fallback (its

@@ -1,4 +1,4 @@
-"""The leg hedge machine, example by example (DESIGN.md sections 3, 5 and 7).
+"""The leg hedge machine, example by example (docs/design.md: The leg machine, Invariants, Pitfalls).
 
 Each test drives one ``LegHedge`` by hand, as the driver would: every command the
 machine leaves in its outbox is answered with the event a venue's outcome becomes.
@@ -329,7 +329,8 @@ def test_nothing_to_hedge_is_done_at_start() -> None:
 def test_post_only_reject_retries_inside_the_spread_not_break_even_again() -> None:
     """A post-only reject of the break-even order backs off 75 ms, then prices *inside the spread*.
 
-    Break-even is tried once (DESIGN 7: repeating it blocked escalation): attempt 1 sells
+    Break-even is tried once (docs/design.md, Pitfalls: repeating it blocked escalation):
+    attempt 1 sells
     at bid + tick = 2000.5, post-only, with a new client order id, still for all 10.
     """
     leg = make_leg()
@@ -384,7 +385,7 @@ def test_ladder_escalates_to_touch_after_inside_tick_attempts(
 ) -> None:
     """After 3 inside-tick attempts (break-even counts as one) comes the touch: at the bid, not post-only.
 
-    DESIGN 7: a post-only order at the opposite best could never fill, so the touch is a
+    docs/design.md, Pitfalls: a post-only order at the opposite best could never fill, so the touch is a
     marketable limit (a taker fill with a price cap).
     """
     leg = make_leg(trigger=trigger)
@@ -493,7 +494,8 @@ def test_fill_during_cancel_of_a_timed_out_order_moves_to_partial() -> None:
 
 
 def test_late_fill_after_canceled_is_counted_and_the_next_order_is_smaller() -> None:
-    """A fill reported on an earlier order *after* its CANCELED report still counts (DESIGN 3).
+    """A fill reported on an earlier order *after* its CANCELED report still counts
+    (docs/design.md, The leg machine).
 
     The first order is confirmed CANCELED with 0 filled → retry; then a late report says
     it filled 2 (CANCELED). The ledger counts it while in ``retry``, and the next order
@@ -945,7 +947,8 @@ def test_1000x_leg_hedging_a_1x_trigger_prices_break_even_per_token(
 ) -> None:
     """A kPEPE leg (1 contract = 1000 PEPE) hedging a PEPE fill at 0.00001 per token.
 
-    Per token the break-even is 0.00001, i.e. 0.010000 per kPEPE contract (DESIGN 7: the
+    Per token the break-even is 0.00001, i.e. 0.010000 per kPEPE contract
+    (docs/design.md, Pitfalls: the
     seed compared 0.00001 raw against a ~0.01 book). Sell hedge: inside = 0.009999, and
     0.009998 < 0.010000 <= 0.009999 + 2 ticks → feasible. Buy hedge: inside = 0.010001,
     0.010001 - 2 ticks <= 0.010000 < 0.010002 → feasible.
@@ -1033,7 +1036,8 @@ def test_pricing_timer_after_a_late_fill_completes_the_hedge_instead_of_a_zero_m
     """``pricing --timer_fired-->`` checks the budget but never whether anything is left.
 
     The first order is confirmed CANCELED with 0 → retry → pricing; the BBO request fails
-    (backoff timer); a late report then says that order filled all 10 (DESIGN 3: fills can
+    (backoff timer); a late report then says that order filled all 10
+    (docs/design.md, The leg machine: fills can
     land after a CANCELED report). The timer comes due after the 6 s budget: the leg must
     end ``done`` (nothing left), not send a market order. Today it sends
     ``PlaceMarket(quantity=0)`` (invariant 7: quantity below the minimum).

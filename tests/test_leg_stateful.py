@@ -10,7 +10,7 @@ and maybe not visible to the first lookups), failed lookups and cancels, cancels
 left pending, orders the venue expires on its own, partial market fills, crossed
 and moving books, current and stale timers.
 
-After every step the invariants of DESIGN.md section 5 are checked (1-5, 7, 8):
+After every step the invariants of docs/design.md, Invariants are checked (1-5, 7, 8):
 ``check_leg`` is clean; every order command passes ``check_order_command`` against
 the BBO it was priced on; the ledger's fill never decreases and equals, per order,
 the largest cumulative fill the venue ever *reported* (fill conservation, computed

@@ -3,7 +3,7 @@
 Each test plays the driver by hand: it dispatches an event on a route, takes the
 commands the machines emitted (``drain_routed``) and answers some of them the
 way ``engine._call_venue`` would map a venue's answer. Regression tests are
-named after the invariant (DESIGN.md section 5) they guard.
+named after the invariant (docs/design.md, Invariants) they guard.
 """
 
 from __future__ import annotations

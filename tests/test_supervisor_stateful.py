@@ -22,7 +22,7 @@ may auto-deleverage a leg (move its position toward zero with no order): the
 hedge must then never claim ``done`` or ``rolled_back`` on a position the
 venue does not hold.
 
-After every step the invariants of DESIGN.md section 5 are checked
+After every step the invariants of docs/design.md, Invariants are checked
 (:meth:`World.problems`). From any reached state a cooperative venue must drive
 the hedge to a terminal state within a bounded number of steps and of virtual
 time (invariant 2): tried on a copy by a rule, and on the real run at teardown.

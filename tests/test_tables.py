@@ -201,7 +201,8 @@ def test_allowed_triggers_match_the_table(kind: MachineKind, model: type[FsmMode
 
 
 def test_leg_machine_has_the_design_states() -> None:
-    """DESIGN.md section 3 names these leg states; the machine has each, with done and rollback terminal."""
+    """docs/design.md (The leg machine) names these leg states; the machine has each,
+    with done and rollback terminal."""
     design = {
         "pricing",
         "placed",
@@ -218,7 +219,8 @@ def test_leg_machine_has_the_design_states() -> None:
 
 
 def test_supervisor_machine_has_the_design_states() -> None:
-    """DESIGN.md section 4 names these supervisor states; the terminal ones are its four outcomes."""
+    """docs/design.md (The supervisor) names these supervisor states; the terminal ones
+    are its four outcomes."""
     design = {
         "idle",
         "entering",
@@ -256,12 +258,13 @@ def test_supervisor_machine_has_the_design_states() -> None:
     ],
 )
 def test_leg_has_the_design_moves(source: str, dest: str) -> None:
-    """Each move in DESIGN.md section 3's table ("leaves on") is an edge of the leg table."""
+    """Each move in docs/design.md, The leg machine's table ("leaves on") is an edge of the leg table."""
     assert any(e.source == source and e.dest == dest for e in LEG.edges)
 
 
 def test_leg_ambiguous_placement_stays_placed() -> None:
-    """An ambiguous placement never leaves ``placed`` by itself: the order is looked up first (DESIGN 3)."""
+    """An ambiguous placement never leaves ``placed`` by itself: the order is looked up first
+    (docs/design.md, The leg machine)."""
     edges = [e for e in LEG.edges if e.source == "placed" and e.trigger == "placement_ambiguous"]
     assert edges and all(e.dest is None for e in edges)
 

@@ -1,6 +1,6 @@
 """The pricer: break-even, one tick inside the spread, then the touch.
 
-Rules (DESIGN.md section 3):
+Rules (docs/design.md, The leg machine):
 
 * Prices land on *multiples* of the tick (a 0.05 tick has two decimals but
   0.07 is not on its grid). A passive buy rounds down, a passive sell rounds up.
