@@ -10,9 +10,10 @@ policy's own report is only used for labels.
 * :func:`engine_policy`: :meth:`HedgeEngine.hedge` with the default config.
 * :func:`market_policy`: :meth:`HedgeEngine.hedge` with ``market_only=True``
   (the seed's simple market hedge: one market order for the target at once).
-* :func:`seed_flow_policy`: the seed document's aggressive limit hedge
-  (``shared/seed/hedge_manager_flow.md``) as written, flaws included. See its
-  docstring for what is reproduced and what had to be assumed.
+* :func:`seed_flow_policy`: the original imperative hedge manager's aggressive limit
+  hedge (the flow this project was created from; its flaws are listed in
+  docs/design.md, Pitfalls) as written, flaws included. See its docstring for what is
+  reproduced and what had to be assumed.
 * :func:`chaser_policy`: a fixed-offset limit chaser: rest a post-only order at
   the best own-side price minus ``offset`` ticks, re-price every ``interval``,
   market order for the rest after ``budget``. Cancels are confirmed and
