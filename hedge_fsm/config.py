@@ -58,7 +58,7 @@ import cattrs
 
 from hedge_fsm.convert import converter, structure_problems
 from hedge_fsm.errors import ConfigError, InvalidValue
-from hedge_fsm.validators import integer_at_least, non_negative_decimal, number_in
+from hedge_fsm.validators import boolean, integer_at_least, non_negative_decimal, number_in
 
 __all__ = [
     "CallTimeouts",
@@ -229,9 +229,9 @@ class HedgeConfig:
     closing: RetryPolicy = CLOSING_DEFAULTS
     """Policy for ``reduce_only`` legs (closing is more urgent)."""
     mode: HedgeMode = HedgeMode.AGGRESSIVE_LIMIT
-    break_even: bool = True
+    break_even: bool = attrs.field(default=True, validator=boolean)
     """Try the break-even price once, on the first attempt, when it is feasible."""
-    break_even_include_fees: bool = True
+    break_even_include_fees: bool = attrs.field(default=True, validator=boolean)
     break_even_max_ticks: int = attrs.field(default=2, validator=_non_negative_int)
     """How far (ticks) break-even may sit behind the inside-spread price and still be tried."""
     dust_tolerance: Decimal = attrs.field(default=Decimal(0), validator=_non_negative_decimal)

@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from hedge_fsm.errors import InvalidValue
+from hedge_fsm.validators import boolean
 from hedge_fsm.values import BBO, Instrument, OrderInfo, Side
 
 __all__ = [
@@ -69,26 +70,26 @@ class VenueCapabilities:
     a capability its venue lacks is refused before anything is sent.
     """
 
-    order_lookup: bool = True
+    order_lookup: bool = attrs.field(default=True, validator=boolean)
     """``order(symbol, order_id=...)`` works (natively or emulated from order lists)."""
-    lookup_by_client_id: bool = True
+    lookup_by_client_id: bool = attrs.field(default=True, validator=boolean)
     """``order(symbol, client_order_id=...)`` works: needed to resolve an ambiguous placement."""
-    native_market: bool = True
+    native_market: bool = attrs.field(default=True, validator=boolean)
     """Market orders are native; otherwise the adapter sends a marketable limit bounded by a
     slippage cap from the BBO."""
     amend: AmendSupport = AmendSupport.NONE
-    amend_keeps_priority_on_decrease: bool = False
+    amend_keeps_priority_on_decrease: bool = attrs.field(default=False, validator=boolean)
     """A size decrease by amend keeps the order's place in the queue."""
     request_window: float | None = attrs.field(default=None, validator=_optional_positive_seconds)
     """Seconds after sending within which a request must reach the matching engine, or the
     venue refuses it (Binance/Bybit ``recvWindow``, OKX ``expTime``, Hyperliquid
     ``expiresAfter``). With a window an ambiguous placement is *provably dead* once the
     window has passed without the venue showing it; None: no such guarantee."""
-    reports_cancel_early: bool = False
+    reports_cancel_early: bool = attrs.field(default=False, validator=boolean)
     """The venue's cancel answer may understate the final fill (later fills are reported
     later): a terminal cancel report is always confirmed by a query."""
-    order_stream: bool = False
-    book_stream: bool = False
+    order_stream: bool = attrs.field(default=False, validator=boolean)
+    book_stream: bool = attrs.field(default=False, validator=boolean)
 
 
 DEFAULT_CAPABILITIES = VenueCapabilities()

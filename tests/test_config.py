@@ -550,3 +550,18 @@ def test_fractional_venue_order_rate_is_accepted(tmp_path: Path, rate: float) ->
     loaded = HedgeConfig.from_toml(write(tmp_path, f"venue_order_rate = {rate}\n"))
     assert loaded.venue_order_rate == rate
     assert HedgeConfig.from_mapping(loaded.to_mapping()) == loaded
+
+
+@pytest.mark.parametrize("field", ["break_even", "break_even_include_fees"])
+def test_bool_settings_refuse_anything_but_a_bool(field: str) -> None:
+    """``HedgeConfig(break_even="yes")`` is refused naming the field, not taken as truthy."""
+    with pytest.raises(InvalidValue, match=rf"HedgeConfig\.{field} must be True or False, got str 'yes'"):
+        HedgeConfig(**{field: "yes"})
+
+
+def test_venue_capability_flags_refuse_anything_but_a_bool() -> None:
+    """A capability flag read from an adapter's data must be a real bool (``"no"`` is truthy)."""
+    from hedge_fsm.venue import VenueCapabilities
+
+    with pytest.raises(InvalidValue, match=r"VenueCapabilities\.native_market must be True or False"):
+        VenueCapabilities(native_market="no")  # type: ignore[arg-type]

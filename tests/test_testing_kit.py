@@ -154,8 +154,9 @@ def test_the_supervisor_kit_reports_a_machine_that_over_hedges() -> None:
 
 
 def test_the_kit_reports_a_leg_that_waits_for_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A leg that forgets to arm its poll timer after an ack hangs: the liveness check says so."""
-    monkeypatch.setattr(leg_module.LegHedge, "schedule_poll", lambda self, event: None)
+    """A leg that never arms a timer (polls, attempt deadlines, its placement bound) hangs
+    once the venue goes quiet: the liveness check says so."""
+    monkeypatch.setattr(leg_module.LegHedge, "_wake_at", lambda self, at: None)
     with pytest.raises(AssertionError, match="nothing in flight"):
         run_state_machine_as_test(leg_machine(DEFAULT, BTC, market_only=False), settings=CATCH_RUNS)
 
