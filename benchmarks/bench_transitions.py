@@ -68,10 +68,11 @@ def one_leg_hedge() -> int:
     for attempt in range(2):
         now += 0.001
         leg.feed(BboReceived(now=now, bbo=BOOK))
-        place = leg.drain()[-1]
+        # The placement is followed by the timer that bounds it: take the order itself.
+        place = next(c for c in leg.drain() if isinstance(c, PlaceLimit))
         order = OrderInfo(
-            order_id=f"o{attempt}", client_order_id=place.client_order_id, symbol="BTC",  # type: ignore[union-attr]
-            side=Side.SELL, quantity=place.quantity, price=place.price,  # type: ignore[union-attr]
+            order_id=f"o{attempt}", client_order_id=place.client_order_id, symbol="BTC",
+            side=Side.SELL, quantity=place.quantity, price=place.price,
             status=OrderStatus.OPEN,
         )
         leg.feed(OrderAcked(now=now, order=order))

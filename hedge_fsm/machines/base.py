@@ -28,6 +28,7 @@ nothing), then the machine moves, then the move is appended to the history.
 from __future__ import annotations
 
 import inspect
+import linecache
 import types
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -35,6 +36,7 @@ from typing import Any, ClassVar
 import attrs
 from transitions import Machine
 
+from hedge_fsm._fast import fast_constructor
 from hedge_fsm.errors import IllegalTransition
 from hedge_fsm.machines.commands import Command
 from hedge_fsm.machines.events import Event
@@ -115,9 +117,10 @@ class CompiledEdge:
 
 
 _Fn = Callable[..., Any]
-# A bound candidate: (prepare, conditions, before+exit, dest_value or None, enter, after).
-_Fns = tuple[_Fn, ...]
-_Bound = tuple[_Fns, tuple[tuple[_Fn, bool], ...], _Fns, Any, _Fns, _Fns]
+_Step = Callable[..., bool]
+"""One (state, trigger)'s compiled dispatch: ``step(model, event)`` or ``step(model, leg, event)``;
+True when an edge was taken."""
+_record = fast_constructor(TransitionRecord)
 
 
 def _compile(machine: Machine) -> dict[str, dict[str, tuple[CompiledEdge, ...]]]:
@@ -179,6 +182,64 @@ def _bind(callback: Callback, cls: type) -> _Fn:
     return _attribute_call(callback)
 
 
+def _generate_step(
+    kind: str,
+    state: str,
+    trigger: str,
+    candidates: tuple[CompiledEdge, ...],
+    cls: type,
+    passes_leg: bool,
+) -> _Step:
+    """Generate one (state, trigger)'s dispatch as straight-line code, in transitions' order.
+
+    Per candidate: its prepare callbacks, then its conditions (``result == target``,
+    transitions' own test, short-circuited in order); when all hold: before (with
+    ``before_state_change``) and exit, the state change, enter (with ``on_final``),
+    after (with ``after_state_change``), and True. No candidate taken: False.
+    """
+    namespace: dict[str, Any] = {}
+    args = "leg, event" if passes_leg else "event"
+    lines = [f"def step(model, {args}):"]
+
+    def ref(value: object) -> str:
+        name = f"_f{len(namespace)}"
+        namespace[name] = value
+        return name
+
+    for candidate in candidates:
+        for callback in candidate.prepare:
+            lines.append(f"    {ref(_bind(callback, cls))}(model, {args})")
+        tests = [
+            f"{ref(_bind(predicate, cls))}(model, {args}) == {ref(target)}"
+            for predicate, target in candidate.conditions
+        ]
+        body = [f"{ref(_bind(c, cls))}(model, {args})" for c in candidate.before + candidate.exit]
+        if candidate.dest is not None:
+            body.append(f"model.state = {ref(candidate.dest_value)}")
+        body += [f"{ref(_bind(c, cls))}(model, {args})" for c in candidate.enter + candidate.after]
+        body.append("return True")
+        indent = "    "
+        if tests:
+            lines.append(f"    if {' and '.join(tests)}:")
+            indent = "        "
+        lines += [indent + line for line in body]
+        if not tests:
+            break  # an unconditional candidate: the ones after it are never tried
+    else:
+        lines.append("    return False")
+    # Resolved functions are bound as defaults: local loads, the cheapest lookup there is.
+    header = ", ".join(f"{name}={name}" for name in namespace)
+    if header:
+        lines[0] = f"def step(model, {args}, *, {header}):"
+    source = "\n".join(lines) + "\n"
+    filename = f"<{kind} dispatch {state} --{trigger}-->>"
+    # Tracebacks through a step show its generated source.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    step: _Step = namespace["step"]
+    return step
+
+
 class MachineKind:
     """A machine kind: its states, table, the shared ``transitions.Machine``, and its compiled dispatch."""
 
@@ -228,28 +289,22 @@ class MachineKind:
         # What the compiler does not model is left to transitions itself.
         self.uses_compiled = not (m.on_exception or m.has_queue or m.send_event)
         self._event_hooks = bool(m.prepare_event or m.finalize_event)
-        self._bound: dict[type, dict[str, dict[str, tuple[_Bound, ...]]]] = {}
+        self._bound: dict[type, dict[str, dict[str, _Step]]] = {}
 
-    def bind(self, cls: type) -> dict[str, dict[str, tuple[_Bound, ...]]]:
-        """The compiled dispatch with names resolved to ``cls``'s functions (cached per class)."""
+    def bind(self, cls: type) -> dict[str, dict[str, _Step]]:
+        """The compiled dispatch for ``cls``: ``state → trigger → step`` (cached per class).
+
+        Each step is a function generated from the candidates of one (state, trigger),
+        with every name resolved to ``cls``'s functions: it tries the candidates in
+        order and runs the first whose conditions hold, returning whether one did. The
+        code is what the loop over candidates would do, unrolled (no per-event loops,
+        tuple unpacking or ``*args``).
+        """
         bound = self._bound.get(cls)
         if bound is None:
-            def fns(callbacks: Iterable[Callback]) -> tuple[_Fn, ...]:
-                return tuple(_bind(c, cls) for c in callbacks)
-
             bound = {
                 state: {
-                    trigger: tuple(
-                        (
-                            fns(e.prepare),
-                            tuple((_bind(f, cls), target) for f, target in e.conditions),
-                            fns(e.before + e.exit),
-                            e.dest_value if e.dest is not None else None,
-                            fns(e.enter),
-                            fns(e.after),
-                        )
-                        for e in candidates
-                    )
+                    trigger: _generate_step(self.name, state, trigger, candidates, cls, self.passes_leg)
                     for trigger, candidates in by_trigger.items()
                 }
                 for state, by_trigger in self.compiled.items()
@@ -266,46 +321,23 @@ class MachineKind:
         trigger = event.TRIGGER
         source = model.state
         by_trigger = self._bound.get(type(model)) or self.bind(type(model))
-        candidates = by_trigger[source].get(trigger)
-        if candidates is None:
+        step = by_trigger[source].get(trigger)
+        if step is None:
             raise IllegalTransition(self.name, source, trigger)
-        args = (leg, event) if self.passes_leg else (event,)
         if not self.uses_compiled or self._event_hooks:
+            args = (leg, event) if self.passes_leg else (event,)
             moved = self._trigger_slow(model, trigger, args)
+        elif self.passes_leg:
+            moved = step(model, leg, event)
         else:
-            moved = False
-            for prepare, conditions, before, dest, enter, after in candidates:
-                for fn in prepare:
-                    fn(model, *args)
-                for predicate, target in conditions:
-                    # transitions' own test: ``result == target``, not truthiness.
-                    if not predicate(model, *args) == target:  # noqa: SIM201
-                        break
-                else:
-                    for fn in before:
-                        fn(model, *args)
-                    if dest is not None:
-                        model.state = dest
-                    for fn in enter:
-                        fn(model, *args)
-                    for fn in after:
-                        fn(model, *args)
-                    moved = True
-                    break
+            moved = step(model, event)
         if not moved:
             # Every table ends each (state, trigger) group with an unconditional edge,
             # so this is a table bug, reported as clearly as an illegal event.
             raise IllegalTransition(self.name, source, trigger, "no edge condition matched")
-        model.history.append(
-            TransitionRecord(
-                machine=self.name,
-                leg=model.leg_index if leg is None else leg,
-                source=source,
-                trigger=trigger,
-                destination=model.state,
-                time=event.now,
-            )
-        )
+        # Built without re-validation: every field is the library's own.
+        who = model.leg_index if leg is None else leg
+        model.history.append(_record(self.name, who, source, trigger, model.state, event.now))
 
     def _trigger_slow(self, model: FsmModel, trigger: str, args: tuple[Any, ...]) -> bool:
         """Dispatch through ``transitions`` itself (machine-level event hooks, on_exception, queues)."""
