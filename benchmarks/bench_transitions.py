@@ -227,16 +227,62 @@ def baseline_transitions(n: int) -> float:
     return (clock_ns() - start) / n / 1e3
 
 
-def per_transition(cycle: Callable[[], int], cycles: int = 300, runs: int = 7) -> tuple[float, int]:
-    """Median over ``runs`` of the wall time per transition (us); and transitions per cycle."""
-    samples = []
+def per_transition(cycle: Callable[[], int], cycles: int = 300) -> tuple[float, int]:
+    """One sample: CPU or wall time per transition (us) over ``cycles``; transitions per cycle."""
     transitions = 0
+    start = clock_ns()
+    for _ in range(cycles):
+        transitions = cycle()
+    return (clock_ns() - start) / (cycles * transitions) / 1e3, transitions
+
+
+def interleaved(runs: int = 7) -> dict[str, list[float]]:
+    """Samples of every arm, taken in turn within each run (a load that comes and goes on a
+    shared machine hits the arms and the bare edge alike)."""
+    samples: dict[str, list[float]] = {name: [] for name in ("leg", "sup", "bare", "leg_ref", "sup_ref")}
     for _ in range(runs):
-        start = clock_ns()
-        for _ in range(cycles):
-            transitions = cycle()
-        samples.append((clock_ns() - start) / (cycles * transitions) / 1e3)
-    return statistics.median(samples), transitions
+        samples["leg"].append(per_transition(one_leg_hedge)[0])
+        samples["sup"].append(per_transition(supervisor_cycles)[0])
+        samples["bare"].append(baseline_transitions(20000))
+        # The same cycles dispatched by transitions itself (the reference the compiled
+        # dispatch is proven equivalent to).
+        for kind in (LEG, SUPERVISOR):
+            kind.uses_compiled = False
+        try:
+            samples["leg_ref"].append(per_transition(one_leg_hedge, 100)[0])
+            samples["sup_ref"].append(per_transition(supervisor_cycles, 100)[0])
+        finally:
+            for kind in (LEG, SUPERVISOR):
+                kind.uses_compiled = True
+    return samples
+
+
+def reports_per_cycle(cycle: Callable[[], int]) -> int:
+    """How many venue reports (``OrderInfo``, evolved copies included) one cycle builds."""
+    built = 0
+    init = OrderInfo.__init__
+
+    def counting(self: OrderInfo, **fields: object) -> None:
+        nonlocal built
+        built += 1
+        init(self, **fields)  # type: ignore[arg-type]
+
+    OrderInfo.__init__ = counting  # type: ignore[method-assign]
+    try:
+        cycle()
+    finally:
+        OrderInfo.__init__ = init  # type: ignore[method-assign]
+    return built
+
+
+def report_cost() -> float:
+    """Microseconds to build one venue report the way the cycles do (``OrderInfo``, validated as
+    every venue answer is), for the share of a transition that is the benchmark's own input."""
+    start = clock_ns()
+    for _ in range(20000):
+        OrderInfo(order_id="o1", client_order_id="c1", symbol="BTC", side=Side.SELL, quantity=D("1"),
+                  price=D("100.1"), status=OrderStatus.OPEN)
+    return (clock_ns() - start) / 20000 / 1e3
 
 
 def main() -> None:
@@ -247,24 +293,30 @@ def main() -> None:
     if args.cpu:
         use_cpu_clock()
     print(machine_line())
-    print(f"clock: {clock_name()}")
-    leg_us, leg_transitions = per_transition(one_leg_hedge)
-    sup_us, sup_transitions = per_transition(supervisor_cycles)
-    base_us = statistics.median(baseline_transitions(20000) for _ in range(5))
-    # The same cycles dispatched by transitions itself (the reference the compiled dispatch
-    # is proven equivalent to), in the same run.
-    for kind in (LEG, SUPERVISOR):
-        kind.uses_compiled = False
-    leg_ref, _ = per_transition(one_leg_hedge)
-    sup_ref, _ = per_transition(supervisor_cycles)
-    for kind in (LEG, SUPERVISOR):
-        kind.uses_compiled = True
+    print(f"clock: {clock_name()}; every figure the minimum of 7 interleaved runs (median in brackets)")
+    leg_transitions = one_leg_hedge()
+    sup_transitions = supervisor_cycles()
+    samples = interleaved()
+    best = {name: min(values) for name, values in samples.items()}
+    mid = {name: statistics.median(values) for name, values in samples.items()}
+    leg_us, sup_us, base_us, leg_ref, sup_ref = (
+        best[name] for name in ("leg", "sup", "bare", "leg_ref", "sup_ref")
+    )
     print(f"leg machine: {leg_transitions} transitions per hedge cycle")
     print(f"supervisor machine: {sup_transitions} transitions per cycle pair (trigger; timeout + rollback)")
-    print(f"leg machine transition (incl. event construction, pricing, ledger): {leg_us:.2f} us")
-    print(f"supervisor machine transition (incl. events, ledgers, commands):  {sup_us:.2f} us")
-    print(f"bare transitions.Machine internal edge (baseline, same run):     {base_us:.2f} us")
-    print(f"ratio leg / bare: {leg_us / base_us:.2f}   ratio supervisor / bare: {sup_us / base_us:.2f}")
+    print(f"leg machine transition (incl. event construction, pricing, ledger): {leg_us:.2f} us "
+          f"[{mid['leg']:.2f}]")
+    print(f"supervisor machine transition (incl. events, ledgers, commands):  {sup_us:.2f} us "
+          f"[{mid['sup']:.2f}]")
+    print(f"bare transitions.Machine internal edge (baseline, same run):     {base_us:.2f} us "
+          f"[{mid['bare']:.2f}]")
+    print(f"ratio leg / bare: {leg_us / base_us:.2f} [{mid['leg'] / mid['bare']:.2f}]   "
+          f"ratio supervisor / bare: {sup_us / base_us:.2f} [{mid['sup'] / mid['bare']:.2f}]")
+    reports = report_cost()
+    leg_reports, sup_reports = reports_per_cycle(one_leg_hedge), reports_per_cycle(supervisor_cycles)
+    print(f"of which the cycles' own input (the venue's reports, OrderInfo validated as every venue "
+          f"answer is: {reports:.2f} us each): leg {leg_reports * reports / leg_transitions:.2f} us, "
+          f"supervisor {sup_reports * reports / sup_transitions:.2f} us per transition")
     print(
         f"same cycles dispatched by transitions.Machine itself: leg {leg_ref:.2f} us, "
         f"supervisor {sup_ref:.2f} us (compiled dispatch: {leg_ref / leg_us:.2f}x / "

@@ -287,8 +287,8 @@ class MachineKind:
         self.triggers = frozenset(t for by_trigger in self.compiled.values() for t in by_trigger)
         m = self.machine
         # What the compiler does not model is left to transitions itself.
-        self.uses_compiled = not (m.on_exception or m.has_queue or m.send_event)
         self._event_hooks = bool(m.prepare_event or m.finalize_event)
+        self.uses_compiled = not (m.on_exception or m.has_queue or m.send_event)
         self._bound: dict[type, dict[str, dict[str, _Step]]] = {}
 
     def bind(self, cls: type) -> dict[str, dict[str, _Step]]:
@@ -324,13 +324,10 @@ class MachineKind:
         step = by_trigger[source].get(trigger)
         if step is None:
             raise IllegalTransition(self.name, source, trigger)
-        if not self.uses_compiled or self._event_hooks:
-            args = (leg, event) if self.passes_leg else (event,)
-            moved = self._trigger_slow(model, trigger, args)
-        elif self.passes_leg:
-            moved = step(model, leg, event)
+        if self._direct:
+            moved = step(model, leg, event) if self.passes_leg else step(model, event)
         else:
-            moved = step(model, event)
+            moved = self._trigger_slow(model, trigger, (leg, event) if self.passes_leg else (event,))
         if not moved:
             # Every table ends each (state, trigger) group with an unconditional edge,
             # so this is a table bug, reported as clearly as an illegal event.
@@ -338,6 +335,18 @@ class MachineKind:
         # Built without re-validation: every field is the library's own.
         who = model.leg_index if leg is None else leg
         model.history.append(_record(self.name, who, source, trigger, model.state, event.now))
+
+    @property
+    def uses_compiled(self) -> bool:
+        """Dispatch through the compiled steps (False: through ``transitions`` itself, as the
+        benchmarks' reference; forced False when the Machine uses what the compiler does not
+        model)."""
+        return self._uses_compiled
+
+    @uses_compiled.setter
+    def uses_compiled(self, value: bool) -> None:
+        self._uses_compiled = value
+        self._direct = value and not self._event_hooks
 
     def _trigger_slow(self, model: FsmModel, trigger: str, args: tuple[Any, ...]) -> bool:
         """Dispatch through ``transitions`` itself (machine-level event hooks, on_exception, queues)."""

@@ -297,6 +297,16 @@ class Route:
 
 SUPERVISOR_ROUTE = Route("supervisor", None)
 
+_ROUTES: dict[tuple[str, int | None], Route] = {}
+
+
+def _route(machine: str, leg: int | None) -> Route:
+    """The (immutable) Route for ``machine`` and ``leg``, built once: one per command otherwise."""
+    route = _ROUTES.get((machine, leg))
+    if route is None:
+        route = _ROUTES[(machine, leg)] = Route(machine, leg)
+    return route
+
 
 @attrs.define(eq=False)
 class LegPlan:
@@ -498,7 +508,7 @@ class HedgeSupervisor(FsmModel):
             return
         leg.feed(event)
         for command in leg.drain():
-            self._routed.append((Route("leg", index), command))
+            self._routed.append((_route("leg", index), command))
         self._sync_book(event.now)
         if leg.is_finished and self.state == S.HEDGING:
             self.KIND.fire(self, LegFinished(now=event.now), index)
@@ -507,9 +517,9 @@ class HedgeSupervisor(FsmModel):
         """Whose order a pushed report is about (None: not an order of this hedge)."""
         plan = self.plans[leg]
         if plan.hedge is not None and plan.hedge.ledger.find(report) is not None:
-            return Route("leg", leg)
+            return _route("leg", leg)
         if plan.ledger.find(report) is not None:
-            return Route("supervisor", leg)
+            return _route("supervisor", leg)
         return None
 
     def absorb_late(self, route: Route, event: Event) -> None:
@@ -528,7 +538,7 @@ class HedgeSupervisor(FsmModel):
         self._routed = []
         for command in self.drain():
             leg = getattr(command, "leg", None) if not isinstance(command, WaitUntil) else None
-            routed.append((Route("supervisor", leg), command))
+            routed.append((_route("supervisor", leg), command))
         return routed
 
     # ------------------------------------------------------------------ helpers
