@@ -50,19 +50,19 @@ from hedge_fsm.machines.commands import (
 )
 from hedge_fsm.machines.events import (
     BboFailed,
-    BboReceived,
-    CancelConfirmed,
     CancelFailed,
     Event,
-    OrderAcked,
     OrderMissing,
     OrderRejected,
-    OrderUpdated,
     PlacementAmbiguous,
     PositionFailed,
     PositionRead,
     PostOnlyRejected,
     QueryFailed,
+    make_bbo_received,
+    make_cancel_confirmed,
+    make_order_acked,
+    make_order_updated,
 )
 from hedge_fsm.secrets import log
 from hedge_fsm.values import OrderInfo, OrderStatus
@@ -148,17 +148,19 @@ def venue_request(venue: Venue, symbol: str, command: Command) -> Awaitable[Any]
 
 def answer_event(command: Command, symbol: str, answer: Any, now: float) -> Event:
     """The event for the venue's answer to ``command`` (raises when the answer is quarantined)."""
+    # The answers are already values (an OrderInfo or BBO validated when the venue built it):
+    # the events around them are built without keyword binding (``make_*``).
+    if isinstance(command, QueryOrder):
+        return make_order_updated(now, checked(command, symbol, answer))
     if isinstance(command, FetchBbo):
-        return BboReceived(now=now, bbo=answer)
+        return make_bbo_received(now, answer)
     if isinstance(command, PlaceLimit | PlaceMarket):
         return placement_event(command, checked(command, symbol, answer), now)
     if isinstance(command, CancelOrder):
         order = checked(command, symbol, answer)
         if order.is_terminal:
-            return CancelConfirmed(now=now, order=order)
-        return OrderUpdated(now=now, order=order)
-    if isinstance(command, QueryOrder):
-        return OrderUpdated(now=now, order=checked(command, symbol, answer))
+            return make_cancel_confirmed(now, order)
+        return make_order_updated(now, order)
     if isinstance(command, ReadPosition):
         return PositionRead(now=now, quantity=answer)
     raise AssertionError(f"unknown command {command!r}")
@@ -182,7 +184,7 @@ def placement_event(command: PlaceLimit | PlaceMarket, order: OrderInfo, now: fl
             reason=order.reject_reason or RejectReason.OTHER,
             message=f"order {order.order_id} rejected",
         )
-    return OrderAcked(now=now, order=order)
+    return make_order_acked(now, order)
 
 
 def checked(command: Command, symbol: str, order: OrderInfo) -> OrderInfo:

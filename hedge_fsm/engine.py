@@ -80,7 +80,7 @@ from hedge_fsm.machines.events import (
     OrderUpdated,
     PlacementAmbiguous,
     Start,
-    TimerFired,
+    make_timer_fired,
 )
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, LegPlan, Route
 from hedge_fsm.secrets import log, logging_wanted, redact
@@ -486,7 +486,7 @@ class HedgeEngine:
 
         def fire_timer(route: Route, token: int, command_id: int) -> None:
             timers.pop(route, None)
-            queue.put_nowait((route, TimerFired(now=clock.now(), token=token), command_id))
+            queue.put_nowait((route, make_timer_fired(clock.now(), token), command_id))
 
         def issue(route: Route, command: Command) -> None:
             command_id = next(command_ids)

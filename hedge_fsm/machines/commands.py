@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import attrs
 
+from hedge_fsm._fast import fast_constructor
 from hedge_fsm.values import Side
 
 __all__ = [
@@ -83,3 +84,8 @@ class WaitUntil:
 
 
 Command = FetchBbo | PlaceLimit | PlaceMarket | CancelOrder | QueryOrder | ReadPosition | WaitUntil
+
+
+make_wait_until = fast_constructor(WaitUntil)
+"""``make_wait_until(at, token)``: the machines' most frequent command, built without keyword
+binding (its fields are the machine's own). Not public."""

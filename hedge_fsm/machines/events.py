@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import attrs
 
+from hedge_fsm._fast import fast_constructor
 from hedge_fsm.errors import RejectReason
 from hedge_fsm.values import BBO, OrderInfo
 
@@ -174,3 +175,17 @@ class LegFinished(Event):
     """A leg machine reached a terminal state."""
 
     TRIGGER: ClassVar[str] = "leg_finished"
+
+
+# Fast constructors for events the library builds itself (a timer's firing, the supervisor's
+# own steps, a venue answer already validated as an OrderInfo/BBO): every field positional, in
+# declaration order (``now`` first), no keyword binding. Not public: users build events by name.
+make_timer_fired = fast_constructor(TimerFired)
+make_start = fast_constructor(Start)
+make_targets_set = fast_constructor(TargetsSet)
+make_leg_finished = fast_constructor(LegFinished)
+make_bbo_received = fast_constructor(BboReceived)
+make_order_acked = fast_constructor(OrderAcked)
+make_order_updated = fast_constructor(OrderUpdated)
+make_cancel_confirmed = fast_constructor(CancelConfirmed)
+make_position_read = fast_constructor(PositionRead)

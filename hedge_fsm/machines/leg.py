@@ -95,7 +95,7 @@ from hedge_fsm.machines.commands import (
     PlaceLimit,
     PlaceMarket,
     QueryOrder,
-    WaitUntil,
+    make_wait_until,
 )
 from hedge_fsm.machines.events import (
     BboFailed,
@@ -706,7 +706,7 @@ class LegHedge(FsmModel):
 
     def _wake_at(self, at: float) -> None:
         self.timer_token += 1
-        self._emit(WaitUntil(at=at, token=self.timer_token))
+        self._emit(make_wait_until(at, self.timer_token))
 
     def _next_client_id(self) -> str:
         # Letters and digits only, at most 32 characters: what every venue accepts (OKX's rule).

@@ -89,18 +89,19 @@ from hedge_fsm.machines.commands import (
     QueryOrder,
     ReadPosition,
     WaitUntil,
+    make_wait_until,
 )
 from hedge_fsm.machines.events import (
     CancelFailed,
     Event,
-    LegFinished,
     OrderMissing,
     OrderRejected,
     PositionRead,
     PostOnlyRejected,
-    Start,
-    TargetsSet,
     TimerFired,
+    make_leg_finished,
+    make_start,
+    make_targets_set,
 )
 from hedge_fsm.machines.leg import LegHedge, LegState
 from hedge_fsm.values import (
@@ -458,12 +459,12 @@ class HedgeSupervisor(FsmModel):
         else:
             self.KIND.fire(self, event, route.leg)
         if self.state == S.TARGETING:
-            self.KIND.fire(self, TargetsSet(now=event.now))
+            self.KIND.fire(self, make_targets_set(event.now))
         if self._starting:
             starting, self._starting = self._starting, []
             for hedge in starting:
                 assert hedge.leg_index is not None
-                self._dispatch_to_leg(hedge.leg_index, Start(now=event.now))
+                self._dispatch_to_leg(hedge.leg_index, make_start(event.now))
         self._sync_book(event.now)
 
     def _open_book(self, now: float) -> None:
@@ -511,7 +512,7 @@ class HedgeSupervisor(FsmModel):
             self._routed.append((_route("leg", index), command))
         self._sync_book(event.now)
         if leg.is_finished and self.state == S.HEDGING:
-            self.KIND.fire(self, LegFinished(now=event.now), index)
+            self.KIND.fire(self, make_leg_finished(event.now), index)
 
     def route_for(self, leg: int, report: OrderInfo) -> Route | None:
         """Whose order a pushed report is about (None: not an order of this hedge)."""
@@ -548,7 +549,7 @@ class HedgeSupervisor(FsmModel):
 
     def _wake_at(self, at: float) -> None:
         self.timer_token += 1
-        self._emit(WaitUntil(at=at, token=self.timer_token))
+        self._emit(make_wait_until(at, self.timer_token))
 
     def _send_cancel(self, plan: LegPlan, record: OrderRecord, event: Event) -> None:
         """Cancel one of the hedge's orders and note when, so a lost cancel is sent again."""

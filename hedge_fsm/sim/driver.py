@@ -47,7 +47,7 @@ from hedge_fsm.config import HedgeConfig
 from hedge_fsm.engine import CANCEL_GRACE, HedgeEngine, HedgeObserver, Resume, log_end, log_moves
 from hedge_fsm.errors import InvalidValue
 from hedge_fsm.machines.commands import Command, WaitUntil
-from hedge_fsm.machines.events import Event, Start, TimerFired
+from hedge_fsm.machines.events import Event, Start, make_timer_fired
 from hedge_fsm.machines.supervisor import SUPERVISOR_ROUTE, HedgeSupervisor, Route
 from hedge_fsm.secrets import log
 from hedge_fsm.sim.loop import VirtualTimeDeadlock
@@ -413,7 +413,7 @@ class _LoopEngine(HedgeEngine):
 
         def fire_timer(route: Route, token: int, command_id: int) -> None:
             timers.pop(route, None)
-            queue.put_nowait((route, TimerFired(now=loop.now, token=token), command_id))
+            queue.put_nowait((route, make_timer_fired(loop.now, token), command_id))
 
         def issue(route: Route, command: Command) -> None:
             command_id = next(command_ids)
