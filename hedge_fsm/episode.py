@@ -48,7 +48,7 @@ from hedge_fsm.journal import JournalWriter, TornTail
 from hedge_fsm.machines.commands import Command
 from hedge_fsm.machines.events import Event
 from hedge_fsm.machines.supervisor import HedgeSupervisor, Route
-from hedge_fsm.sim import Scenario, SimVenue, build_venues, run
+from hedge_fsm.sim import Scenario, SimVenue, VenuePool, build_venues, run
 from hedge_fsm.values import BBO, ExecutionResult, LegSpec, Side
 
 __all__ = [
@@ -234,16 +234,22 @@ def simulate(
     zero_latency: bool = False,
     observers: Sequence[HedgeObserver] = (),
     driver: str = "sync",
+    pool: VenuePool | None = None,
 ) -> Episode:
     """Run the default two-leg episode on the simulated venues (virtual time).
 
     ``driver``: ``"sync"`` (the default, fast: :class:`hedge_fsm.sim.driver.SimEngine`)
     or ``"asyncio"`` (:class:`HedgeEngine` on :func:`hedge_fsm.sim.run`); the same seed
-    gives the same episode on both.
+    gives the same episode on both. ``pool``: take the venues from it (reset, not rebuilt:
+    the same episode, cheaper); the returned episode's venues are then reused, and
+    overwritten, by the pool's next episode of the same setting.
     """
     if driver not in ("sync", "asyncio"):
         raise InvalidValue(f"simulate driver must be 'sync' or 'asyncio', got {driver!r}")
-    venues = build_venues(scenario, seed, zero_latency=zero_latency)
+    if pool is not None:
+        venues = pool.get(scenario, seed, zero_latency=zero_latency)
+    else:
+        venues = build_venues(scenario, seed, zero_latency=zero_latency)
     scenario_name = scenario if isinstance(scenario, str) else scenario.name
     capture = _Capture()
     watchers: list[HedgeObserver] = [capture, *observers]

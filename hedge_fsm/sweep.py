@@ -64,6 +64,7 @@ from rich.table import Table
 
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.errors import ConfigError, InvalidValue
+from hedge_fsm.sim.presets import VenuePool
 
 __all__ = [
     "BOUND_STATS",
@@ -235,13 +236,18 @@ class EpisodeFigures:
     """Share of the hedge legs' filled quantity that filled as maker (None: nothing filled)."""
 
 
+_POOL = VenuePool()
+"""This process's venues, reset between the episodes of a sweep (one set per thread)."""
+
+
 def episode_figures(
     scenario: str, seed: int, config: HedgeConfig, *, zero_latency: bool = False
 ) -> EpisodeFigures:
     """Run one episode and keep its hedge legs' figures."""
     from hedge_fsm.episode import simulate
 
-    episode = simulate(scenario, seed, config=config, zero_latency=zero_latency)
+    # Only figures leave this function: the venues can be reset for the next cell.
+    episode = simulate(scenario, seed, config=config, zero_latency=zero_latency, pool=_POOL)
     hedges = [leg for leg in episode.legs if leg.role == "hedge"]
     costs = [float(leg.cost_bps) for leg in hedges if leg.cost_bps is not None]
     times = [leg.time_to_flat for leg in hedges if leg.time_to_flat is not None]

@@ -36,12 +36,14 @@ from hedge_fsm.sim.presets import (
     SCENARIOS,
     VOLATILE,
     Scenario,
+    VenuePool,
     VenuePreset,
     binance_usdm_like,
     build_venues,
     get_scenario,
     hyperliquid_like,
     lighter_like,
+    reset_venues,
 )
 from hedge_fsm.sim.venue import (
     EventLog,
@@ -82,6 +84,7 @@ __all__ = [
     "SimHooks",
     "SimVenue",
     "SymbolSpec",
+    "VenuePool",
     "VenuePreset",
     "VirtualTimeDeadlock",
     "VirtualTimeLoop",
@@ -90,5 +93,6 @@ __all__ = [
     "get_scenario",
     "hyperliquid_like",
     "lighter_like",
+    "reset_venues",
     "run",
 ]

@@ -614,13 +614,29 @@ class MarketModel:
         key = (venue, symbol)
         if key in self._books:
             raise InvalidValue(f"the market already has a book for {venue}/{symbol}")
+        book = Book.__new__(Book)
+        self._install(book, venue=venue, symbol=symbol, config=config, tick_size=tick_size, lot_size=lot_size)
+        return book
+
+    def _install(
+        self,
+        book: Book,
+        *,
+        venue: str,
+        symbol: str,
+        config: BookConfig,
+        tick_size: Decimal,
+        lot_size: Decimal,
+    ) -> None:
+        """(Re)initialise ``book`` as this model's book of ``symbol`` on ``venue``."""
         factor = None
         if config.factor is not None:
             factor = self._factors.get(config.factor)
             if factor is None:
                 factor = _Walk(self._rng("factor", config.factor), self.quote_interval, self.tick)
                 self._factors[config.factor] = factor
-        book = Book(
+        Book.__init__(
+            book,
             self,
             venue=venue,
             symbol=symbol,
@@ -631,10 +647,38 @@ class MarketModel:
             idio_rng=self._rng(venue, symbol, "mid"),
             trade_rng=self._rng(venue, symbol, "trades"),
         )
-        self._books[key] = book
+        self._books[(venue, symbol)] = book
         if self.exact_path:
             self.wake(book, self.now)
-        return book
+
+    def reset(self, seed: int) -> None:
+        """Back to a model just built with ``seed`` holding the same books, in the same order.
+
+        Each book keeps its identity and its venue but starts afresh (quote, walks, trade
+        stream, no resting order), on the streams a fresh model seeded with ``seed`` would
+        draw: the same paths. Cheaper than building the model and its venues again (no
+        configuration is rebuilt or re-validated); reset the venues too
+        (:meth:`hedge_fsm.sim.SimVenue.reset`, or :func:`hedge_fsm.sim.reset_venues`).
+        """
+        books = list(self._books.values())
+        self.seed = seed
+        self.now = None
+        self.tick = 0
+        self.origin = 0.0
+        self._factors = {}
+        self._books = {}
+        self._live = []
+        for book in books:
+            sink = book._sink
+            self._install(
+                book,
+                venue=book.venue,
+                symbol=book.symbol,
+                config=book.config,
+                tick_size=book.tick_size,
+                lot_size=book.lot_size,
+            )
+            book._sink = sink
 
     def book(self, venue: str, symbol: str) -> Book:
         """The book of ``symbol`` on ``venue``."""

@@ -40,6 +40,9 @@ Scenarios (:data:`SCENARIOS`): ``calm`` (the presets as documented),
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from decimal import Decimal
 
 import attrs
@@ -59,12 +62,14 @@ __all__ = [
     "SCENARIO_NAMES",
     "VOLATILE",
     "Scenario",
+    "VenuePool",
     "VenuePreset",
     "binance_usdm_like",
     "build_venues",
     "get_scenario",
     "hyperliquid_like",
     "lighter_like",
+    "reset_venues",
 ]
 
 D = Decimal
@@ -469,3 +474,62 @@ def build_venues(
         for preset in (binance_usdm_like, lighter_like)
     ]
     return {venue.name: venue for venue in venues}
+
+
+def reset_venues(venues: Mapping[str, SimVenue], seed: int) -> None:
+    """Reset venues made by :func:`build_venues` to what it would build with ``seed``.
+
+    The shared market and every venue are reset in place (:meth:`MarketModel.reset`,
+    :meth:`SimVenue.reset`): same objects, same configuration, fresh seeded streams, so
+    an episode on them is the one fresh venues with ``seed`` give. Cheaper than building:
+    no preset, book configuration or fault plan is rebuilt and re-validated. Anything
+    holding on to these venues (an earlier episode) sees them change.
+    """
+    markets = {id(venue.market): venue.market for venue in venues.values()}
+    if len(markets) != 1:
+        raise InvalidValue(f"reset_venues needs venues sharing one market, got {len(markets)} markets")
+    next(iter(markets.values())).reset(seed)
+    for venue in venues.values():
+        # As VenuePreset.build: the scenario's fault plan, seeded with the venue's seed.
+        venue.reset(seed, faults=attrs.evolve(venue.fault_plan, seed=seed))
+
+
+class VenuePool:
+    """:func:`build_venues` for loops of episodes: one set of venues per setting, reset per use.
+
+    ``get(scenario, seed, ...)`` returns venues equal to ``build_venues(scenario, seed, ...)``,
+    reusing (and resetting) the ones it handed out last for the same setting: the previous
+    episode's venues are overwritten, so use it only where an episode is done with before
+    the next one starts (sweeps, soaks, benchmarks). Settings are kept per thread (a thread
+    pool never shares venues) and at most ``size`` of them, least recently used dropped.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._local = threading.local()
+
+    def get(
+        self,
+        scenario: str | Scenario = "calm",
+        seed: int = 0,
+        *,
+        zero_latency: bool = False,
+        exact_path: bool = False,
+    ) -> dict[str, SimVenue]:
+        """Venues as ``build_venues(scenario, seed, zero_latency=..., exact_path=...)``."""
+        cache: OrderedDict[tuple[object, ...], dict[str, SimVenue]] | None = getattr(
+            self._local, "cache", None
+        )
+        if cache is None:
+            cache = self._local.cache = OrderedDict()
+        key = (get_scenario(scenario), zero_latency, exact_path)
+        venues = cache.get(key)
+        if venues is None:
+            venues = build_venues(scenario, seed, zero_latency=zero_latency, exact_path=exact_path)
+            cache[key] = venues
+            while len(cache) > self.size:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+            reset_venues(venues, seed)
+        return venues

@@ -432,6 +432,37 @@ class SimVenue:
     def __repr__(self) -> str:
         return f"SimVenue({self.name!r}, symbols={sorted(self._instruments)})"
 
+    def reset(self, seed: int, *, faults: FaultPlan | None = None) -> None:
+        """Back to the state of this venue just built with ``seed``: no orders, fills,
+        positions or log; latency and fault streams seeded afresh. Its configuration
+        (symbols, latency, capabilities, post-only and reduce-only rules) is kept;
+        ``faults`` replaces the fault plan (a preset-built venue's plan carries the seed).
+
+        Reset the market first (:meth:`MarketModel.reset`): its books keep their identity,
+        so the venue's stay valid. :func:`hedge_fsm.sim.reset_venues` does both for the
+        venues of :func:`~hedge_fsm.sim.build_venues`; the episode is then the same as on
+        venues built fresh with ``seed`` (``tests/sim/test_reset.py``).
+        """
+        if faults is not None:
+            self.fault_plan = faults
+        self.seed = seed
+        self.faults = FaultInjector(
+            self.fault_plan, random.Random(f"{seed}/{self.name}/faults/{self.fault_plan.seed}")
+        )
+        self._latency_rng = random.Random(f"{seed}/{self.name}/latency")
+        self._books = {symbol: self.market.book(self.name, symbol) for symbol in self._instruments}
+        self._orders = {}
+        self._by_client = {}
+        self._positions = dict.fromkeys(self._instruments, 0)
+        self._seq = 0
+        self._late_due = []
+        self._unseen = []
+        self._lagging = self.fault_plan.position_lag > 0
+        self.fills = []
+        self.log = EventLog()
+        self.hooks = SimHooks(self)
+        self.clock_face = LOOP_FACE
+
     # ------------------------------------------------------------------ plumbing
 
     def _sync(self) -> float:
