@@ -26,6 +26,7 @@ from hedge_fsm import (
     Side,
     VenueRejected,
 )
+from hedge_fsm.venue import VenueCapabilities
 
 ZERO = Decimal(0)
 
@@ -271,6 +272,9 @@ class FakeVenue:
         self.by_client: dict[str, _Order] = {}
         self.positions: dict[str, Decimal] = dict.fromkeys(self.instruments, ZERO)
         self._seq = 0
+        # Plain coroutines that never look at the running task: the engine may start them
+        # inline (as the hand-written code awaits them directly).
+        self.capabilities = VenueCapabilities(inline_calls=True)
 
     def script(self, symbol: str, *scripts: LimitScript) -> None:
         self.scripts[symbol].extend(scripts)

@@ -36,10 +36,12 @@ mapping lives in :mod:`hedge_fsm.driving`, shared with the simulation driver.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import functools
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -476,6 +478,11 @@ class HedgeEngine:
     ) -> ExecutionResult:
         clock = self.clock
         queue: asyncio.Queue[tuple[Route, Event, int | None]] = asyncio.Queue()
+        # asyncio's own queue of ready callbacks (private; None on loops without one: every
+        # call then gets its task, as before).
+        ready: Any = getattr(asyncio.get_running_loop(), "_ready", None)
+        if not isinstance(ready, collections.deque):
+            ready = None
         in_flight: set[asyncio.Task[None]] = set()
         timers: dict[Route, TimerHandle] = {}
         observers = self.observers
@@ -500,9 +507,21 @@ class HedgeEngine:
                     command.at, functools.partial(fire_timer, route, command.token, command_id)
                 )
             else:
-                task = asyncio.create_task(
-                    self._perform(supervisor, route, command, command_id, queue)
-                )
+                call = self._perform(supervisor, route, command, command_id, queue)
+                leg = getattr(command, "leg", None)
+                if ready is not None and not ready and leg is not None and (
+                    supervisor.plans[leg].capabilities.inline_calls
+                ):
+                    # Nothing else is ready to run: starting the call here runs its first
+                    # step exactly when a new task's first step would have run (next, before
+                    # any timer), so the order of everything is unchanged; a call that answers
+                    # at once needs no task at all.
+                    started = _start_inline(call)
+                    if started is None:
+                        return
+                    task = started
+                else:
+                    task = asyncio.create_task(call)
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
 
@@ -764,9 +783,99 @@ async def _wait_on_clock(
 
 def _current_task(clock: Clock) -> Any:
     """The task running the call: asyncio's, or that of a driver with its own loop whose
-    clock knows it (the simulation driver's)."""
+    clock knows it (the simulation driver's); for a call started inline, the task it will
+    carry on in (known as soon as it suspends)."""
+    inline = _INLINE.get()
+    if inline is not None and inline.task is None:
+        # (A slot whose task is known is stale: a context copied while the call started.)
+        return inline
     current = getattr(clock, "current_task", None)
     return current() if current is not None else asyncio.current_task()
+
+
+class _TaskSlot:
+    """The task an inline-started call carries on in, filled in when the call first suspends
+    (before any timer or callback can run, so ``cancel`` and ``uncancel`` always find it)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+
+    def cancel(self) -> bool:
+        assert self.task is not None
+        return self.task.cancel()
+
+    def uncancel(self) -> int:
+        assert self.task is not None
+        return self.task.uncancel()
+
+
+_INLINE: contextvars.ContextVar[_TaskSlot | None] = contextvars.ContextVar("_INLINE", default=None)
+"""Set while a venue call is being started inline (see :func:`_start_inline`)."""
+
+
+def _start_inline(call: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run ``call`` here up to its first suspension; a task for the rest (None: it ended).
+
+    What Python 3.12's eager task factory does, for the engine's own venue calls: a call
+    that answers without waiting (a zero-latency venue) costs no task, no loop turn. An
+    exception is kept in a task, as it would have been.
+    """
+    slot = _TaskSlot()
+    token = _INLINE.set(slot)
+    try:
+        first = call.send(None)
+    except StopIteration:
+        return None
+    except BaseException as exc:
+        task = asyncio.create_task(_raise(exc))
+        return task
+    finally:
+        _INLINE.reset(token)
+    task = asyncio.create_task(_carry_on(call, first))
+    slot.task = task
+    return task
+
+
+async def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+async def _carry_on(call: Coroutine[Any, Any, None], first: Any) -> None:
+    """The rest of an inline-started call, in its task: its pending wait first."""
+    await _Resume(call, first)
+
+
+class _Resume:
+    """Awaiting it hands ``first`` (what ``call`` yielded when it suspended) to the task, then
+    steps ``call`` on: sends, throws (a cancellation) and closes go through to it."""
+
+    __slots__ = ("_call", "_first")
+
+    def __init__(self, call: Coroutine[Any, Any, None], first: Any) -> None:
+        self._call = call
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        call = self._call
+        step = self._first
+        while True:
+            try:
+                sent = yield step
+            except GeneratorExit:
+                call.close()
+                raise
+            except BaseException as exc:
+                try:
+                    step = call.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    step = call.send(sent)
+                except StopIteration:
+                    return
 
 
 def log_moves(supervisor: HedgeSupervisor, logged: int) -> int:

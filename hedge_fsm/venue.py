@@ -90,6 +90,11 @@ class VenueCapabilities:
     later): a terminal cancel report is always confirmed by a query."""
     order_stream: bool = attrs.field(default=False, validator=boolean)
     book_stream: bool = attrs.field(default=False, validator=boolean)
+    inline_calls: bool = attrs.field(default=False, validator=boolean)
+    """The adapter's calls may be started inline by the engine, outside a task of their own,
+    up to their first suspension (a task carries on from there; one that answers at once
+    needs none). Only for adapters that do not read ``asyncio.current_task()`` before they
+    first suspend (an HTTP client's timeout usually does): the simulated venues say yes."""
 
 
 DEFAULT_CAPABILITIES = VenueCapabilities()

@@ -199,6 +199,7 @@ class VenuePreset:
             capabilities=VenueCapabilities(
                 request_window=self.request_window,
                 reports_cancel_early=plan.understate_cancel > 0,
+                inline_calls=True,
             ),
         )
 

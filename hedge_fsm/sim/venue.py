@@ -388,7 +388,11 @@ class SimVenue:
             capabilities
             if capabilities is not None
             # A venue whose cancel replies may understate says so, as a real adapter would.
-            else VenueCapabilities(reports_cancel_early=self.fault_plan.understate_cancel > 0)
+            else VenueCapabilities(
+                reports_cancel_early=self.fault_plan.understate_cancel > 0,
+                # Its calls read no task before they first wait: the engine may start them inline.
+                inline_calls=True,
+            )
         )
         """What this venue says it can do; its ``request_window`` is enforced on arrival."""
         self.faults = FaultInjector(
