@@ -24,12 +24,14 @@ HANGS = Scenario(
 )
 
 
-def _episode(scenario: str | Scenario, seed: int, *, inline: bool, zero_latency: bool) -> Episode:
-    """The asyncio driver's episode on venues whose capabilities say ``inline_calls=inline``."""
+def _episode(
+    scenario: str | Scenario, seed: int, *, inline: bool, zero_latency: bool, driver: str = "asyncio"
+) -> Episode:
+    """The driver's episode on venues whose capabilities say ``inline_calls=inline``."""
     pool = VenuePool()
     for venue in pool.get(scenario, seed, zero_latency=zero_latency).values():
         venue.capabilities = attrs.evolve(venue.capabilities, inline_calls=inline)
-    return simulate(scenario, seed, zero_latency=zero_latency, driver="asyncio", pool=pool)
+    return simulate(scenario, seed, zero_latency=zero_latency, driver=driver, pool=pool)
 
 
 def _view(episode: Episode) -> tuple[Any, ...]:
@@ -66,6 +68,19 @@ def test_inline_started_calls_give_the_same_episode(
     inline = _view(_episode(scenario, seed, inline=True, zero_latency=zero_latency))
     assert starts["inline"] > 0, "the inline path must have been taken"
     assert inline == tasked
+
+
+@pytest.mark.parametrize("scenario", ["calm", "faulty", HANGS], ids=str)
+@pytest.mark.parametrize("zero_latency", [False, True], ids=["preset-latency", "zero-latency"])
+def test_the_sync_driver_starting_calls_inline_gives_the_same_episode(
+    scenario: str | Scenario, zero_latency: bool
+) -> None:
+    """The synchronous driver starts the same calls inline (``SimLoop.spawn_inline``): the
+    same episodes as with a task per call."""
+    for seed in (3, 8):
+        tasked = _episode(scenario, seed, inline=False, zero_latency=zero_latency, driver="sync")
+        inline = _episode(scenario, seed, inline=True, zero_latency=zero_latency, driver="sync")
+        assert _view(inline) == _view(tasked), seed
 
 
 def test_inline_started_calls_that_hang_are_bounded_in_their_own_task(starts: dict[str, int]) -> None:

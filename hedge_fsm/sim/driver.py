@@ -102,7 +102,7 @@ class _Task:
         "error", "result",
     )
 
-    def __init__(self, loop: SimLoop, coro: Coroutine[Any, Any, Any]) -> None:
+    def __init__(self, loop: SimLoop, coro: Coroutine[Any, Any, Any], *, scheduled: bool = True) -> None:
         self._loop = loop
         self._coro = coro
         self._timer: _Timer | None = None
@@ -113,7 +113,8 @@ class _Task:
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
-        loop.call_soon(self.step)
+        if scheduled:
+            loop.call_soon(self.step)
 
     def step(self) -> None:
         if self.done:
@@ -224,6 +225,20 @@ class SimLoop:
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> _Task:
         """Start a coroutine on the next turn (``asyncio.create_task``)."""
         return _Task(self, coro)
+
+    def spawn_inline(self, coro: Coroutine[Any, Any, Any]) -> _Task:
+        """Start a coroutine now, up to its first wait, when nothing else is ready to run
+        (its first step then runs exactly when :meth:`spawn`'s would: next, before any timer);
+        otherwise as :meth:`spawn`. What the asyncio driver does for the same calls."""
+        if self._ready:
+            return _Task(self, coro)
+        task = _Task(self, coro, scheduled=False)
+        current = self.current
+        try:
+            task.step()
+        finally:
+            self.current = current
+        return task
 
     def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run ``coro`` (and whatever it starts) until it ends; its result."""
@@ -425,9 +440,13 @@ class _LoopEngine(HedgeEngine):
                     previous.cancel()
                 timers[route] = loop.call_at(command.at, fire_timer, route, command.token, command_id)
             else:
-                task = loop.spawn(perform(supervisor, route, command, command_id, queue))  # type: ignore[arg-type]
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+                call = perform(supervisor, route, command, command_id, queue)  # type: ignore[arg-type]
+                leg = getattr(command, "leg", None)
+                inline = leg is not None and supervisor.plans[leg].capabilities.inline_calls
+                task = loop.spawn_inline(call) if inline else loop.spawn(call)
+                if not task.done:
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
 
         def deliver(route: Route, event: Event, cause: int | None) -> None:
             nonlocal logged
