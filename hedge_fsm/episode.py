@@ -411,6 +411,7 @@ def simulate_concurrent(
     tokens: Decimal = DEFAULT_TOKENS,
     second_reversed: bool = False,
     second_delay: float = 0.0,
+    driver: str = "sync",
 ) -> ConcurrentEpisode:
     """Two default episodes at once in one engine, on the same two symbols.
 
@@ -420,26 +421,33 @@ def simulate_concurrent(
     own invariants, no order left open, and per symbol the venue's position equal to
     the sum of what both hedges' ledgers say they traded (a rolled-back hedge: its own
     trades flat).
+
+    ``driver``: ``"sync"`` (the default: :class:`hedge_fsm.sim.driver.SimEngine`) or
+    ``"asyncio"``; the same episode on both.
     """
+    if driver not in ("sync", "asyncio"):
+        raise InvalidValue(f"simulate_concurrent driver must be 'sync' or 'asyncio', got {driver!r}")
     venues = build_venues(scenario, seed)
     scenario_name = scenario if isinstance(scenario, str) else scenario.name
     capture = _Capture()
     ids = iter(("c1", "c2"))
 
-    async def main() -> list[ExecutionResult]:
-        first = await default_legs(venues, tokens)
+    async def both(
+        engine: HedgeEngine,
+        pause: Pause,
+        bound: Bound | None,
+        gather: Callable[[list[Awaitable[ExecutionResult]]], Awaitable[list[ExecutionResult]]],
+    ) -> list[ExecutionResult]:
+        first = await default_legs(venues, tokens, pause=pause, bound=bound)
         second = [attrs.evolve(leg, side=leg.side.opposite) for leg in first] if (
             second_reversed
         ) else list(first)
-        engine = HedgeEngine(
-            venues, config or HedgeConfig(), observers=[capture], hedge_ids=lambda: next(ids)
-        )
 
         async def later() -> ExecutionResult:
-            await asyncio.sleep(second_delay)
+            await pause(second_delay)
             if second_reversed:
                 # Rest at the other side of the book, as the first hedge did for its sides.
-                books = [await _book(venues[leg.venue], leg.symbol) for leg in second]
+                books = [await _book(venues[leg.venue], leg.symbol, pause, bound) for leg in second]
                 legs = [
                     attrs.evolve(leg, price=book.bid if leg.side is Side.BUY else book.ask)
                     for leg, book in zip(second, books, strict=True)
@@ -448,12 +456,32 @@ def simulate_concurrent(
                 legs = second
             return await engine.execute(legs)
 
-        results = list(await asyncio.gather(engine.execute(first), later()))
-        assert not (asyncio.all_tasks() - {asyncio.current_task()}), "engine left a task running"
+        results = list(await gather([engine.execute(first), later()]))
         await _settle(venues)
         return results
 
-    results = run(main())
+    if driver == "sync":
+        from hedge_fsm.sim.driver import SimEngine
+
+        sim = SimEngine(venues, config or HedgeConfig(), observers=[capture], hedge_ids=lambda: next(ids))
+        loop = sim.loop
+        results = sim.run(
+            both(sim.async_engine, loop.sleep, loop.wait_for, loop.gather)  # type: ignore[arg-type]
+        )
+    else:
+
+        async def main() -> list[ExecutionResult]:
+            async def gather(calls: list[Awaitable[ExecutionResult]]) -> list[ExecutionResult]:
+                return list(await asyncio.gather(*calls))
+
+            engine = HedgeEngine(
+                venues, config or HedgeConfig(), observers=[capture], hedge_ids=lambda: next(ids)
+            )
+            results = await both(engine, asyncio.sleep, None, gather)
+            assert not (asyncio.all_tasks() - {asyncio.current_task()}), "engine left a task running"
+            return results
+
+        results = run(main())
     violations: list[str] = []
     traded: dict[tuple[str, str], Decimal] = {}
     for supervisor in capture.supervisors:

@@ -214,3 +214,29 @@ def test_simulate_refuses_an_unknown_driver() -> None:
     """A misspelt driver name is refused, not silently replaced by the default."""
     with pytest.raises(InvalidValue, match="trio"):
         simulate("calm", 1, driver="trio")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize(
+    ("reversed_", "delay"), [(False, 0.0), (True, 0.0), (False, 0.7), (True, 1.3)],
+    ids=["same", "reversed", "same-later", "reversed-later"],
+)
+def test_concurrent_episodes_match(scenario: str, reversed_: bool, delay: float) -> None:
+    """Two hedges at once in one engine (``simulate_concurrent``, the soak's concurrent
+    episodes): the same results, fills, venue logs and checks on both drivers."""
+    from hedge_fsm.episode import simulate_concurrent
+
+    for seed in (2, 9):
+        runs = [
+            simulate_concurrent(scenario, seed, second_reversed=reversed_, second_delay=delay, driver=driver)
+            for driver in ("asyncio", "sync")
+        ]
+        asyncio_run, sync_run = runs
+        assert sync_run.results == asyncio_run.results
+        assert [f for v in sync_run.venues.values() for f in v.fills] == [
+            f for v in asyncio_run.venues.values() for f in v.fills
+        ]
+        assert [v.log.lines() for v in sync_run.venues.values()] == [
+            v.log.lines() for v in asyncio_run.venues.values()
+        ]
+        assert sync_run.invariant_violations == asyncio_run.invariant_violations

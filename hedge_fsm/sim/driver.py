@@ -528,6 +528,12 @@ class SimEngine:
         self._engine = _LoopEngine(self.loop, self.venues, config, observers, hedge_ids)
         self.config = self._engine.config
 
+    @property
+    def async_engine(self) -> HedgeEngine:
+        """The :class:`HedgeEngine` underneath, whose coroutines run on :attr:`loop`: harness
+        code run by :meth:`run` can start several hedges at once (``loop.gather``)."""
+        return self._engine
+
     def execute(self, legs: Sequence[LegSpec], *, hedge_id: str | None = None) -> ExecutionResult:
         """As :meth:`HedgeEngine.execute`, on virtual time, returning when the hedge is terminal."""
         return self.loop.run(self._engine.execute(legs, hedge_id=hedge_id))
