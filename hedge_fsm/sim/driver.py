@@ -147,7 +147,7 @@ class _Task:
         """Resume a waiting task on the next turn (once, however many wake it)."""
         if self._waiting:
             self._waiting = False
-            self._loop.call_soon(self.step)
+            self._loop._ready.append((self.step, ()))
 
     def add_done_callback(self, callback: Callable[[_Task], object]) -> None:
         if self.done:
@@ -194,7 +194,8 @@ class SimLoop:
 
     def __init__(self, start_time: float = 0.0) -> None:
         self.now = float(start_time)
-        self._ready: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
+        self._ready: deque[tuple[Callable[..., object] | None, Any]] = deque()
+        """(callback, args) to run in turn; (None, timer) for a timer that came due."""
         self._timers: list[_Timer] = []
         self.current: _Task | None = None
         """The task being stepped (what a queue or a gather parks)."""
@@ -243,16 +244,17 @@ class SimLoop:
     def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run ``coro`` (and whatever it starts) until it ends; its result."""
         task = self.spawn(coro)
-        self._run_until(lambda: task.done)
+        self._run_until(task)
         if task.error is not None:
             raise task.error
         result: _T = task.result
         return result
 
-    def _run_until(self, finished: Callable[[], bool]) -> None:
+    def _run_until(self, task: _Task) -> None:
         ready, timers = self._ready, self._timers
         heappop = heapq.heappop
-        while not finished():
+        popleft = ready.popleft
+        while not task.done:
             while timers and timers[0].cancelled:
                 heappop(timers)
             if not ready:
@@ -268,17 +270,19 @@ class SimLoop:
             while timers and timers[0].when < end:
                 timer = heappop(timers)
                 if not timer.cancelled:
-                    ready.append((self._fire, (timer,)))
+                    ready.append((None, timer))  # None: a timer come due, fired in turn below
             for _ in range(len(ready)):
-                callback, args = ready.popleft()
-                callback(*args)
-
-    def _fire(self, timer: _Timer) -> None:
-        if timer.cancelled:
-            return
-        if self.now < timer.when:
-            self.now = timer.when
-        timer.callback(*timer.args)
+                callback, args = popleft()
+                if callback is None:
+                    # A due timer, run in its turn (inline: this loop's hottest call); one
+                    # cancelled since it came due is skipped, as asyncio skips its handle.
+                    if args.cancelled:
+                        continue
+                    if self.now < args.when:
+                        self.now = args.when
+                    args.callback(*args.args)
+                else:
+                    callback(*args)
 
     async def gather(self, coros: Iterable[Coroutine[Any, Any, _T]]) -> list[_T]:
         """Run coroutines concurrently (``asyncio.gather``): their results, in order."""
