@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import attrs
 
+from hedge_fsm._fast import fast_constructor
 from hedge_fsm.errors import InvalidValue, RejectReason
 from hedge_fsm.validators import (
     boolean,
@@ -314,3 +315,10 @@ class ExecutionResult:
     @property
     def success(self) -> bool:
         return self.state == "done"
+
+
+# Fast constructors for values built from numbers that are valid by construction (the
+# simulator's exact tick and lot arithmetic): every field positional, in declaration order,
+# no validators. Not public: whatever crosses the library's boundary is built by name.
+make_order_info = fast_constructor(OrderInfo)
+make_bbo = fast_constructor(BBO)

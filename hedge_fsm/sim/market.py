@@ -62,7 +62,7 @@ import attrs
 
 from hedge_fsm.errors import InvalidValue
 from hedge_fsm.validators import integer_at_least, non_negative, number_in, positive
-from hedge_fsm.values import BBO, Side, is_on_grid
+from hedge_fsm.values import BBO, Side, is_on_grid, make_bbo
 
 __all__ = ["BBO", "Book", "BookConfig", "FillSink", "MarketModel", "RestingOrder"]
 
@@ -279,13 +279,8 @@ class Book:
 
     def _bbo(self, bid: int, ask: int, time: float) -> BBO:
         size = self.quantity(self._levels[0])
-        return BBO(
-            bid=self.price(bid),
-            ask=self.price(ask),
-            bid_size=size,
-            ask_size=size,
-            timestamp=Decimal(repr(max(time, 0.0))),
-        )
+        # Ticks and lots of the model: valid by construction, built without re-validation.
+        return make_bbo(self.price(bid), self.price(ask), size, size, Decimal(repr(max(time, 0.0))))
 
     def _recompute_quote(self) -> None:
         if self._sigma:

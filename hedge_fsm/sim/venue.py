@@ -62,7 +62,7 @@ from hedge_fsm.errors import (
 from hedge_fsm.sim.faults import Fault, FaultInjector, FaultPlan
 from hedge_fsm.sim.market import Book, BookConfig, MarketModel, RestingOrder
 from hedge_fsm.validators import number_in
-from hedge_fsm.values import BBO, Instrument, OrderInfo, OrderStatus, Side, is_on_grid
+from hedge_fsm.values import BBO, Instrument, OrderInfo, OrderStatus, Side, is_on_grid, make_order_info
 from hedge_fsm.venue import VenueCapabilities
 
 __all__ = [
@@ -314,18 +314,20 @@ class _Order:
             average = None
             if self.filled_lots:
                 average = book.price(1) * self.notional / self.filled_lots
-            self._info = OrderInfo(
-                order_id=self.order_id,
-                client_order_id=self.client_order_id,
-                symbol=self.symbol,
-                side=self.side,
-                quantity=book.quantity(self.lots),
-                price=None if self.price is None else book.price(self.price),
-                status=self.status,
-                filled_quantity=book.quantity(self.filled_lots),
-                average_price=average,
-                reject_reason=self.reject_reason,
-                maker_quantity=book.quantity(self.maker_lots),
+            # Exact lot and tick arithmetic of an order the venue accepted: valid by
+            # construction, so built without re-validation (fields in declaration order).
+            self._info = make_order_info(
+                self.order_id,
+                self.client_order_id,
+                self.symbol,
+                self.side,
+                book.quantity(self.lots),
+                None if self.price is None else book.price(self.price),
+                self.status,
+                book.quantity(self.filled_lots),
+                average,
+                self.reject_reason,
+                book.quantity(self.maker_lots),
             )
             self._info_version = self.version
         return self._info
