@@ -98,6 +98,10 @@ class PlacementAmbiguous(Event):
     TRIGGER: ClassVar[str] = "placement_ambiguous"
     client_order_id: str
     message: str = ""
+    restarted: bool = False
+    """Raised by a recovery, not by the venue: the placement was journaled as sent and the
+    engine stopped before its answer came. The recovered run's own time bounds (the market
+    fallback's) count from here: the venue did not make the hedge wait, the restart did."""
 
 
 @attrs.frozen(kw_only=True)
