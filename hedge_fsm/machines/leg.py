@@ -85,6 +85,8 @@ from __future__ import annotations
 import enum
 from decimal import Decimal
 
+import attrs
+
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.core.pricer import PriceQuote, price_attempt
@@ -394,6 +396,11 @@ LEG = MachineKind(
 )
 
 
+def _is_working(report: OrderInfo) -> bool:
+    """Is the order working at the venue (resting, or it has filled)?"""
+    return report.filled_quantity > 0 or report.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
 def _report_of(event: Event) -> OrderInfo | None:
     order = getattr(event, "order", None)
     return order if isinstance(order, OrderInfo) else None
@@ -424,6 +431,7 @@ class LegHedge(FsmModel):
         market_only: bool = False,
         order_tag: str = "h",
         capabilities: VenueCapabilities = DEFAULT_CAPABILITIES,
+        trigger_at: float | None = None,
     ) -> None:
         self.state = S.PRICING.value
         self.capabilities = capabilities
@@ -474,6 +482,10 @@ class LegHedge(FsmModel):
         is never later than the oldest query really outstanding)."""
         self.proof_misses = 0
         """Not-found answers to lookups sent after the current order's possibly-live window."""
+        self.trigger_at = started_at if trigger_at is None else trigger_at
+        """When the engine learned of the trigger fill (the leg's start for a direct hedge)."""
+        self.working_at: float | None = None
+        """When the venue first showed one of the leg's orders working (resting or filled)."""
 
     # ------------------------------------------------------------------ quantities
 
@@ -844,6 +856,8 @@ class LegHedge(FsmModel):
         record = self.ledger.find(report)
         if record is None:
             return
+        if self.working_at is None and _is_working(report):
+            self.working_at = event.now
         if record is self.current and not delta.revived:
             # The venue has shown the order: it is known, no longer possibly live.
             self.looking_up = False
@@ -1078,9 +1092,16 @@ class LegHedge(FsmModel):
 
     # ------------------------------------------------------------------ result
 
+    @property
+    def reaction_time(self) -> float | None:
+        """Seconds from the trigger fill to the leg's first order working at the venue."""
+        if self.working_at is None:
+            return None
+        return max(0.0, self.working_at - self.trigger_at)
+
     def result(self) -> HedgeResult:
         """The leg's :class:`HedgeResult` as it stands."""
-        return build_hedge_result(
+        result = build_hedge_result(
             self.ledger,
             target=self.target,
             success=self.state == S.DONE,
@@ -1091,3 +1112,4 @@ class LegHedge(FsmModel):
             state=self.state,
             error=self.error,
         )
+        return attrs.evolve(result, reaction_time=self.reaction_time)
