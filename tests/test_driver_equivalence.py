@@ -240,3 +240,38 @@ def test_concurrent_episodes_match(scenario: str, reversed_: bool, delay: float)
             v.log.lines() for v in asyncio_run.venues.values()
         ]
         assert sync_run.invariant_violations == asyncio_run.invariant_violations
+
+
+def test_regression_hung_calls_timing_out_at_one_instant_match_on_both_drivers() -> None:
+    """Two hung queries bounded by the same timeout from the same instant time out together:
+    both drivers deliver their failures in the order the bounds were set (asyncio's heap
+    used to leave such ties in an order no other driver could reproduce; found by
+    ``test_any_fault_plan_same_episode_or_same_deadlock``)."""
+    plan = FaultPlan(seed=0, place_reject=0.05, place_timeout=0.05, lost_ack=0.05, stale_bbo=0.05,
+                     hang_place=0.2, hang_query=0.2)
+    scenario = Scenario(name="mixed", faults=plan)
+    _assert_same(simulate(scenario, 1031, driver="asyncio"), simulate(scenario, 1031, driver="sync"))
+
+
+@pytest.mark.parametrize("loop_kind", ["sim", "asyncio"])
+def test_timers_due_at_one_instant_run_in_the_order_they_were_set(loop_kind: str) -> None:
+    """On both drivers' loops, timers set for the same instant fire first set, first run,
+    whatever else the heap holds."""
+    order: list[int] = []
+    whens = [5.0, 1.0, 3.0, 3.0, 2.0, 3.0, 3.0, 0.5, 3.0]
+    expected = sorted(range(len(whens)), key=lambda i: (whens[i], i))
+
+    async def main(call_at: Any, sleep: Any) -> None:
+        for i, when in enumerate(whens):
+            call_at(when, order.append, i)
+        await sleep(10.0)
+
+    if loop_kind == "sim":
+        loop = SimLoop()
+        loop.run(main(loop.call_at, loop.sleep))
+    else:
+        async def on_asyncio() -> None:
+            await main(asyncio.get_running_loop().call_at, asyncio.sleep)
+
+        run(on_asyncio())
+    assert order == expected

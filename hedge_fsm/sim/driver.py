@@ -75,18 +75,23 @@ class _Wait:
 
 
 class _Timer:
-    """A scheduled callback; ordered by time only, as asyncio's heap orders its timers."""
+    """A scheduled callback; ordered by time, then by when it was set."""
 
-    __slots__ = ("args", "callback", "cancelled", "when")
+    __slots__ = ("args", "callback", "cancelled", "order", "when")
 
-    def __init__(self, when: float, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+    def __init__(
+        self, when: float, callback: Callable[..., object], args: tuple[Any, ...], order: int
+    ) -> None:
         self.when = when
         self.callback = callback
         self.args = args
         self.cancelled = False
+        self.order = order
 
     def __lt__(self, other: _Timer) -> bool:
-        return self.when < other.when
+        # Timers due at the same instant run in the order they were set, as on sim.run's
+        # virtual asyncio loop.
+        return self.when < other.when or (self.when == other.when and self.order < other.order)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -197,6 +202,7 @@ class SimLoop:
         self._ready: deque[tuple[Callable[..., object] | None, Any]] = deque()
         """(callback, args) to run in turn; (None, timer) for a timer that came due."""
         self._timers: list[_Timer] = []
+        self._timer_order = itertools.count()
         self.current: _Task | None = None
         """The task being stepped (what a queue or a gather parks)."""
 
@@ -217,7 +223,7 @@ class SimLoop:
 
     def call_at(self, when: float, callback: Callable[..., object], *args: Any) -> _Timer:
         """Run ``callback(*args)`` at ``when``; the clock is moved to ``when`` first (never back)."""
-        timer = _Timer(when, callback, args)
+        timer = _Timer(when, callback, args, next(self._timer_order))
         heapq.heappush(self._timers, timer)
         return timer
 

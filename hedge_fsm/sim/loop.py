@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
+import itertools
 import selectors
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Executor
@@ -107,6 +109,29 @@ class _VirtualSelector(selectors.BaseSelector):
         return []
 
 
+class _FifoTimerHandle(asyncio.TimerHandle):
+    """A timer that orders by due time, then by when it was set (first set, first run)."""
+
+    __slots__ = ("_order",)
+
+    def __init__(
+        self,
+        when: float,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
+        loop: asyncio.AbstractEventLoop,
+        context: contextvars.Context | None,
+        order: int,
+    ) -> None:
+        super().__init__(when, callback, args, loop, context)
+        self._order = order
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, _FifoTimerHandle) and self.when() == other.when():
+            return self._order < other._order
+        return super().__lt__(other)  # type: ignore[operator]
+
+
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An asyncio loop on virtual time: idle waits jump the clock to the next timer.
 
@@ -120,6 +145,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         selector.bind(self)
         self._virtual_time = float(start_time)
         self._external_work = 0
+        self._timer_order = itertools.count()
 
     def time(self) -> float:
         """The virtual time, in seconds."""
@@ -157,7 +183,14 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 self._virtual_time = when
             callback(*args)
 
-        return super().call_at(when, on_time, context=context)
+        # As BaseEventLoop.call_at, with a handle that breaks ties in the order the timers
+        # were set: asyncio's heap leaves timers due at the same instant in an order that
+        # depends on everything else in the heap, which no other driver can reproduce.
+        self._check_closed()  # type: ignore[attr-defined]
+        timer = _FifoTimerHandle(when, on_time, (), self, context, next(self._timer_order))
+        heapq.heappush(self._scheduled, timer)  # type: ignore[attr-defined]
+        timer._scheduled = True  # type: ignore[attr-defined]
+        return timer
 
     def run_in_executor(
         self,
