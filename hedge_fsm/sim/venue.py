@@ -252,6 +252,18 @@ class LatencyModel:
         op = OpLatency(latency=latency, jitter=jitter, request_share=request_share)
         return cls(place=op, cancel=op, query=op, bbo=op, position=op)
 
+    def one_way(self, kind: RequestKind = RequestKind.TAKER) -> float:
+        """Mean seconds from sending an order (or, for ``CANCEL``, a cancel) of ``kind`` to the
+        matching engine acting on it: the request's share of the network round trip, the
+        speed bump, and half a block on average. The unit of "reaction time in latencies"."""
+        op = self.cancel if kind is RequestKind.CANCEL else self.place
+        seconds = (op.latency + op.jitter / 2) * op.request_share
+        if self.speed_bump is not None:
+            seconds += self.speed_bump.delay(kind)
+        if self.blocks is not None:
+            seconds += self.blocks.interval / 2
+        return seconds
+
 
 @attrs.frozen(kw_only=True)
 class SymbolSpec:
