@@ -223,6 +223,7 @@ class Source:
 
 # Probabilities of a FaultPlan that a venue's own plan can raise (seconds fields beside them).
 _RATES = (
+    "replica_lag",
     "rate_limit",
     "place_reject",
     "place_timeout",
@@ -240,7 +241,7 @@ _RATES = (
     "understate_cancel",
     "position_lag",
 )
-_SPANS = ("stale_bbo_age", "position_lag_max")
+_SPANS = ("stale_bbo_age", "position_lag_max", "replica_lag_max")
 
 
 def _with_venue_faults(plan: FaultPlan, venue: FaultPlan | None) -> FaultPlan:
@@ -596,6 +597,8 @@ def hyperliquid_like() -> VenuePreset:
             # The venue's own untidiness: a modelling assumption, not measured.
             lost_ack=0.005,
             stale_report=0.02,
+            replica_lag=0.05,
+            replica_lag_max=0.5,
             position_lag=0.05,
             position_lag_max=0.5,
         ),
@@ -709,6 +712,8 @@ _LIGHTER_FAULTS = FaultPlan(
     lost_ack=0.005,
     duplicate_report=0.02,
     stale_report=0.02,
+    replica_lag=0.05,
+    replica_lag_max=1.0,
     position_lag=0.05,
     position_lag_max=1.0,
 )

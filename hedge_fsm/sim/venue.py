@@ -550,6 +550,8 @@ class SimVenue:
         self._engine_delays = self.latency.speed_bump is not None or self.latency.blocks is not None
         self._blocks: dict[int, list[_Ticket]] = {}
         self._tickets = 0
+        # When each order reached the matching engine (what a lagging replica has not seen).
+        self._born: dict[str, float] = {}
         self.clock_face: ClockFace = LOOP_FACE
         """Whose time the venue lives on: the running asyncio loop (the async face), or a
         synchronous driver's virtual clock (:mod:`hedge_fsm.sim.driver`). Every wait of a
@@ -723,6 +725,18 @@ class SimVenue:
         if all(other.taken for other in queue):
             self._blocks.pop(index, None)
         return self._sync()
+
+    def _replica_check(self, order: _Order, symbol: str, now: float) -> None:
+        """A lookup served by a lagging replica: an order younger than its lag is not found."""
+        lag = self.faults.replica_age()
+        if self._born.get(order.order_id, -math.inf) > now - lag:
+            self._log(now, "fault", f"order {order.order_id} replica {lag:.6f}s behind: not found")
+            raise OrderNotFound(
+                f"{self.name}: no order with order_id {order.order_id!r} on {symbol} "
+                "(lagging replica)",
+                venue=self.name,
+                operation="order",
+            )
 
     def _check_window(self, operation: str, sent: float, now: float) -> None:
         window = self.capabilities.request_window
@@ -902,6 +916,8 @@ class SimVenue:
 
         def act(now: float) -> OrderInfo:
             order = self._find(symbol, order_id, client_order_id, "order")
+            if fault is Fault.REPLICA_LAG:
+                self._replica_check(order, symbol, now)
             previous = order.last_reported
             current = order.report()
             if fault is Fault.DUPLICATE_REPORT and previous is not None:
@@ -1100,6 +1116,7 @@ class SimVenue:
         )
         self._orders[order.order_id] = order
         self._by_client[client_order_id] = order
+        self._born[order.order_id] = self.clock_face.time()  # acts run at the loop's now
         return order
 
     def _accept_limit(

@@ -18,13 +18,14 @@ from typing import Any
 import attrs
 import pytest
 
-from hedge_fsm import Side
+from hedge_fsm import OrderNotFound, Side
 from hedge_fsm.sim import (
     CALM,
     FAULTY,
     PRESETS,
     REALISTIC,
     BlockCadence,
+    FaultPlan,
     LatencyModel,
     Liquidity,
     MarketModel,
@@ -385,10 +386,35 @@ def test_dex_presets_carry_their_own_fault_rates_in_the_realistic_scenario() -> 
     lighter = lighter_like().build(market, seed=1, scenario=REALISTIC)
     assert 0 < lighter.fault_plan.lost_ack < 0.05 and lighter.fault_plan.position_lag > 0
     assert lighter.fault_plan.stale_report > 0 and lighter.fault_plan.seed == 1
+    assert lighter.fault_plan.replica_lag > 0
     assert PRESETS["binance"]().build(MarketModel(1), scenario=REALISTIC).fault_plan.is_quiet
     assert lighter_like().build(MarketModel(1), scenario=CALM).fault_plan.is_quiet
     faulty = hyperliquid_like().build(MarketModel(1), scenario=FAULTY).fault_plan
     assert faulty.lost_ack == FAULTY.faults.lost_ack and faulty.position_lag > 0
+
+
+def test_lagging_replica_does_not_show_a_young_acknowledged_order() -> None:
+    """With every lookup served by a replica up to 1 s behind, an order acknowledged a moment
+    ago is not found (by id or by client id), and is found once it is older than the lag."""
+
+    async def scenario() -> tuple[int, bool]:
+        plan = FaultPlan(replica_lag=1.0, replica_lag_max=1.0)
+        venue = PRESETS["binance"]().build(MarketModel(6), seed=6, zero_latency=True, faults=plan)
+        bbo = await venue.best_bid_offer("BTCUSDT")
+        order = await venue.place_limit(
+            "BTCUSDT", Side.BUY, D("0.01"), bbo.bid - 100, post_only=True, reduce_only=False,
+            client_order_id="young",
+        )  # fmt: skip
+        missed = 0
+        for lookup in ({"order_id": order.order_id}, {"client_order_id": "young"}):
+            with pytest.raises(OrderNotFound, match="lagging replica"):
+                await venue.order("BTCUSDT", **lookup)
+            missed += 1
+        await asyncio.sleep(1.01)
+        found = await venue.order("BTCUSDT", order_id=order.order_id)
+        return missed, found.order_id == order.order_id
+
+    assert run(scenario()) == (2, True)
 
 
 @pytest.mark.parametrize("seed", range(1, 7))
