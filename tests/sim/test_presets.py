@@ -340,6 +340,36 @@ def test_amend_queue_rules_per_venue() -> None:
     assert {name for name, caps in keeps.items() if caps.amend_keeps_priority_on_decrease} == {"bybit"}
 
 
+@pytest.mark.skipif(not hasattr(SimVenue, "amend_order"), reason="SimVenue.amend_order lands with s3-adopt")
+@pytest.mark.parametrize(("name", "symbol", "keeps"), [
+    ("binance", "BTCUSDT", False), ("bybit", "BTCUSDT", True), ("hyperliquid", "BTC", False),
+    ("lighter", "BTC", False), ("paradex", "BTC-USD-PERP", False),
+])  # fmt: skip
+def test_amend_keeps_the_queue_place_only_where_the_venue_says_so(
+    name: str, symbol: str, keeps: bool
+) -> None:
+    """A resting order with 1 lot left ahead of it: amending its size down keeps that place on
+    Bybit only (the others put it behind the level's displayed depth again); amending its
+    price sends it to the back of the new level everywhere."""
+
+    async def scenario() -> tuple[int, int, int]:
+        venue = PRESETS[name]().build(MarketModel(3), seed=3, zero_latency=True)
+        bbo = await venue.best_bid_offer(symbol)
+        order = await venue.place_limit(
+            symbol, Side.BUY, D("0.01"), bbo.bid, post_only=True, reduce_only=False, client_order_id="a",
+        )  # fmt: skip
+        book = venue.book(symbol)
+        next(iter(book.resting())).ahead = 1  # as if the queue ahead had traded down to 1 lot
+        await venue.amend_order(symbol, order.order_id, quantity=D("0.005"))  # type: ignore[attr-defined]
+        decreased = next(iter(book.resting())).ahead
+        await venue.amend_order(symbol, order.order_id, price=bbo.bid - book.tick_size)  # type: ignore[attr-defined]
+        return decreased, next(iter(book.resting())).ahead, book.level_depth(1)
+
+    decreased, repriced, depth_below = run(scenario())
+    assert (decreased == 1) is keeps
+    assert repriced == depth_below > 1
+
+
 def percentages(text: str) -> set[Decimal]:
     return {D(number).normalize() for number in re.findall(r"(\d+(?:\.\d+)?) ?%", text)}
 
