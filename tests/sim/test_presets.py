@@ -485,3 +485,35 @@ def test_one_way_latency_is_the_mean_time_to_the_matching_engine() -> None:
         return sum(b - a for a, b in zip(sent, acted, strict=True)) / len(sent)
 
     assert run(scenario()) == pytest.approx(0.405, abs=0.005)
+
+
+@pytest.mark.parametrize("scenario", ["calm", "realistic"])
+def test_blocks_and_bumps_give_the_same_hedge_on_both_drivers(scenario: str) -> None:
+    """``hedge()`` on Hyperliquid (blocks) and Lighter (speed bump): the asyncio engine on
+    virtual time and the synchronous driver give the same result and the same fills."""
+    from hedge_fsm import HedgeEngine, HedgeTarget
+    from hedge_fsm.sim.driver import SimEngine
+
+    def venues() -> dict[str, SimVenue]:
+        market = MarketModel(5)
+        return {
+            name: PRESETS[name]().build(market, seed=5, scenario=scenario)
+            for name in ("hyperliquid", "lighter")
+        }
+
+    targets = [
+        HedgeTarget(venue="hyperliquid", symbol="kPEPE", side=Side.BUY, quantity=D(10_000)),
+        HedgeTarget(venue="lighter", symbol="kPEPE", side=Side.SELL, quantity=D(10_000)),
+    ]
+    on_loop = venues()
+
+    async def main() -> Any:
+        return await HedgeEngine(on_loop, hedge_ids=lambda: "b1").hedge(targets)
+
+    expected = run(main())
+    assert expected.state == "done"
+    synced = venues()
+    assert SimEngine(synced, hedge_ids=lambda: "b1").hedge(targets) == expected
+    assert [f for v in synced.values() for f in v.fills] == [f for v in on_loop.values() for f in v.fills]
+    accepted = times_of(synced["hyperliquid"], "accept")
+    assert accepted and all(abs(t / 0.1 - round(t / 0.1)) < 1e-6 for t in accepted)  # on blocks
