@@ -350,11 +350,6 @@ def _btc_book(depth: str, step: str, rate: float, size: str) -> BookConfig:
     )
 
 
-_DEX_FAULTS_NOTE = (
-    "modelling assumption, not measured: no venue publishes these rates"
-)
-
-
 def binance_usdm_like() -> VenuePreset:
     """A Binance USDⓈ-M futures-like venue, named ``binance``.
 
@@ -384,14 +379,16 @@ def binance_usdm_like() -> VenuePreset:
             ),
         ),
         Source(
-            title="Exchange Information (GET /fapi/v1/exchangeInfo); error codes -5022, -4164",
-            url="https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info",
+            title="GET /fapi/v1/exchangeInfo (the endpoint's answer for BTCUSDT); error codes -5022, -4164",
+            url="https://fapi.binance.com/fapi/v1/exchangeInfo",
             says=(
                 "BTCUSDT tickSize 0.10, stepSize 0.001, minQty 0.001, MIN_NOTIONAL 100; "
                 "recvWindow default 5000 ms; -5022 GTX order would take; -4164 notional "
                 "unless reduce only"
             ),
-            verified=False,  # carried from the previous revision; not re-read in this session
+            # Carried from the previous revision of this preset: neither the endpoint's answer
+            # nor the error-code page is in the stored corpus, so not re-verified here.
+            verified=False,
         ),
     )
     return VenuePreset(
@@ -565,12 +562,14 @@ def hyperliquid_like() -> VenuePreset:
             title="Tick and lot size (Hyperliquid Docs, API)",
             url="https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/tick-and-lot-size",
             says=(
-                "prices: at most 5 significant figures; sizes to szDecimals (5 for BTC, 0 for "
-                "kPEPE); minimum order value $10; ALO refused with 'Post only order would "
-                "have immediately matched'"
+                "Prices can have up to 5 significant figures, but no more than MAX_DECIMALS - "
+                "szDecimals decimal places (6 for perps); integer prices are always allowed. "
+                "Sizes are rounded to the szDecimals of that asset."
             ),
-            verified=False,  # carried from the previous revision; the $10 minimum is also in
-            # skills.sh galleonlabs/hyperliquid-orders ("Minimum order value is 10 USD")
+            # Not on this page, so unverified: szDecimals 5 for BTC and 0 for kPEPE (carried
+            # from the previous revision), the $10 minimum order value (also stated by
+            # skills.sh galleonlabs/hyperliquid-orders, a third party) and the ALO refusal text
+            # "Post only order would have immediately matched" (the ccxt adapter's tests).
         ),
     )
     return VenuePreset(
