@@ -38,8 +38,9 @@ What the presets model beyond grids and fees:
 * **The venue's own untidiness** (:attr:`VenuePreset.faults`): the DEX presets
   carry small rates of lost acknowledgements, stale or repeated order reports,
   lookups that do not find a just-acknowledged order (their order lookups are
-  served by replicas that lag the matching engine) and lagging position reads, in the ``realistic`` and ``faulty`` scenarios: each
-  probability of the scenario's plan is raised to at least the venue's own.
+  served by replicas that lag the matching engine) and lagging position reads,
+  in the ``realistic`` and ``faulty`` scenarios: each probability of the
+  scenario's plan is raised to at least the venue's own.
   ``calm`` and ``volatile`` stay honest, so that a hand-written flow on them
   sees no fault.
 

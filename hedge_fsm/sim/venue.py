@@ -610,8 +610,9 @@ class SimVenue:
     ) -> _T:
         """Send, act on arrival, reply: the shape of every call, faults applied on arrival.
 
-        A request of ``request_kind`` (orders and cancels) then waits for its turn at the matching
-        engine: the venue's speed bump and block cadence (:meth:`_engine_turn`)."""
+        A mutating request (orders, cancels, amends) then waits for its turn at the matching
+        engine as ``request_kind`` (TAKER when not given): the venue's speed bump and block
+        cadence (:meth:`_engine_turn`)."""
         now = self._sync()
         sent = now
         self._log(now, "request", f"{operation} {request}")
@@ -651,8 +652,10 @@ class SimVenue:
         if fault is Fault.HANG_LOST or (fault is Fault.HANG_PROCESSED and not mutating):
             self._log(now, "fault", f"{operation} hang: not processed, the reply never comes")
             await self._forever()
-        if request_kind is not None and self._engine_delays:
-            now = await self._engine_turn(request_kind)
+        if self._engine_delays and (request_kind is not None or mutating):
+            # A change that does not say its kind (an amend) waits as a taker order would:
+            # the longest bump and last in a block, never faster than a cancel and replace.
+            now = await self._engine_turn(request_kind or RequestKind.TAKER)
         outcome: _T | VenueRejected
         try:
             if mutating:
