@@ -18,6 +18,7 @@ from hedge_fsm.values import BBO, OrderInfo
 __all__ = [
     "BboFailed",
     "BboReceived",
+    "BookUpdated",
     "CancelConfirmed",
     "CancelFailed",
     "Event",
@@ -174,3 +175,15 @@ class LegFinished(Event):
     """A leg machine reached a terminal state."""
 
     TRIGGER: ClassVar[str] = "leg_finished"
+
+
+@attrs.frozen(kw_only=True)
+class BookUpdated(Event):
+    """The top of the book moved (a venue's quote stream, or a BBO polled while an order rests).
+
+    Delivered to a leg whose order rests, so it can reprice when the order is no longer where
+    the ladder wants it; ``bbo`` is the quote as it reached the engine.
+    """
+
+    TRIGGER: ClassVar[str] = "book_updated"
+    bbo: BBO
