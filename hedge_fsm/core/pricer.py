@@ -187,15 +187,16 @@ BPS = 10_000.0
 
 
 def realized_volatility_bps(
-    samples: Sequence[tuple[float, Decimal]], *, min_span: float = 0.5
+    samples: Sequence[tuple[float, Decimal]], *, min_span: float = 1.0, min_samples: int = 3
 ) -> float | None:
     """The mid's volatility in bps per √second from ``(time, mid)`` observations in time order.
 
     ``sqrt(Σ ln(m_i / m_{i-1})² / (t_n - t_0)) * 10⁴``: observations that only record changes
-    (a quote stream) are fine, an unchanged interval adds no return. None when fewer than two
-    observations span at least ``min_span`` seconds (too little to say anything).
+    (a quote stream) are fine, an unchanged interval adds no return. None when fewer than
+    ``min_samples`` observations, or observations spanning less than ``min_span`` seconds:
+    one jump in a short window says little about the next second.
     """
-    if len(samples) < 2:
+    if len(samples) < max(2, min_samples):
         return None
     span = samples[-1][0] - samples[0][0]
     if span < min_span or span <= 0:

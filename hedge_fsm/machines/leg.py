@@ -167,6 +167,13 @@ STRAY = (
     "placed while it may fill"
 )
 OLD_ANSWER = "a placement's answer can come after the leg stopped waiting for it (timer, lookup)"
+# Repricing on the book (issue 13 item 2): see BOOK_EDGES below the table.
+BOOK_AWAY = (
+    "the book moved away from the resting order (or its queue cannot trade in the time left): "
+    "after the minimum rest it is repriced instead of waiting out its attempt"
+)
+BOOK_NOTED = "a book update that asks nothing of the order is only noted (volatility, queue)"
+BOOK_LATE = "the book is kept up to date in every live state: the leg prices from it when its order rests"
 
 # fmt: off
 LEG_EDGES: tuple[Edge, ...] = (
@@ -254,6 +261,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("query_failed",        S.POLLING, None,              (), ()),
     E("timer_fired",         S.POLLING, None,              ("is_stale_timer",), ()),
     E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_attempt_expired",), ("emit_cancel",)),
+    E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("mark_book_reprice", "emit_cancel"),
+      "the book moved away during the minimum rest and has not moved since: the poll reprices"),
     E("timer_fired",         S.POLLING, None,              (), ("poll_order",)),
 
     # ---- partial: fills seen, target not reached, the rest is being cancelled
@@ -380,13 +389,8 @@ _LATE_TRIGGERS = (
 # ---- book updates (issue 13 item 2): a resting order is repriced on the book, not only on the
 # attempt's timer. The decision (``is_reprice_due``) is apart from the mechanism: today the
 # existing cancel path (``emit_cancel`` -> cancelling -> retry -> pricing); an amend-capable
-# ``reprice_order`` replaces ``emit_cancel`` in these two edges.
-BOOK_AWAY = (
-    "the book moved away from the resting order (or its queue cannot trade in the time left): "
-    "after the minimum rest it is repriced instead of waiting out its attempt"
-)
-BOOK_NOTED = "a book update that asks nothing of the order is only noted (volatility, queue)"
-BOOK_LATE = "a book update queued while the order rested can arrive after the leg moved on"
+# ``reprice_order`` replaces ``emit_cancel`` in the three ``is_reprice_due`` edges (these two
+# and the polling timer's, in the table above).
 # fmt: off
 BOOK_EDGES: tuple[Edge, ...] = (
     E("book_updated",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("note_book", "mark_book_reprice", "emit_cancel"), BOOK_AWAY),
@@ -506,7 +510,8 @@ class LegHedge(FsmModel):
         """Limit orders placed because the book moved (not counted in ``attempts``: a reprice
         keeps the ladder's rung, so noise never climbs it; ``max_orders_per_leg`` bounds them)."""
         self.book_bbo: BBO | None = None
-        """The latest book update."""
+        """The latest book update, and when it came."""
+        self.book_at = 0.0
         self.book_samples: deque[tuple[float, Decimal]] = deque(maxlen=64)
         """(time, mid) of recent book updates: the volatility estimate behind the urgency."""
         self.queue_ahead = ZERO
@@ -749,8 +754,12 @@ class LegHedge(FsmModel):
 
     @property
     def wants_book_updates(self) -> bool:
-        """Does the leg want the book now (its limit order rests)? Drivers deliver only then."""
-        return self.state == S.POLLING
+        """Does the leg want book updates (it is live)? Drivers deliver them only then.
+
+        Only a resting order acts on them, but the leg keeps the latest quote in every live
+        state: a quote that moved while the order travelled reprices it once it rests.
+        """
+        return not self.is_finished
 
     def _volatility_bps(self) -> float | None:
         return realized_volatility_bps(tuple(self.book_samples))
@@ -794,22 +803,33 @@ class LegHedge(FsmModel):
         _, wanted = self._quote_at(self.rung_index, bbo, now)
         return is_more_aggressive(self.side, wanted.price, self.last_quote.price)
 
-    def _traded_per_second(self, now: float) -> float | None:
+    def _level_size_after(self, bbo: BBO | None) -> Decimal:
+        """The smallest displayed size seen at the current order's level, ``bbo`` included."""
+        quote = self.last_quote
+        if bbo is None or quote is None or self.queue_ahead <= 0:
+            return self.queue_level_size
+        best, size = (bbo.bid, bbo.bid_size) if self.side is Side.BUY else (bbo.ask, bbo.ask_size)
+        return min(self.queue_level_size, size) if best == quote.price else self.queue_level_size
+
+    def _traded_per_second(self, level_size: Decimal, now: float) -> float | None:
         """How fast the current order's level has been seen to trade (None: no trade seen)."""
-        traded = self.queue_ahead - self.queue_level_size
+        traded = self.queue_ahead - level_size
         elapsed = now - self.queue_since
         if traded <= 0 or elapsed <= 0:
             return None
         return float(traded) / elapsed
 
-    def _is_queue_deep(self, now: float) -> bool:
+    def _is_queue_deep(self, bbo: BBO | None, now: float) -> bool:
         current = self.current
         assert current is not None
+        # Real venues show our own order in the level's size, the simulator does not: taking
+        # the smallest size seen as what is still ahead errs towards "too deep" by our quantity.
+        level_size = self._level_size_after(bbo)
         return is_queue_too_deep(
-            ahead=max(ZERO, self.queue_level_size),
+            ahead=max(ZERO, level_size),
             quantity=current.quantity - current.filled,
             time_left=self.attempt_deadline - now,
-            traded_per_second=self._traded_per_second(now),
+            traded_per_second=self._traded_per_second(level_size, now),
         )
 
     def is_reprice_due(self, event: Event) -> bool:
@@ -821,12 +841,12 @@ class LegHedge(FsmModel):
         time is up (its timer cancels it), and only while a replacement and the market fallback
         still fit under ``max_orders_per_leg``.
         """
-        bbo = getattr(event, "bbo", None)
+        bbo = self._book_for(event)
         current = self.current
         min_rest = self.config.min_rest
         if (
             min_rest is None
-            or not isinstance(bbo, BBO)
+            or bbo is None
             or bbo.is_crossed
             or current is None
             or self.last_quote is None
@@ -842,7 +862,18 @@ class LegHedge(FsmModel):
             return False
         if self.orders_sent >= self.config.max_orders_per_leg - 2:
             return False
-        return self._is_book_away(bbo, event.now) or self._is_queue_deep(event.now)
+        return self._is_book_away(bbo, event.now) or self._is_queue_deep(bbo, event.now)
+
+    def _book_for(self, event: Event) -> BBO | None:
+        """The book to judge the resting order on: the event's, or (a timer) the latest update
+        when it came after the order was sent (an older one is no newer than its price)."""
+        bbo = getattr(event, "bbo", None)
+        if isinstance(bbo, BBO):
+            return bbo
+        current = self.current
+        if self.book_bbo is None or current is None or current.sent_at is None:
+            return None
+        return self.book_bbo if self.book_at >= current.sent_at else None
 
     def _polls_book(self, event: Event) -> bool:
         """Without a quote stream, is the book fetched with this poll (the order has rested
@@ -1060,12 +1091,9 @@ class LegHedge(FsmModel):
         if bbo.is_crossed:
             return
         self.book_bbo = bbo
+        self.book_at = event.now
         self.book_samples.append((event.now, bbo.mid))
-        quote = self.last_quote
-        if quote is not None and self.queue_ahead > 0:
-            best, size = (bbo.bid, bbo.bid_size) if self.side is Side.BUY else (bbo.ask, bbo.ask_size)
-            if best == quote.price:
-                self.queue_level_size = min(self.queue_level_size, size)
+        self.queue_level_size = self._level_size_after(bbo)
 
     def _note_queue(self, price: Decimal, bbo: BBO, now: float) -> None:
         """Remember what is ahead of an order joining ``bbo``'s best level (nothing inside it)."""
@@ -1077,8 +1105,8 @@ class LegHedge(FsmModel):
     def mark_book_reprice(self, event: Event) -> None:
         """The book asked for a reprice: the replacement keeps the rung (past break-even), or
         steps to the touch when the queue, not the price, is the problem."""
-        bbo = getattr(event, "bbo", None)
-        assert isinstance(bbo, BBO)
+        bbo = self._book_for(event)
+        assert bbo is not None
         floor = max(self.rung_index, 1)
         if self._is_book_away(bbo, event.now):
             self.reprice_rung = floor
