@@ -417,11 +417,11 @@ def test_repricing_never_leaves_two_orders_live_on_either_driver() -> None:
 
 def test_min_rest_is_validated_and_checked_against_the_attempt_wait() -> None:
     """``min_rest`` is seconds >= 0 or None; longer than either policy's ``attempt_wait`` it
-    could never let the book reprice, so it is refused naming both fields; its default
-    follows a short ``attempt_wait``."""
+    could never let the book reprice, so it is refused naming both fields; its default is
+    at most half the shorter ``attempt_wait``."""
     assert HedgeConfig().min_rest == 0.25
     assert HedgeConfig(min_rest=None).min_rest is None
-    assert HedgeConfig(closing=RetryPolicy(attempt_wait=0.2, budget=1.0)).min_rest == 0.2
+    assert HedgeConfig(closing=RetryPolicy(attempt_wait=0.2, budget=1.0)).min_rest == 0.1
     with pytest.raises(InvalidValue, match=r"HedgeConfig\.min_rest must be a number >= 0, got -1"):
         HedgeConfig(min_rest=-1)
     opening = r"min_rest 2\.0 is longer than HedgeConfig\.opening\.attempt_wait 1\.5"
