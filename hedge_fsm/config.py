@@ -37,7 +37,7 @@ field follows it (``backoff`` defaults to 0.075 s or the budget if shorter;
 ``inside_tick_attempts`` to 3 or ``max_attempts`` if fewer; ``poll_interval`` to
 0.1 s or ``attempt_wait``/``budget`` if shorter; ``entry_poll_interval`` to
 0.25 s or ``entry_timeout`` if shorter; ``ambiguous_horizon`` to 10 s or
-``call_timeouts.place`` if longer; ``min_rest`` to 0.25 s or half the
+``call_timeouts.place`` if longer; ``min_rest`` to 0.5 s or half the
 shorter ``attempt_wait``), so ``HedgeConfig(entry_timeout=0.1)`` or
 ``RetryPolicy(max_attempts=2)`` is accepted as meant.
 
@@ -281,7 +281,7 @@ class HedgeConfig:
     min_rest: float | None = attrs.field(
         default=attrs.Factory(
             lambda self: _capped(
-                0.25,
+                0.5,
                 # Half the shorter attempt wait: the order still has time to be repriced.
                 *(
                     wait / 2
@@ -298,7 +298,7 @@ class HedgeConfig:
     )
     """How long a working limit order rests before a book update may reprice it (seconds), so
     that queue priority is not thrown away on noise; None: reprice only when the attempt's time
-    is up. Default 0.25, or half the shorter ``attempt_wait`` of the two policies."""
+    is up. Default 0.5, or half the shorter ``attempt_wait`` of the two policies."""
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__

@@ -419,7 +419,7 @@ def test_min_rest_is_validated_and_checked_against_the_attempt_wait() -> None:
     """``min_rest`` is seconds >= 0 or None; longer than either policy's ``attempt_wait`` it
     could never let the book reprice, so it is refused naming both fields; its default is
     at most half the shorter ``attempt_wait``."""
-    assert HedgeConfig().min_rest == 0.25
+    assert HedgeConfig().min_rest == 0.5
     assert HedgeConfig(min_rest=None).min_rest is None
     assert HedgeConfig(closing=RetryPolicy(attempt_wait=0.2, budget=1.0)).min_rest == 0.1
     with pytest.raises(InvalidValue, match=r"HedgeConfig\.min_rest must be a number >= 0, got -1"):
