@@ -66,8 +66,17 @@ def test_inline_started_calls_give_the_same_episode(
     tasked = _view(_episode(scenario, seed, inline=False, zero_latency=zero_latency))
     assert starts["inline"] == 0
     inline = _view(_episode(scenario, seed, inline=True, zero_latency=zero_latency))
-    assert starts["inline"] > 0, "the inline path must have been taken"
     assert inline == tasked
+
+
+def test_calls_answering_at_once_need_no_task(starts: dict[str, int]) -> None:
+    """On zero-latency venues calls are started inline and most end there (no task at all);
+    on venues with latency they are started inline and carry on in a task."""
+    _episode("calm", 7, inline=True, zero_latency=True)
+    assert starts["inline"] > starts["suspended"]
+    before = dict(starts)
+    _episode("calm", 7, inline=True, zero_latency=False)
+    assert starts["inline"] > before["inline"] and starts["suspended"] > before["suspended"]
 
 
 @pytest.mark.parametrize("scenario", ["calm", "faulty", HANGS], ids=str)
