@@ -88,7 +88,9 @@ LEGS = [
 ]
 TRIGGER = TriggerFill(side=Side.BUY, price=D("10.00"), fee_rate=D("0.0002"))
 ENTRY_CONFIG = HedgeConfig()
-LEG_CONFIG = HedgeConfig(opening=RetryPolicy(max_attempts=3, attempt_wait=0.5))
+# min_rest=None: the hand-written ladder does not reprice on book moves (it re-prices when an
+# attempt's time is up), so neither does the engine here: both make the same calls.
+LEG_CONFIG = HedgeConfig(opening=RetryPolicy(max_attempts=3, attempt_wait=0.5), min_rest=None)
 
 
 def venues(probe: Probe | None, *, record: bool = False) -> dict[str, FakeVenue]:
