@@ -274,6 +274,10 @@ class HedgeConfig:
     """Refuse an entry whose limit price lies more than this many basis points outside its
     venue's book (a buy above the ask or below the bid, a sell the other way round), measured
     before anything is sent: a limit 100x off the market is a typo, not a strategy."""
+    trim_before_unwind: bool = attrs.field(default=True, validator=boolean)
+    """When a venue minimum (notional, quantity) leaves a hedge leg short by more than a lot,
+    reduce the trigger leg by the unhedged amount (a market order) where that is placeable,
+    instead of unwinding the whole position; False: always unwind (the earlier behaviour)."""
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__
