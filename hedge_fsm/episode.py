@@ -96,6 +96,14 @@ class LegReport:
     time_to_flat: float | None
     """Seconds from the trigger fill to the leg's last fill or end."""
     state: str
+    unwound: Decimal = Decimal(0)
+    """Contracts traded back in a rollback (``HedgeResult.rolled_back_quantity``)."""
+    unwind_cost_bps: Decimal | None = None
+    """The unwind's cost against the intended price, fees included, in bps of what it traded."""
+    trimmed: Decimal = Decimal(0)
+    """Contracts the trigger leg gave back in a trim (``HedgeResult.trimmed_quantity``)."""
+    trim_cost_bps: Decimal | None = None
+    """The trim's cost against the intended price, fees included, in bps of what it traded."""
 
 
 @attrs.frozen(kw_only=True)
@@ -368,6 +376,10 @@ def _leg_reports(
                 fees=leg.fees,
                 time_to_flat=None if trigger_time is None or end is None else max(0.0, end - trigger_time),
                 state=leg.state,
+                unwound=leg.rolled_back_quantity,
+                unwind_cost_bps=leg.unwind_cost_bps,
+                trimmed=leg.trimmed_quantity,
+                trim_cost_bps=leg.trim_cost_bps,
             )
         )
     return reports

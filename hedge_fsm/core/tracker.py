@@ -138,4 +138,5 @@ def cost_bps(cost: Decimal | None, basis: Decimal | None) -> Decimal | None:
     """``cost`` in basis points of ``basis`` (None when either is unknown or the basis is 0)."""
     if cost is None or basis is None or basis <= 0:
         return None
-    return cost / basis * BPS
+    # A zero keeps no exponent ("0", not "0E+10" from the basis's scale).
+    return cost / basis * BPS if cost != 0 else ZERO
