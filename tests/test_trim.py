@@ -244,3 +244,55 @@ def test_remainders_below_the_minimum_quantity_are_trimmed_at_targeting() -> Non
     assert result.legs[0].trimmed_quantity == D("0.14")
     assert result.net_exposure == ZERO
     assert_venue_truth(trio, result, legs)
+
+
+def test_a_trim_lost_on_its_way_is_never_resent_and_the_hedge_unwinds_once_it_is_provably_dead() -> None:
+    """The trim's placement times out and never reached the venue: it stays possibly live
+    (looked up, its quantity never sent again) until its horizon has passed, then the hedge
+    unwinds what the trim could not balance; both legs end flat, one trim order sent."""
+    pair = venues(trigger_min_notional="5")
+    pair["a"].script_place("BTC", Place("auto"), Place("ambiguous_lost"))
+    config = HedgeConfig(ambiguous_horizon=3.0)
+    result = seven_usdt_short(pair, config)
+
+    assert result.state == "rolled_back", result.error_message
+    trims = [args for args in pair["a"].placed() if args["client_order_id"].startswith("h1t")]
+    assert len(trims) == 1
+    lookups = [args for op, args in pair["a"].calls
+               if op == "order" and args.get("client_order_id") == "h1t0n2"]
+    assert lookups, "the lost trim was never looked up"
+    assert result.finished_at >= 0.1 + config.ambiguous_horizon  # waited until provably dead
+    assert pair["a"].positions["BTC"] == ZERO and pair["b"].positions["BTC"] == ZERO
+    assert_venue_truth(pair, result)
+
+
+def test_a_direct_hedge_is_priced_against_the_trigger_per_token() -> None:
+    """``engine.hedge`` with a trigger bought at 125.0: the hedge's intended price is 125.0
+    per token. A market sell of 1 BTC at the bid 100.0 (taker, 5 bps): slippage
+    -1 x (100.0 - 125.0) x 1 = 25.0, fee 0.05, hedge cost 25.05 on a basis of 1 x 125.0:
+    2004 bps."""
+    import asyncio
+
+    from hedge_fsm import HedgeEngine, HedgeTarget, TriggerFill
+    from hedge_fsm.sim.loop import run
+
+    venue = ScriptedVenue("b", [btc("0")], {"BTC": BOOK})
+
+    async def main() -> ExecutionResult:
+        result = await HedgeEngine({"b": venue}, hedge_ids=lambda: "h1").hedge(
+            [HedgeTarget(venue="b", symbol="BTC", side=Side.SELL, quantity=D("1"))],
+            trigger=TriggerFill(side=Side.BUY, price=D("125.0")),
+            market_only=True,
+        )
+        assert not (asyncio.all_tasks() - {asyncio.current_task()})
+        return result
+
+    result = run(main())
+    assert result.state == "done", result.error_message
+    leg = result.legs[0]
+    assert leg.intended_price == D("125.0")
+    assert leg.hedge_cost == D("25.05") and leg.entry_cost == ZERO
+    assert result.cost_basis == D("125.0")
+    assert result.hedge_cost_bps == D("2004")
+    assert result.total_cost == D("25.05")
+    assert venue.positions["BTC"] == D("-1") and venue.live_orders() == []
