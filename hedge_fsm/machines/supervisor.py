@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 ``idle → entering → watching → cancelling → targeting → hedging → reconciling → done``,
-with ``rolling_back → rolled_back``, ``failed`` and ``cancelled``.
+with ``trimming``, ``rolling_back → rolled_back``, ``failed`` and ``cancelled``.
 
 ``entering`` / ``watching``
     Every leg's entry limit order is sent (``entering``) and, once all are
@@ -26,6 +26,14 @@ with ``rolling_back → rolled_back``, ``failed`` and ``cancelled``.
     One leg machine per leg with something left to hedge, all running at once.
     When every leg machine has ended: all ``done`` → ``reconciling``; any
     ``rollback`` → ``rolling_back``.
+``trimming``
+    Every leg machine is done (or nothing was left to hedge), yet a venue minimum
+    (quantity, notional) left the hedge legs short by more than the exposure bound:
+    the trigger (reference) leg is reduced by the unhedged amount with one market
+    order (tokens through the multipliers, floored to its lot) where that order is
+    placeable and smaller than the trigger's own fill. Balanced once the trim
+    settles → ``reconciling``; refused, short, lost or unsettled within
+    ``rollback_budget`` → ``rolling_back`` (only then is everything unwound).
 ``reconciling``
     Before ``done``: once ``position_settle_delay`` has passed since the last
     fill on each leg's (venue, symbol), the legs' positions are read and
