@@ -1174,3 +1174,32 @@ class TrimmingSupervisorMachine(SupervisorMachine):
 
 TrimmingSupervisorMachine.TestCase.settings = SupervisorMachine.TestCase.settings
 TestTrimmingSupervisorStateful = TrimmingSupervisorMachine.TestCase
+
+
+def test_reconciling_is_never_done_when_a_refused_correction_leaves_the_legs_unbalanced() -> None:
+    """Regression (found by TrimmingSupervisorMachine, present before trims): the venue
+    auto-deleverages leg 0's baseline before the hedge; reconciliation takes the difference
+    for an unreported over-hedge and its correction is refused. The book then agrees with
+    the venue, but the legs' fills no longer offset (-0.02 tokens, bound 0.01): the hedge
+    must end ``failed`` naming the exposure, never ``done``."""
+    pol = RetryPolicy(max_attempts=1, budget=0.5, backoff=0.0, inside_tick_attempts=0,
+                      attempt_wait=0.2, poll_interval=0.05)
+    config = HedgeConfig(
+        opening=pol, closing=pol, break_even=False, break_even_max_ticks=0, lookup_attempts=1,
+        stuck_timeout=0.5, entry_timeout=0.5, entry_poll_interval=0.1, rollback_attempts=1,
+        rollback_budget=1.0, max_orders_per_leg=2, call_timeouts=CallTimeouts(place=0.2, query=0.2),
+        ambiguous_horizon=0.5, position_settle_delay=0.1,
+    )
+    instrument = btc(D("0.01"), ZERO, ZERO)
+    world = World(Setup(
+        instruments=(instrument, instrument), sides=(Side.SELL, Side.BUY),
+        quantities=(D("0.06"), D("0.06")), prices=(D("100.0"), D("100.0")),
+        baselines=(D("0.02"), ZERO), reduce_only=False, config=config,
+    ))
+    world.venue.deleverage(0, 2)
+    quiet = (0, 0, 0.0)
+    world.drive([(149, 0, 0.0), quiet, (0, 1, 0.0), *[quiet] * 4, (3, 0, 0.0), *[quiet] * 7, (19, 0, 0.0)])
+    world.cooperate()
+
+    assert world.sup.state == "failed"
+    assert "net exposure by the fills -0.02 tokens" in (world.sup.error or "")

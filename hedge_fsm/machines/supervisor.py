@@ -1317,8 +1317,16 @@ class HedgeSupervisor(FsmModel):
             self.continue_rollback(leg, event)
 
     def is_reconciled(self, leg: int, event: Event) -> bool:
-        """Does every leg's settled position agree with the book (within a lot), no order live?"""
+        """Does every leg's settled position agree with the book (within a lot), no order live,
+        and is the net exposure by the fills within the bound?
+
+        The last clause guards a venue-side move taken for an unreported over-hedge (an
+        auto-deleverage of the baseline) whose correction was refused: the book then agrees
+        with the venue, yet the legs do not offset. That is never ``done``.
+        """
         assert isinstance(event, PositionRead)
+        if not self.is_exposure_within_bound(leg, event):
+            return False
         for plan in self.plans:
             position = event.quantity if plan.index == leg else plan.position
             assert position is not None
