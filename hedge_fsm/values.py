@@ -271,6 +271,11 @@ class HedgeResult:
     rolled_back_quantity: Decimal = attrs.field(default=ZERO, validator=non_negative)
     """Quantity traded on the opposite side to unwind this leg during a rollback (and to trade
     back an over-hedge reconciliation found); trims are apart, in :attr:`trimmed_quantity`."""
+    reaction_time: float | None = None
+    """Seconds (engine clock) from the trigger fill, as the engine learned of it, to the first
+    hedge order of this leg working at the hedge venue: 0.0 for a leg that adopted its resting
+    entry order; None for a leg that placed nothing (the trigger, a leg with nothing to
+    hedge). For a direct hedge it runs from the hedge's start."""
     # ---- the whole cost: every trade of the leg against the price the trader asked for.
     # A group's cost is sum(sign(side) x (fill price - intended price) x quantity) + its fees,
     # in quote currency (positive: paid). The groups add up to ``total_cost``.
