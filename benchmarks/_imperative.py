@@ -240,7 +240,7 @@ async def execute(
                 spec.side,
                 spec.quantity,
                 spec.price,
-                post_only=False,
+                post_only=spec.post_only,  # as the engine places entries (LegSpec.post_only)
                 reduce_only=spec.reduce_only,
                 client_order_id=f"{hedge_id}e{index}n1",
             )
