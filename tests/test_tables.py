@@ -281,7 +281,7 @@ def test_leg_live_states_accept_late_reports() -> None:
 
 def test_leg_report_edges_all_record_the_report() -> None:
     """Fill conservation by construction: every edge taking an order report folds it into the ledger."""
-    report_triggers = {"order_acked", "order_updated", "cancel_confirmed"}
+    report_triggers = {"order_acked", "order_updated", "cancel_confirmed", "order_amended"}
     silent = [
         (e.source, e.trigger, e.conditions)
         for e in LEG.edges
