@@ -42,6 +42,7 @@ from collections.abc import Callable
 from decimal import Decimal as D
 
 import attrs
+import hypothesis
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -200,7 +201,7 @@ def configs(draw: st.DrawFn) -> HedgeConfig:
         rollback_attempts=draw(st.integers(1, 3)),
         rollback_budget=draw(st.sampled_from([1.0, 2.0, 5.0])),
         max_orders_per_leg=draw(st.sampled_from([2, 4, 32])),
-        entry_handoff=draw(st.sampled_from(EntryHandoff)),
+        entry_handoff=draw(st.sampled_from([EntryHandoff.ADOPT, EntryHandoff.ADOPT, EntryHandoff.CANCEL])),
         position_settle_delay=draw(st.sampled_from([0.0, 0.1, 0.3])),
         ambiguous_horizon=draw(st.sampled_from([0.5, 1.0, 2.0])),
         # A placement is possibly live at least as long as its call may take (config rule).
@@ -479,6 +480,8 @@ class World:
                 continue
             if isinstance(command, PlaceLimit | PlaceMarket):
                 self._register(route, command)
+            if isinstance(command, AmendOrder):
+                hypothesis.event("amend sent", "price" if command.price is not None else "size")
             order = self.venue.orders.get(getattr(command, "client_order_id", ""))
             self.pending.append(
                 Pending(
@@ -488,6 +491,8 @@ class World:
                     position_index=len(self.venue.position_history) - 1,
                 )
             )
+        if any(p.hedge is not None and p.hedge.adopted is not None for p in self.sup.plans):
+            hypothesis.event("an entry was adopted")
         if self.sup.is_finished:
             # The engine cancels every timer at the end.
             self.timers.clear()
@@ -702,6 +707,14 @@ class World:
         for order in self.venue.live_orders():
             if order.kind == "entry":
                 self.venue.fill(order)
+
+    def fill_and_push_entry(self, index: int) -> None:
+        entries = [o for o in self.venue.live_orders() if o.kind == "entry" and o.answered]
+        if entries:
+            order = entries[index % len(entries)]
+            self.venue.fill(order)
+            assert order.current is not None
+            self.deliver(order.route, OrderUpdated(now=self.now, order=order.current))
 
     def venue_close(self, index: int, expired: bool) -> None:
         live = self.venue.live_orders()
@@ -1036,6 +1049,16 @@ class SupervisorMachine(RuleBasedStateMachine):
             self._run(self.world.venue_fill_entries)
         else:
             self._run(self.world.venue_fill, index, amount, all_of_it=how == "all")
+
+    @precondition(
+        lambda self: self.world.sup.state in ("entering", "watching")
+        and any(o.kind == "entry" and o.live and o.answered for o in self.world.venue.orders.values())
+    )
+    @rule(index=PICK)
+    def an_entry_fills_and_is_pushed(self, index: int) -> None:
+        """One acknowledged entry fills completely and the venue pushes it: the trigger, while
+        the other entry (maybe) still rests: the moment of the handoff (adopt or cancel)."""
+        self._run(self.world.fill_and_push_entry, index)
 
     @precondition(lambda self: self.world.venue.live_orders())
     @rule(index=PICK, expired=st.booleans())
