@@ -563,6 +563,9 @@ class LegHedge(FsmModel):
         self.adopted = adopted
         """The resting entry order handed over as attempt 0 (already in this leg's ledger)."""
         self.adopted_fill = adopted.filled if adopted is not None else ZERO
+        self.adopted_excess = max(ZERO, adopted.quantity - target) if adopted is not None else ZERO
+        """How far the adopted order exceeded the target at the handoff: it may fill before its
+        amend or cancel lands (the one over-hedge the leg cannot prevent)."""
         if adopted is not None:
             self.current = adopted  # the one order that may fill, from the start
         """What the adopted order had filled at the handoff: not this attempt's own fill."""

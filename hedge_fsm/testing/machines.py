@@ -718,7 +718,7 @@ class _World:
         self.reported: dict[str, Decimal] = {}
         self.command_problems: list[str] = []
         self.terminal_state: str | None = None
-        self.last_filled: dict[int, Decimal] = {}
+        self.last_filled: dict[str, Decimal] = {}
         self.moves_checked = 0
         self.trace: list[str] = []
         """Every event delivered and the state after it: printed when an invariant breaks."""
@@ -1125,10 +1125,12 @@ class _World:
                 problems.append(f"leg {leg}: ledger total {ledger.filled} != sum of its orders {total}")
             if ledger.quarantined:
                 problems.append(f"leg {leg}: reports of unknown orders quarantined: {ledger.quarantined}")
-            before = self.last_filled.get(id(ledger), ZERO)
-            if ledger.filled < before:
-                problems.append(f"leg {leg}: ledger filled went down from {before} to {ledger.filled}")
-            self.last_filled[id(ledger)] = ledger.filled
+            # Per order, not per ledger: an adopted entry's record moves to its leg's ledger.
+            for cid, kept in ledger.orders.items():
+                before = self.last_filled.get(cid, ZERO)
+                if kept.filled < before:
+                    problems.append(f"leg {leg}: order {cid} filled went down from {before} to {kept.filled}")
+                self.last_filled[cid] = kept.filled
         for order in venue.orders.values():
             owner = driven.ledger_of(order)
             record = owner.orders.get(order.client_order_id) if owner is not None else None
