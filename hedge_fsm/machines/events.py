@@ -20,6 +20,7 @@ __all__ = [
     "AmendRejected",
     "BboFailed",
     "BboReceived",
+    "BookUpdated",
     "CancelConfirmed",
     "CancelFailed",
     "Event",
@@ -101,6 +102,10 @@ class PlacementAmbiguous(Event):
     TRIGGER: ClassVar[str] = "placement_ambiguous"
     client_order_id: str
     message: str = ""
+    restarted: bool = False
+    """Raised by a recovery, not by the venue: the placement was journaled as sent and the
+    engine stopped before its answer came. The recovered run's own time bounds (the market
+    fallback's) count from here: the venue did not make the hedge wait, the restart did."""
 
 
 @attrs.frozen(kw_only=True)
@@ -210,3 +215,15 @@ class LegFinished(Event):
     """A leg machine reached a terminal state."""
 
     TRIGGER: ClassVar[str] = "leg_finished"
+
+
+@attrs.frozen(kw_only=True)
+class BookUpdated(Event):
+    """The top of the book moved (a venue's quote stream, or a BBO polled while an order rests).
+
+    Delivered to a leg whose order rests, so it can reprice when the order is no longer where
+    the ladder wants it; ``bbo`` is the quote as it reached the engine.
+    """
+
+    TRIGGER: ClassVar[str] = "book_updated"
+    bbo: BBO
