@@ -1214,3 +1214,49 @@ class TrimmingSupervisorMachine(SupervisorMachine):
 
 TrimmingSupervisorMachine.TestCase.settings = SupervisorMachine.TestCase.settings
 TestTrimmingSupervisorStateful = TrimmingSupervisorMachine.TestCase
+
+
+def test_seed_133_a_finished_legs_order_that_shows_up_live_is_cancelled_at_once() -> None:
+    """Found under ``--hypothesis-seed=133``: a direct hedge whose leg 1 gave up on its order
+    (no answer: ``rollback``) while the order was in fact resting. The venue later shows it
+    live; the leg machine has finished and cannot act, so the supervisor must cancel it at
+    once (before the fix the report was only folded into the ledger, and the order stayed
+    live and uncancelled until a later chase)."""
+    pepe = Instrument(symbol="PEPE", tick_size=D("1E-7"), lot_size=D("100"), min_quantity=D("100"),
+                      min_notional=D("0"))
+    kpepe = Instrument(symbol="kPEPE", tick_size=D("0.0001"), lot_size=D("1"), min_quantity=D("1"),
+                       min_notional=D("0"), multiplier=D("1000"))
+    policy = RetryPolicy(max_attempts=1, budget=0.5, backoff=0.0, inside_tick_attempts=0,
+                         attempt_wait=0.2, poll_interval=0.05)
+    config = HedgeConfig(
+        opening=policy, closing=policy, mode=HedgeMode.AGGRESSIVE_LIMIT, break_even=False,
+        break_even_include_fees=False, break_even_max_ticks=0, lookup_attempts=1,
+        stuck_timeout=0.5, entry_timeout=0.5, entry_poll_interval=0.1,
+        partial_entry_policy=PartialEntryPolicy.HEDGE, rollback_attempts=1, rollback_budget=1.0,
+        max_orders_per_leg=2, call_timeouts=CallTimeouts(place=0.2, cancel=2.0, query=0.2),
+        ambiguous_horizon=0.5, position_settle_delay=0.0,
+    )
+    setup = Setup(
+        instruments=(pepe, kpepe), sides=(Side.BUY, Side.SELL), quantities=(D("1000"), D("1")),
+        prices=(D("0.0000100"), D("0.0100")), baselines=(D("0"), D("0")), reduce_only=False,
+        config=config, direct=True,
+    )
+    machine = SupervisorMachine()
+    machine.start(setup=setup)
+    machine.answer_a_command(amount=0, delay=0.0, index=1, outcome=0)
+    machine.time_passes(delay=0.1)
+    machine.timer_fires(delay=0.0, index=0)
+    machine.time_passes(delay=0.5)
+    machine.timer_fires(delay=0.0, index=0)
+    machine.timer_fires(delay=0.0, index=0)
+    machine.time_passes(delay=0.1)
+    machine.time_passes(delay=1.0)
+    machine.duplicate_or_stale_report(index=0, which=0)
+    machine.answer_a_command(amount=0, delay=0.0, index=4, outcome=0)
+    machine.answer_a_command(amount=0, delay=0.0, index=1, outcome=0)
+    leg = machine.world.sup.plans[1].hedge
+    assert leg is not None and leg.is_finished
+    assert "hh1n0" in leg.stray_cancels
+    assert machine.world.problems() == []
+    machine.teardown()
+    assert machine.world.problems() == []

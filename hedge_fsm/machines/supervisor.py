@@ -554,7 +554,21 @@ class HedgeSupervisor(FsmModel):
             # Explicitly ignored by the machine, but a late report still counts in the ledger.
             report = getattr(event, "order", None)
             if isinstance(report, OrderInfo):
-                leg.ledger.apply(report)
+                delta = leg.ledger.apply(report)
+                record = leg.ledger.find(report)
+                plan = self.plans[index]
+                if (
+                    delta.revived
+                    and record is not None
+                    and not record.terminal
+                    and record.order_id is not None
+                    and not self.is_finished
+                    and record.client_order_id not in plan.cancelling
+                ):
+                    # An order the finished leg gave up on shows up live: the leg can no
+                    # longer act, so its cancel is the supervisor's, at once.
+                    self._send_cancel(plan, record, event)
+                    leg.stray_cancels[record.client_order_id] = event.now
                 self._sync_book(event.now)
             return
         leg.feed(event)
