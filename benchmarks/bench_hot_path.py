@@ -60,6 +60,7 @@ from hedge_fsm import (
     Side,
     TriggerFill,
 )
+from hedge_fsm.config import EntryHandoff
 from hedge_fsm.sim import run
 
 X = Instrument(
@@ -87,7 +88,9 @@ LEGS = [
     LegSpec(venue="b", symbol="KX", side=Side.SELL, quantity=D("5"), price=D("10001.0")),
 ]
 TRIGGER = TriggerFill(side=Side.BUY, price=D("10.00"), fee_rate=D("0.0002"))
-ENTRY_CONFIG = HedgeConfig()
+# entry_handoff=CANCEL: the hand-written flow cancels the other entry at the trigger (it does not
+# adopt it as the hedge order), so the engine does the same here.
+ENTRY_CONFIG = HedgeConfig(entry_handoff=EntryHandoff.CANCEL)
 # min_rest=None: the hand-written ladder does not reprice on book moves (it re-prices when an
 # attempt's time is up), so neither does the engine here: both make the same calls.
 LEG_CONFIG = HedgeConfig(opening=RetryPolicy(max_attempts=3, attempt_wait=0.5), min_rest=None)
