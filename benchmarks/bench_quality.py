@@ -33,12 +33,14 @@ fills, orders and logs after T:
   (the simulator's own parameter), lambda printed (default 1: one standard
   deviation of the price move over the exposure).
 * maker: share of the hedge side's filled quantity after T that filled as maker.
-* reaction: from T to the first hedge order working at the hedge venue (its
-  acceptance there), in units of that venue's one-way placement latency (mean
-  request leg of ``place``); 0 when the leg's resting entry order stays working
-  as the hedge (the policy's first request to that venue after T is not its
-  cancel). p50 over runs; the engine's own ``HedgeResult.reaction_time`` (engine
-  clock: until the acknowledgement) is printed beside it where it exists.
+* reaction: from T until a reply first shows one of the leg's hedge orders
+  working (resting or filled), in units of the hedge venue's one-way placement
+  latency (mean request leg of ``place``): the definition of the engine's own
+  ``HedgeResult.reaction_time``, which the engine rows report where the engine
+  has it (the log-measured value is checked against it); peers are measured from
+  the venue's log. An entry order the engine adopted is one of those hedge orders
+  (0 when it was already working at T). ``@venue``: the same until the venue
+  *accepted* the order (no return trip: a new order sent at T takes 1).
 * time to flat: from T until the net exposure (tokens, both legs) is and stays
   within one lot; never (``inf``, JSON ``null``) when it is not by the end.
 * fallback: share of runs with a market order on the hedge side; rollback: runs
@@ -474,17 +476,13 @@ def measure(
     kept = hedge_filled - hedge_back
     rollback = hedge_back_orders or (trigger_back_orders and kept <= 0)
     trim = trigger_back_orders and not rollback
-    # Reaction: the entry order stays working as the hedge unless the first request the
-    # policy sends to the hedge venue after T cancels it.
-    first_request = next((r for r in hvenue.log.records if r.event == "request" and r.time >= t0), None)
-    cancels_entry = (
-        first_request is not None
-        and entry is not None
-        and first_request.detail.startswith("cancel ")
-        and first_request.detail.endswith(f" {entry.order_id}")
+    # The entry order is one of the leg's hedge orders when the engine adopted it: its leg
+    # machine's ledger holds it (peers never adopt: they cancel it first, in hand_over).
+    hedge_index = 1 - watch.trigger_leg
+    leg_machine = getattr(watch.supervisor.plans[hedge_index], "hedge", None)
+    adopted = (
+        entry is not None and leg_machine is not None and entry.client_order_id in leg_machine.ledger.orders
     )
-    # The entry order is one of the leg's hedge orders when the policy keeps it (adopts it).
-    adopted = entry is not None and entry_live_or_coming(entry, t0, hvenue) and not cancels_entry
     hedge_ids = {o.order_id for o in new_hedge} | ({entry.order_id} if adopted and entry else set())
     unit = one_way(hvenue)
     accepts = [h_accepted[i] for i in hedge_ids if i in h_accepted]
@@ -494,7 +492,7 @@ def measure(
     reaction = max(0.0, min(acks) - t0) / unit if acks else None
     reported = None
     if result is not None:
-        leg_result = result.legs[1 - watch.trigger_leg]
+        leg_result = result.legs[hedge_index]
         reported = getattr(leg_result, "reaction_time", None)
         if reported is not None:
             reported /= unit
@@ -526,11 +524,6 @@ def measure(
     )
 
 
-def entry_live_or_coming(entry: OrderInfo, t0: float, venue: SimVenue) -> bool:
-    """Was the entry order still live at T, or still on its way to the venue?"""
-    return not _terminal_before(venue, entry.order_id, t0)
-
-
 _WORKING = ("status=open", "status=partially_filled", "status=filled")
 
 
@@ -551,17 +544,6 @@ def _shown_working(venue: SimVenue) -> dict[str, float]:
         if parts[3] in _WORKING or filled:
             out[order_id] = r.time
     return out
-
-
-def _terminal_before(venue: SimVenue, order_id: str, t0: float) -> bool:
-    """Was the order filled, cancelled or expired before ``t0`` (from the venue's log)?"""
-    for r in venue.log.records:
-        if r.time >= t0:
-            break
-        ends = r.event in ("cancel", "expire") or (r.event == "fill" and "status=filled" in r.detail)
-        if ends and r.detail.startswith(order_id + " "):
-            return True
-    return False
 
 
 Runner = Callable[[str, str, int, str], "RunFigures | None"]
