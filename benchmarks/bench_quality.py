@@ -800,7 +800,9 @@ def plot(
                 capsize=3,
                 label=policy,
             )
-            ax.annotate(policy, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7)
+            # Labels of nearby points (engine and its ablation coincide until adoption) kept apart.
+            offset = {"engine": (6, 6), "engine (cancel)": (6, -10), "ioc ladder": (6, 6)}.get(policy, (6, -4))
+            ax.annotate(policy, (x, y), textcoords="offset points", xytext=offset, fontsize=7)
         # The frontier: the policies no other beats on both cost and median time to flat.
         points = sorted(
             (g["ttf_p50"], g["cost_bps"])
