@@ -801,7 +801,8 @@ def plot(
                 label=policy,
             )
             # Labels of nearby points (engine and its ablation coincide until adoption) kept apart.
-            offset = {"engine": (6, 6), "engine (cancel)": (6, -10), "ioc ladder": (6, 6)}.get(policy, (6, -4))
+            offsets = {"engine": (6, 6), "engine (cancel)": (6, -10), "ioc ladder": (6, 6)}
+            offset = offsets.get(policy, (6, -4))
             ax.annotate(policy, (x, y), textcoords="offset points", xytext=offset, fontsize=7)
         # The frontier: the policies no other beats on both cost and median time to flat.
         points = sorted(
