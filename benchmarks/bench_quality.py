@@ -363,7 +363,11 @@ def _accepted(venue: SimVenue) -> dict[str, float]:
 
 
 def one_way(venue: SimVenue) -> float:
-    """The venue's mean one-way latency of a placement (its request leg)."""
+    """The venue's mean one-way latency of an order: the latency model's own ``one_way`` where it
+    has one (request leg, speed bump, half a block), else the mean request leg of ``place``."""
+    own = getattr(venue.latency, "one_way", None)
+    if own is not None:
+        return float(own())
     op = venue.latency.place
     return (op.latency + op.jitter / 2) * op.request_share
 

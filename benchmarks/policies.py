@@ -53,6 +53,7 @@ from hedge_fsm import (
 )
 from hedge_fsm.core.targets import floor_to_step
 from hedge_fsm.sim import SimVenue
+from hedge_fsm.sim import venue as sim_venue
 
 ZERO = Decimal(0)
 
@@ -589,8 +590,11 @@ async def place_ioc(
             sim._log(now, "expire", f"{order.order_id} IOC {sim._fill_text(order)}")
         return order.report()  # type: ignore[no-any-return]
 
+    # A venue with speed bumps or blocks queues an IOC as the taker order it is.
+    kind = getattr(sim_venue, "RequestKind", None)
+    extra = {"request_kind": kind.TAKER} if kind is not None else {}
     return await sim._round_trip(  # type: ignore[no-any-return]
-        "place_limit", request, fault, sim.latency.place, act, mutating=True
+        "place_limit", request, fault, sim.latency.place, act, mutating=True, **extra
     )
 
 
