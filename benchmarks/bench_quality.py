@@ -14,7 +14,8 @@ is the same code on the same seed). From T the policies differ (``policies.py``)
 ``engine`` (default config: the other leg's resting entry is adopted as its first
 hedge attempt where the engine has ``entry_handoff``), ``engine (cancel)`` (the
 ablation), ``market-only`` (the engine's market mode), and three peers that take
-over from the engine's entry phase at T, cancel the other entry (confirmed) and
+over from the engine's cancel path (``engine (cancel)`` up to the moment its hedge
+leg would send its first request: the other entry cancelled and confirmed) and
 hedge the rest: ``seed flow`` (the seed document's flow, flaws included),
 ``chaser`` (post-only at the best, re-priced every 0.5 s, market after 6 s) and
 ``ioc ladder`` (limit IOC at the touch, then up to 2, 5, 10 bps past it, market
@@ -120,8 +121,13 @@ class TriggerWatch:
     """An engine observer that notes the trigger: T (when the engine learned of it) and the legs.
 
     T is the time of the event whose dispatch set the supervisor's trigger leg. With
-    ``stop`` it raises :class:`StopAtTrigger` before the supervisor's first command after
-    it is carried out (the peers take over from there: nothing has been sent yet).
+    ``stop`` it raises :class:`StopAtTrigger` when the hedge leg's machine is about to issue
+    its first command, before it is carried out: by then the engine's cancel path (run with
+    ``entry_handoff = "cancel"``) has cancelled the other entry and seen the cancel confirmed,
+    every request it sent has been answered, and nothing of the hedge has been sent. The
+    peers hedge from there. (Stopping at T itself would cancel requests still travelling —
+    an entry placement on its way would then never reach the venue — which no real venue
+    does.)
     """
 
     def __init__(self, now: Callable[[], float], *, stop: bool) -> None:
@@ -131,32 +137,35 @@ class TriggerWatch:
         self.time: float | None = None
         self.trigger_leg: int | None = None
         self.legs: list[LegAtT] = []
+        self.handed_over_at: float | None = None
         self._last_event = 0.0
 
-    def _check(self) -> None:
+    def _check(self, hedging: bool = False) -> None:
         sup = self.supervisor
-        if self.time is not None or sup is None or sup.trigger_leg is None:
+        if sup is None or sup.trigger_leg is None:
             return
-        self.time = self._last_event
-        self.trigger_leg = sup.trigger_leg
-        self.legs = [
-            LegAtT(
-                venue=p.venue,
-                symbol=p.instrument.symbol,
-                side=p.side,
-                quantity=p.quantity,
-                entry_cid=p.entry.client_order_id if p.entry is not None else None,
-            )
-            for p in sup.plans
-        ]
-        if self.stop:
+        if self.time is None:
+            self.time = self._last_event
+            self.trigger_leg = sup.trigger_leg
+            self.legs = [
+                LegAtT(
+                    venue=p.venue,
+                    symbol=p.instrument.symbol,
+                    side=p.side,
+                    quantity=p.quantity,
+                    entry_cid=p.entry.client_order_id if p.entry is not None else None,
+                )
+                for p in sup.plans
+            ]
+        if self.stop and hedging and sup.plans[1 - sup.trigger_leg].hedge is not None:
+            self.handed_over_at = self.now()
             raise StopAtTrigger
 
     def on_start(self, supervisor: Any) -> None:
         self.supervisor = supervisor
 
     def on_command(self, hedge_id: str, route: Any, command: Any, command_id: int) -> None:
-        self._check()
+        self._check(hedging=True)
 
     def on_event(self, hedge_id: str, route: Any, event: Any, cause: int | None) -> None:
         self._check()

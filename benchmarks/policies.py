@@ -12,11 +12,12 @@ that instant T the policies differ:
   the other entry is cancelled and confirmed, then the ladder places new orders).
 * ``market-only``: the engine with ``mode = "market"``: cancel the other entry,
   then one market order for what remains.
-* peers written here, which take over at T from the engine's entry phase (stopped
-  by :class:`TriggerWatch` the moment the trigger is known): :func:`seed_flow_policy`,
-  :func:`chaser_policy`, :func:`ioc_ladder_policy`. Each first cancels the other
-  leg's entry order and waits for the cancel to be confirmed (:func:`hand_over`:
-  the engine's cancel path, the same for every peer), then hedges what remains.
+* peers written here: :func:`seed_flow_policy`, :func:`chaser_policy`,
+  :func:`ioc_ladder_policy`. They share the engine's entry phase *and its cancel
+  path*: the benchmark runs ``engine (cancel)`` and stops it (``TriggerWatch``) when
+  its hedge leg is about to send its first request, i.e. once the other leg's entry
+  order is cancelled and the cancel confirmed (fills counted, every request answered);
+  :func:`hand_over` then counts the entry's fills and the peer hedges what remains.
 
 A peer is ``async def policy(ctx: HedgeContext) -> PolicyReport``. Peers wait only
 through ``ctx.clock`` (never asyncio directly), so they run on the synchronous
@@ -125,7 +126,7 @@ class HedgeContext:
     """The hedge leg's total target in contracts (the engine's ``scaled_target``); after
     :func:`hand_over`, what is left of it once the entry order's fills are counted."""
     entry: OrderInfo | None
-    """The hedge leg's own entry order as the venue showed it at T (usually still resting)."""
+    """The hedge leg's own entry order as the venue shows it when the peer takes over."""
     prior: Decimal = ZERO
     """Hedge-side contracts already filled by the entry order (set by :func:`hand_over`)."""
 
@@ -277,8 +278,9 @@ async def roll_back(ctx: HedgeContext, hedged: Decimal, tag: str) -> PolicyRepor
 
 
 async def hand_over(ctx: HedgeContext, policy: Policy) -> PolicyReport:
-    """The peers' entry hand-off: cancel the hedge leg's resting entry order (confirmed), count
-    its fills, then let ``policy`` hedge what is left (nothing, when the entry covered it)."""
+    """The peers' entry hand-off: count the hedge leg's entry fills (its cancel was confirmed by
+    the engine's cancel path; should it still be live, cancel it and wait for the confirmation
+    here), then let ``policy`` hedge what is left (nothing, when the entry covered it)."""
     venue = ctx.venues[ctx.hedge_venue]
     entry = ctx.entry
     if entry is not None and not entry.is_terminal:
