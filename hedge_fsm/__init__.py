@@ -11,7 +11,7 @@ from __future__ import annotations
 from loguru import logger
 
 from hedge_fsm.clock import Clock, LoopClock
-from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy, RetryPolicy
+from hedge_fsm.config import EntryHandoff, HedgeConfig, HedgeMode, PartialEntryPolicy, RetryPolicy
 from hedge_fsm.engine import HedgeEngine
 from hedge_fsm.errors import (
     AmbiguousOutcome,
@@ -69,6 +69,7 @@ __all__ = [
     "CapabilityError",
     "Clock",
     "ConfigError",
+    "EntryHandoff",
     "ExecutionMode",
     "ExecutionResult",
     "HedgeConfig",

@@ -58,11 +58,18 @@ import cattrs
 
 from hedge_fsm.convert import converter, structure_problems
 from hedge_fsm.errors import ConfigError, InvalidValue
-from hedge_fsm.validators import boolean, integer_at_least, non_negative_decimal, number_in
+from hedge_fsm.validators import (
+    boolean,
+    enum_member,
+    integer_at_least,
+    non_negative_decimal,
+    number_in,
+)
 
 __all__ = [
     "CallTimeouts",
     "ContradictoryConfig",
+    "EntryHandoff",
     "HedgeConfig",
     "HedgeMode",
     "PartialEntryPolicy",
@@ -135,6 +142,32 @@ class PartialEntryPolicy(enum.StrEnum):
     """Hedge the other legs up to the leg with the largest fill (in tokens)."""
     ROLLBACK = "rollback"
     """Flatten every fill."""
+
+
+class EntryHandoff(enum.StrEnum):
+    """What happens to the other legs' resting entry orders when the trigger fills."""
+
+    ADOPT = "adopt"
+    """An entry order still live on the hedge side is kept: it becomes the leg's first hedge
+    attempt (its fills count, its quantity is amended down to the target when larger, never
+    up), so the hedge is working at the venue the moment the trigger fills (the default)."""
+    CANCEL = "cancel"
+    """Every other entry order is cancelled and confirmed before the targets are computed;
+    the legs then price and place new orders (one round trip more, at the back of the queue)."""
+
+
+def _entry_handoff(value: Any) -> Any:
+    """``"adopt"``/``"cancel"`` as the enum; anything else is left to the validator to name."""
+    if isinstance(value, str) and not isinstance(value, EntryHandoff):
+        try:
+            return EntryHandoff(value)
+        except ValueError:
+            raise InvalidValue(
+                f"HedgeConfig.entry_handoff must be one of {[m.value for m in EntryHandoff]}, "
+                f"got {value!r}",
+                field="entry_handoff",
+            ) from None
+    return value
 
 
 @attrs.frozen(kw_only=True)
@@ -274,6 +307,12 @@ class HedgeConfig:
     """Refuse an entry whose limit price lies more than this many basis points outside its
     venue's book (a buy above the ask or below the bid, a sell the other way round), measured
     before anything is sent: a limit 100x off the market is a typo, not a strategy."""
+    entry_handoff: EntryHandoff = attrs.field(
+        default=EntryHandoff.ADOPT, converter=_entry_handoff,
+        validator=enum_member(EntryHandoff),
+    )
+    """When the trigger fills: adopt the other legs' live entry orders as their first hedge
+    attempt (``"adopt"``), or cancel them first (``"cancel"``). See :class:`EntryHandoff`."""
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__

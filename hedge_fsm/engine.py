@@ -313,7 +313,7 @@ class HedgeEngine:
                 placing.add(command.client_order_id)
                 events.append(
                     (route, PlacementAmbiguous(now=now, client_order_id=command.client_order_id,
-                                               message=restarted))
+                                               message=restarted, restarted=True))
                 )
             elif isinstance(command, CancelOrder):
                 events.append(

@@ -266,6 +266,11 @@ class HedgeResult:
     """The final state of the leg's machine (``done``, ``rollback``; ``entry`` for a trigger)."""
     rolled_back_quantity: Decimal = attrs.field(default=ZERO, validator=non_negative)
     """Quantity traded on the opposite side to unwind this leg during a rollback."""
+    reaction_time: float | None = None
+    """Seconds (engine clock) from the trigger fill, as the engine learned of it, to the first
+    hedge order of this leg working at the hedge venue: 0.0 for a leg that adopted its resting
+    entry order; None for a leg that placed nothing (the trigger, a leg with nothing to
+    hedge). For a direct hedge it runs from the hedge's start."""
 
     def __attrs_post_init__(self) -> None:
         if self.maker_quantity + self.taker_quantity != self.filled_quantity:

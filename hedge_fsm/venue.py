@@ -31,9 +31,11 @@ from hedge_fsm.values import BBO, Instrument, OrderInfo, Side
 __all__ = [
     "DEFAULT_CAPABILITIES",
     "AmendSupport",
+    "AmendableVenue",
     "OrderStream",
     "Venue",
     "VenueCapabilities",
+    "can_amend",
     "capabilities_of",
 ]
 
@@ -160,6 +162,38 @@ class Venue(Protocol):
     async def position(self, symbol: str) -> Decimal:
         """Signed net position in contracts (positive long)."""
         ...
+
+
+@runtime_checkable
+class AmendableVenue(Protocol):
+    """Optional: a venue that changes a resting order in place (``capabilities.amend``).
+
+    A venue without ``amend_order`` is used as before: its orders are repriced by cancel and
+    replace. The engine sends an amend only where ``capabilities_of(venue).amend`` is not
+    ``AmendSupport.NONE`` and the venue has this method.
+    """
+
+    async def amend_order(
+        self,
+        symbol: str,
+        order_id: str,
+        *,
+        price: Decimal | None = None,
+        quantity: Decimal | None = None,
+    ) -> OrderInfo:
+        """Change the order's price and/or total quantity (fills included); returns the order
+        as it stands after the change (cumulative fill, maybe already terminal). Raises
+        :class:`~hedge_fsm.errors.VenueRejected` when refused (the order is unchanged: filled,
+        closed, or a quantity at or below what already filled), and
+        :class:`~hedge_fsm.errors.AmbiguousOutcome` when the outcome is unknown."""
+        ...
+
+
+def can_amend(venue: object) -> bool:
+    """Does the venue both say it amends and offer ``amend_order``?"""
+    return capabilities_of(venue).amend is not AmendSupport.NONE and callable(
+        getattr(venue, "amend_order", None)
+    )
 
 
 @runtime_checkable

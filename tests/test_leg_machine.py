@@ -1376,3 +1376,54 @@ def test_nothing_is_placed_while_a_stray_order_may_fill() -> None:
     commands = fire(leg, only(commands, WaitUntil))
     assert asks_for_bbo(commands) == FetchBbo(leg=1)
     assert start_and_place(leg, now=0.5).quantity == D("8")
+
+
+def _vanish(leg: LegHedge, market: PlaceMarket, *, at: float, restarted: bool = False) -> list[Command]:
+    """The market order's placement turns ambiguous at ``at``; every lookup the leg sends is
+    answered "not found" at once and every timer fires on time, until the leg stops looking
+    (it took the order as dead): the commands it sent with that last answer."""
+    ambiguous = PlacementAmbiguous(now=at, client_order_id=market.client_order_id, restarted=restarted)
+    commands = feed(leg, ambiguous)
+    for _ in range(200):
+        lookups = [c for c in commands if isinstance(c, QueryOrder)]
+        if lookups:
+            commands = feed(leg, OrderMissing(now=at, client_order_id=lookups[0].client_order_id))
+            if not leg.looking_up:
+                return commands
+            continue
+        timer = only(commands, WaitUntil)
+        assert isinstance(timer, WaitUntil)
+        at = timer.at
+        commands = feed(leg, TimerFired(now=at, token=timer.token))
+    raise AssertionError("the leg never stopped looking the order up")
+
+
+def test_market_order_that_vanishes_after_the_fallback_time_is_not_sent_again() -> None:
+    """Invariant 2, issue 11 case 1: a market order whose placement timed out (the venue
+    hangs) and that is provably dead 10.3 s after the first market order is past the
+    fallback's time (``stuck_timeout`` = 10 s from the first market order): the leg rolls
+    back instead of sending another, so a venue whose every placement hangs cannot keep the
+    hedge waiting a horizon per order up to ``max_orders_per_leg``."""
+    leg = make_leg(market_only=True)
+    market = only(feed(leg, Start(now=0.0)), PlaceMarket)
+    assert isinstance(market, PlaceMarket)
+    commands = _vanish(leg, market, at=0.1)
+    assert [c for c in commands if isinstance(c, PlaceMarket)] == []
+    assert leg.state == LegState.ROLLBACK
+    assert leg.orders_sent == 1
+
+
+def test_market_order_lost_by_a_restart_is_sent_again_once_provably_dead() -> None:
+    """Recovery: the placement was journaled, the engine restarted before its answer (the
+    ambiguity is the restart's, ``restarted=True``). Once provably dead it is sent again
+    under a new id, even though the first market order went 10.3 s earlier: the recovered
+    run's fallback time counts from the market order it sends itself."""
+    leg = make_leg(market_only=True)
+    market = only(feed(leg, Start(now=0.0)), PlaceMarket)
+    assert isinstance(market, PlaceMarket)
+    commands = _vanish(leg, market, at=0.1, restarted=True)
+    again = only(commands, PlaceMarket)
+    assert isinstance(again, PlaceMarket)
+    assert again.client_order_id != market.client_order_id
+    assert again.quantity == market.quantity == D("10")
+    assert leg.state == LegState.MARKET_FALLBACK

@@ -115,7 +115,10 @@ def test_every_trigger_has_an_event_class(kind: MachineKind, model: type[FsmMode
 def test_every_event_class_is_used_by_some_machine() -> None:
     """No event class is orphaned: each trigger appears in the leg or the supervisor table."""
     used = LEG.triggers | SUPERVISOR.triggers
-    assert sorted(event_classes().keys() - used) == []
+    # The amend events land before the leg edges that take them (branch s3-adopt): the
+    # lead removes this allowance when that branch merges.
+    wired_next = {"amend_ambiguous", "amend_rejected", "order_amended"}
+    assert sorted(event_classes().keys() - used - wired_next) == []
 
 
 def test_event_triggers_are_unique() -> None:

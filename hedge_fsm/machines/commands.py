@@ -12,9 +12,11 @@ from decimal import Decimal
 
 import attrs
 
+from hedge_fsm.errors import InvalidValue
 from hedge_fsm.values import Side
 
 __all__ = [
+    "AmendOrder",
     "CancelOrder",
     "Command",
     "FetchBbo",
@@ -61,6 +63,28 @@ class CancelOrder:
 
 
 @attrs.frozen(kw_only=True)
+class AmendOrder:
+    """Change a resting order in place (same order id): a new price and/or a new quantity.
+
+    The venue and symbol are the leg's, as for every command. ``quantity`` is the order's
+    new *total* quantity (what already filled included, as venues' edit calls take it), never
+    more than it was: a hedge never amends up. At least one of ``price`` and ``quantity`` is
+    given. Answered by ``OrderAmended``, ``AmendRejected`` or, when the outcome is unknown,
+    ``AmendAmbiguous`` (the order is then looked up).
+    """
+
+    leg: int
+    client_order_id: str
+    order_id: str
+    price: Decimal | None = None
+    quantity: Decimal | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.price is None and self.quantity is None:
+            raise InvalidValue(f"AmendOrder for {self.client_order_id!r} changes neither price nor quantity")
+
+
+@attrs.frozen(kw_only=True)
 class QueryOrder:
     """Look an order up: by venue id when known, else by client order id."""
 
@@ -82,4 +106,6 @@ class WaitUntil:
     token: int
 
 
-Command = FetchBbo | PlaceLimit | PlaceMarket | CancelOrder | QueryOrder | ReadPosition | WaitUntil
+Command = (
+    FetchBbo | PlaceLimit | PlaceMarket | CancelOrder | AmendOrder | QueryOrder | ReadPosition | WaitUntil
+)

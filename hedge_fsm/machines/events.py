@@ -16,6 +16,8 @@ from hedge_fsm.errors import RejectReason
 from hedge_fsm.values import BBO, OrderInfo
 
 __all__ = [
+    "AmendAmbiguous",
+    "AmendRejected",
     "BboFailed",
     "BboReceived",
     "CancelConfirmed",
@@ -23,6 +25,7 @@ __all__ = [
     "Event",
     "LegFinished",
     "OrderAcked",
+    "OrderAmended",
     "OrderMissing",
     "OrderRejected",
     "OrderUpdated",
@@ -98,6 +101,10 @@ class PlacementAmbiguous(Event):
     TRIGGER: ClassVar[str] = "placement_ambiguous"
     client_order_id: str
     message: str = ""
+    restarted: bool = False
+    """Raised by a recovery, not by the venue: the placement was journaled as sent and the
+    engine stopped before its answer came. The recovered run's own time bounds (the market
+    fallback's) count from here: the venue did not make the hedge wait, the restart did."""
 
 
 @attrs.frozen(kw_only=True)
@@ -138,6 +145,39 @@ class CancelFailed(Event):
     """A cancel was refused or its outcome is unknown; the order must be looked at again."""
 
     TRIGGER: ClassVar[str] = "cancel_failed"
+    client_order_id: str
+    message: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class OrderAmended(Event):
+    """An amend's answer: the order as it stands after the venue changed it (same order id).
+
+    Its ``quantity`` and ``price`` are the new ones; its fill is cumulative, so a fill that
+    raced the amend is in it. It may already be terminal (filled before the amend landed).
+    """
+
+    TRIGGER: ClassVar[str] = "order_amended"
+    order: OrderInfo
+
+
+@attrs.frozen(kw_only=True)
+class AmendRejected(Event):
+    """An amend was definitively refused: the order is unchanged (it may have filled or closed
+    meanwhile: the leg cancels and replaces, and the cancel's answer says how it stands)."""
+
+    TRIGGER: ClassVar[str] = "amend_rejected"
+    client_order_id: str
+    reason: RejectReason = RejectReason.OTHER
+    message: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class AmendAmbiguous(Event):
+    """Timeout, 5xx or lost answer to an amend: the order may be changed or not. It is looked
+    up; its old quantity stays reserved (amends only ever go down, so that is safe)."""
+
+    TRIGGER: ClassVar[str] = "amend_ambiguous"
     client_order_id: str
     message: str = ""
 

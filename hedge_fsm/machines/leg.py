@@ -32,7 +32,11 @@ States:
 ``retry``
     Backoff before the next attempt.
 ``market_fallback``
-    The limit budget is spent: a market order for what remains is in flight.
+    The limit budget is spent: a market order for what remains is in flight. A market
+    order refused for a passing reason, or provably dead, is sent again under a new id,
+    but only within ``stuck_timeout`` of the first market order: a venue whose every
+    placement hangs would otherwise keep the leg waiting one horizon per order up to
+    ``max_orders_per_leg``. Past that time the leg rolls back (the trigger is unwound).
 ``done`` / ``rollback``
     Terminal; no edge leaves them and every event there is refused.
 
@@ -80,6 +84,8 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
+
+import attrs
 
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.core.ledger import Ledger, OrderRecord
@@ -339,6 +345,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_stale_report",), ()),
     E("order_not_found",     S.MARKET_FALLBACK, S.DONE,     ("is_looking_up", "is_provably_dead", "is_nothing_left"), ("abandon_order", "finish"), LATE),
     E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_looking_up", "is_provably_dead", "is_out_of_orders"), ("abandon_order", "fail_market")),
+    E("order_not_found",     S.MARKET_FALLBACK, S.ROLLBACK, ("is_looking_up", "is_provably_dead", "is_market_time_spent"), ("abandon_order", "fail_market"),
+      "every market order vanishes (placements that hang): the fallback's time is bounded, then the position is unwound"),
     E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up", "is_provably_dead"), ("abandon_order", "emit_market_order"),
       "the market order never reached the venue (provably dead): send it again under a new id"),
     E("order_not_found",     S.MARKET_FALLBACK, None,       ("is_looking_up",), ("schedule_lookup",), POSSIBLY_LIVE),
@@ -351,6 +359,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_stuck",), ("give_up",),
       "the venue never reports the market order's outcome"),
     E("timer_fired",         S.MARKET_FALLBACK, S.DONE,     ("is_hedged",), ("finish",), LATE),
+    E("timer_fired",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed", "is_market_time_spent"), ("fail_market",),
+      "transient refusals for longer than the fallback's time: unwind rather than retry forever"),
     E("timer_fired",         S.MARKET_FALLBACK, None,       ("is_order_closed", "has_orders_left"), ("emit_market_order",),
       "the backoff after a transient refusal is over: the market order goes again, under a new id"),
     E("timer_fired",         S.MARKET_FALLBACK, S.ROLLBACK, ("is_order_closed",), ("fail_market",)),
@@ -386,6 +396,11 @@ LEG = MachineKind(
 )
 
 
+def _is_working(report: OrderInfo) -> bool:
+    """Is the order working at the venue (resting, or it has filled)?"""
+    return report.filled_quantity > 0 or report.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
 def _report_of(event: Event) -> OrderInfo | None:
     order = getattr(event, "order", None)
     return order if isinstance(order, OrderInfo) else None
@@ -416,6 +431,7 @@ class LegHedge(FsmModel):
         market_only: bool = False,
         order_tag: str = "h",
         capabilities: VenueCapabilities = DEFAULT_CAPABILITIES,
+        trigger_at: float | None = None,
     ) -> None:
         self.state = S.PRICING.value
         self.capabilities = capabilities
@@ -453,6 +469,8 @@ class LegHedge(FsmModel):
         self.last_quote: PriceQuote | None = None
         self.error: str | None = None
         self.finished_at: float | None = None
+        self.market_since: float | None = None
+        """When the first market order was sent (the fallback's time runs from there)."""
         self.started = False
         self.stray_cancels: dict[str, float] = {}
         """Orders taken as never placed that the venue later showed live: when their cancel went."""
@@ -464,6 +482,10 @@ class LegHedge(FsmModel):
         is never later than the oldest query really outstanding)."""
         self.proof_misses = 0
         """Not-found answers to lookups sent after the current order's possibly-live window."""
+        self.trigger_at = started_at if trigger_at is None else trigger_at
+        """When the engine learned of the trigger fill (the leg's start for a direct hedge)."""
+        self.working_at: float | None = None
+        """When the venue first showed one of the leg's orders working (resting or filled)."""
 
     # ------------------------------------------------------------------ quantities
 
@@ -687,6 +709,15 @@ class LegHedge(FsmModel):
         """May the leg still send another order under ``max_orders_per_leg``?"""
         return self.orders_sent < self.config.max_orders_per_leg
 
+    def is_market_time_spent(self, event: Event) -> bool:
+        """Has the market fallback run for ``stuck_timeout`` since its first market order?
+
+        The fallback is the sure path, but a venue whose every market order vanishes (it hangs,
+        then shows nothing) would have it re-send up to ``max_orders_per_leg`` times: past this
+        time the leg gives up to rollback instead, keeping the run within its bound.
+        """
+        return self.market_since is not None and event.now >= self.market_since + self.config.stuck_timeout
+
     def is_out_of_orders(self, event: Event) -> bool:
         """Has the leg sent as many orders as ``max_orders_per_leg`` allows?"""
         return self.orders_sent >= self.config.max_orders_per_leg
@@ -798,6 +829,8 @@ class LegHedge(FsmModel):
         """Send a market order for everything that remains."""
         assert self.leg_index is not None
         self.started = True
+        if self.market_since is None:
+            self.market_since = event.now
         quantity = self._order_quantity()
         client_order_id = self._next_client_id()
         record = self.ledger.register(client_order_id, side=self.side, quantity=quantity, is_market=True)
@@ -823,6 +856,8 @@ class LegHedge(FsmModel):
         record = self.ledger.find(report)
         if record is None:
             return
+        if self.working_at is None and _is_working(report):
+            self.working_at = event.now
         if record is self.current and not delta.revived:
             # The venue has shown the order: it is known, no longer possibly live.
             self.looking_up = False
@@ -958,6 +993,11 @@ class LegHedge(FsmModel):
             # timer), it may not even have been sent yet: never provably dead, only waited on
             # (bounded by ``stuck_timeout``).
             self.current.possibly_live_until = self._possibly_live_until(event.now)
+            if event.restarted:
+                # The restart, not the venue, lost this answer (the order may never have
+                # been sent): the recovered run's fallback time counts from the first
+                # market order it sends itself, as its own bound does.
+                self.market_since = None
         self.emit_lookup(event)
 
     def emit_lookup(self, event: Event) -> None:
@@ -1052,9 +1092,16 @@ class LegHedge(FsmModel):
 
     # ------------------------------------------------------------------ result
 
+    @property
+    def reaction_time(self) -> float | None:
+        """Seconds from the trigger fill to the leg's first order working at the venue."""
+        if self.working_at is None:
+            return None
+        return max(0.0, self.working_at - self.trigger_at)
+
     def result(self) -> HedgeResult:
         """The leg's :class:`HedgeResult` as it stands."""
-        return build_hedge_result(
+        result = build_hedge_result(
             self.ledger,
             target=self.target,
             success=self.state == S.DONE,
@@ -1065,3 +1112,4 @@ class LegHedge(FsmModel):
             state=self.state,
             error=self.error,
         )
+        return attrs.evolve(result, reaction_time=self.reaction_time)

@@ -415,6 +415,8 @@ class HedgeSupervisor(FsmModel):
         self.trigger_leg: int | None = None
         self.reference_leg: int | None = None
         self.trigger_fill: TriggerFill | None = None
+        self.trigger_at: float | None = None
+        """When the trigger's fill was first seen complete (the legs' reaction time runs from it)."""
         self.entry_deadline = 0.0
         self.stuck_since: float | None = None
         self.rollback_deadline = 0.0
@@ -805,6 +807,7 @@ class HedgeSupervisor(FsmModel):
             self.reads_dirty = True
         if self.trigger_leg is None and plan.entry is not None and plan.entry.filled >= plan.quantity:
             self.trigger_leg = leg
+            self.trigger_at = event.now
         self._sync_book(event.now)
 
     def schedule_entry_poll(self, leg: int | None, event: Event) -> None:
@@ -1006,6 +1009,7 @@ class HedgeSupervisor(FsmModel):
                 trigger=trigger_fill if trigger_fill is not None and trigger_fill.side is not plan.side else None,
                 market_only=self.market_only,
                 capabilities=plan.capabilities,
+                trigger_at=self.trigger_at,
             )
             # One ordered history for the whole hedge.
             hedge.history = self.history
@@ -1340,7 +1344,13 @@ class HedgeSupervisor(FsmModel):
             rolled_back = sum(
                 (r.filled for r in plan.ledger.orders.values() if r.side is not plan.side), ZERO
             ) + max(-measured, ZERO)
-            results.append(attrs.evolve(result, rolled_back_quantity=rolled_back))
+            results.append(
+                attrs.evolve(
+                    result,
+                    rolled_back_quantity=rolled_back,
+                    reaction_time=hedge.reaction_time if hedge is not None else None,
+                )
+            )
         return tuple(results)
 
     def result(self) -> ExecutionResult:
