@@ -101,6 +101,10 @@ SETUPS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "hyperliquid/lighter": (("hyperliquid", "kPEPE"), ("lighter", "kPEPE")),
 }
 SCENARIOS = ("calm", "volatile", "faulty")
+LEG_SPEC_FIELDS = {f.name for f in attrs.fields(LegSpec)}
+ENTRY_POST_ONLY = False
+"""Entries may take: the price read ~0.1 s before the entry arrives is often crossed by then
+(Binance's tick is 0.1 bp), and a refused post-only entry aborts the entry (no trigger)."""
 POLICIES = policies.POLICY_NAMES
 
 
@@ -197,6 +201,8 @@ class RunFigures:
     venue_reaction: float | None
     """From T until the venue accepted the first of the leg's hedge orders (no return trip)."""
     reported_reaction: float | None
+    reported_trim: bool | None
+    """The engine's own ``ExecutionResult.trimmed`` where it has one (cross-check of ``trim``)."""
     adopted: bool
     """The leg's own entry order stayed working as its hedge (the policy did not cancel it first)."""
     entry_working: bool
@@ -240,6 +246,7 @@ async def entry_legs(venues: dict[str, SimVenue], setup: str, clock: policies.Po
                 await clock.sleep(0.05)
         else:
             raise RuntimeError(f"{name} {symbol}: no quote to rest at after 40 reads")
+        extra = {"post_only": ENTRY_POST_ONLY} if "post_only" in LEG_SPEC_FIELDS else {}
         out.append(
             LegSpec(
                 venue=name,
@@ -247,6 +254,7 @@ async def entry_legs(venues: dict[str, SimVenue], setup: str, clock: policies.Po
                 side=side,
                 quantity=TOKENS / inst.multiplier,
                 price=bbo.bid if side is Side.BUY else bbo.ask,
+                **extra,  # type: ignore[arg-type]
             )
         )
     return out
@@ -503,6 +511,7 @@ def measure(
     shown = _shown_working(hvenue)
     acks = [shown[i] for i in hedge_ids if i in shown]
     reaction = max(0.0, min(acks) - t0) / unit if acks else None
+    reported_trim = getattr(result, "trimmed", None) if result is not None else None
     reported = None
     if result is not None:
         leg_result = result.legs[hedge_index]
@@ -524,6 +533,7 @@ def measure(
         measured_reaction=reaction,
         venue_reaction=venue_reaction,
         reported_reaction=reported,
+        reported_trim=reported_trim,
         adopted=adopted,
         entry_working=adopted and entry is not None and h_accepted.get(entry.order_id, math.inf) < t0,
         time_to_flat=time_to_flat,
@@ -766,6 +776,12 @@ def targets(results: Sequence[RunFigures], scenarios: Sequence[str], setups: Seq
     lines.append(
         f"engine's own reaction_time: {len(reported)} of {len(rows)} legs report one; the log-measured "
         f"reaction (until a reply shows the order working) differs on {len(disagree)}"
+    )
+    engines = [r for r in results if r.policy in policies.ENGINE_CONFIGS and r.reported_trim is not None]
+    trims = [r for r in engines if r.reported_trim != r.trim]
+    lines.append(
+        f"engine's own trimmed flag: {len(engines)} engine runs report one, {sum(r.trim for r in engines)} "
+        f"trimmed by the venues' truth, {len(trims)} disagree"
     )
     over = sum(r.over_hedge for r in rows)
     opened = sum(r.open_orders for r in rows)
