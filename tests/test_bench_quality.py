@@ -161,3 +161,16 @@ def test_limit_ioc_never_rests() -> None:
     assert touch.filled_quantity > 0  # type: ignore[attr-defined]
     assert touch.is_terminal  # type: ignore[attr-defined]
     assert open_orders == 0
+
+
+@pytest.mark.parametrize("policy", ["chaser", "ioc ladder", "market-only", "engine"])
+def test_competent_policies_end_flat_with_nothing_open(policy: str) -> None:
+    """The competent peers (and the engine) end every calm run flat, with no order left open and
+    no over-hedge, on all three pairings: a benchmark peer that leaked exposure would make the
+    comparison meaningless (the seed flow is left out: its leaks are the point)."""
+    for setup in bench_quality.SETUPS:
+        for seed in (1, 2):
+            r = bench_quality.run_sync(setup, "calm", seed, policy)
+            assert r is not None
+            assert not r.unflat and r.open_orders == 0 and not r.over_hedge, (setup, seed, r)
+            assert r.time_to_flat < bench_quality.HORIZON
