@@ -206,7 +206,8 @@ class RunFigures:
     adopted: bool
     """The leg's own entry order stayed working as its hedge (the policy did not cancel it first)."""
     entry_working: bool
-    """... and that entry was already working at the venue at T (not still travelling)."""
+    """... and the engine already knew that entry working at T (a reply had shown it resting or
+    filled), rather than still on its way to the venue or back."""
     time_to_flat: float
     fallback: bool
     trim: bool
@@ -502,7 +503,12 @@ def measure(
     hedge_index = 1 - watch.trigger_leg
     leg_machine = getattr(watch.supervisor.plans[hedge_index], "hedge", None)
     adopted = (
-        entry is not None and leg_machine is not None and entry.client_order_id in leg_machine.ledger.orders
+        entry is not None
+        and leg_machine is not None
+        and (
+            getattr(leg_machine, "adopted", None) is not None
+            or entry.client_order_id in leg_machine.ledger.orders
+        )
     )
     hedge_ids = {o.order_id for o in new_hedge} | ({entry.order_id} if adopted and entry else set())
     unit = one_way(hvenue)
@@ -535,7 +541,7 @@ def measure(
         reported_reaction=reported,
         reported_trim=reported_trim,
         adopted=adopted,
-        entry_working=adopted and entry is not None and h_accepted.get(entry.order_id, math.inf) < t0,
+        entry_working=adopted and entry is not None and shown.get(entry.order_id, math.inf) < t0,
         time_to_flat=time_to_flat,
         fallback=fallback,
         trim=trim,
@@ -767,8 +773,10 @@ def targets(results: Sequence[RunFigures], scenarios: Sequence[str], setups: Seq
     else:
         zero_verdict = "0 for all of them (met)" if zero else "NOT 0 (missed)"
     lines.append(
-        f"reaction (engine): {len(adopted)} of {len(rows)} legs adopted an entry working at T, reaction "
-        f"{zero_verdict}; {len(in_flight)} kept an entry still travelling at T; {len(fresh)} placed a "
+        f"reaction (engine): {len(adopted)} of {len(rows)} legs adopted an entry known working at T, "
+        f"reaction {zero_verdict}; {len(in_flight)} adopted one still on its way at T (p50 "
+        f"{percentile([r.reaction_latencies for r in in_flight if r.reaction_latencies is not None], 50):.2f}"
+        f"); {len(fresh)} placed a "
         f"new order first: p50 {percentile(fresh, 50):.2f}, p90 {percentile(fresh, 90):.2f}, max "
         f"{max(fresh, default=math.nan):.2f} one-way latencies until the venue accepts it (target <= 1: "
         f"{fresh_verdict})"
