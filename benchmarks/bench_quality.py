@@ -869,6 +869,9 @@ def driver_check(jobs: Sequence[tuple[str, str, int]]) -> None:
     timings: dict[str, float] = {"sync": 0.0, "asyncio": 0.0}
     episodes = 0
     same = True
+    if jobs:  # warm-up, untimed: first calls (imports, caches) are not either driver's cost
+        job(jobs[0], run_asyncio)
+        job(jobs[0], run_sync)
     for item in jobs:
         outs = {}
         for name, runner in (("asyncio", run_asyncio), ("sync", run_sync)):
@@ -910,9 +913,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--driver-check",
         type=int,
-        default=3,
+        default=8,
         metavar="N",
-        help="re-run the first N jobs on both drivers and compare (0: skip; default 3)",
+        help="re-run the first N jobs on both drivers and compare (0: skip; default 8)",
     )
     parser.add_argument(
         "--plot",
