@@ -1427,3 +1427,32 @@ def test_market_order_lost_by_a_restart_is_sent_again_once_provably_dead() -> No
     assert again.client_order_id != market.client_order_id
     assert again.quantity == market.quantity == D("10")
     assert leg.state == LegState.MARKET_FALLBACK
+
+
+def test_confirmation_that_repeats_an_understated_fill_confirms_nothing() -> None:
+    """Found by the stateful test under seed 110: a poll saw 6 of 10 filled, the cancel's
+    answer says CANCELED with 2 (below what was seen: doubtful), and the confirming query,
+    from a lagging replica, says CANCELED with 4, still below the 6 seen. Fills never go
+    back, so that is no confirmation: the leg asks again instead of sizing from 6 (the truth
+    here is 7). The next answer, CANCELED 7, confirms, and the next order is 10 - 7 = 3."""
+    leg = make_leg()
+    place = start_and_place(leg)
+    feed(leg, OrderAcked(now=0.01, order=report(place, status=OPEN)))
+    feed(leg, OrderUpdated(now=0.1, order=report(place, status=OrderStatus.PARTIALLY_FILLED, filled="6")))
+    assert leg.state == LegState.PARTIAL
+    asked = feed(leg, CancelConfirmed(now=0.2, order=report(place, status=OrderStatus.CANCELED, filled="2")))
+    assert leg.state == LegState.CONFIRMING
+    assert [c for c in asked if isinstance(c, QueryOrder)] != []
+    again = feed(leg, OrderUpdated(now=0.3, order=report(place, status=OrderStatus.CANCELED, filled="4")))
+    assert leg.state == LegState.CONFIRMING
+    assert [c for c in again if isinstance(c, PlaceLimit | PlaceMarket)] == []
+    timer = only(again, WaitUntil)
+    assert isinstance(timer, WaitUntil)
+    feed(leg, TimerFired(now=timer.at, token=timer.token))
+    feed(leg, OrderUpdated(now=timer.at, order=report(place, status=OrderStatus.CANCELED, filled="7")))
+    assert leg.state == LegState.RETRY
+    assert leg.ledger.filled == D("7")
+    # The backoff, then the next attempt is priced and sized from the confirmed 7.
+    feed(leg, TimerFired(now=timer.at + 1.0, token=leg.timer_token))
+    following = start_and_place(leg, now=timer.at + 1.0)
+    assert following.quantity == D("3")

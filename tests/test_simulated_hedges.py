@@ -50,9 +50,12 @@ def test_calm_default_episode_hedges_fully() -> None:
         ("binance", "hyperliquid", ("BTCUSDT", "BTC")),
         ("hyperliquid", "lighter", ("kPEPE", "kPEPE")),
         ("binance", "lighter", ("BTCUSDT", "BTC")),
+        ("bybit", "paradex", ("BTCUSDT", "BTC-USD-PERP")),
+        ("paradex", "lighter_premium", ("BTC-USD-PERP", "BTC")),
+        ("hyperliquid", "lighter", ("BTC", "BTC")),
     ],
 )
-@pytest.mark.parametrize("scenario", ["calm", "faulty"])
+@pytest.mark.parametrize("scenario", ["calm", "faulty", "realistic"])
 def test_every_preset_pair_hedges_end_to_end(
     first: str, second: str, symbols: tuple[str, str], scenario: str
 ) -> None:

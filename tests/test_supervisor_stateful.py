@@ -1066,3 +1066,43 @@ SupervisorMachine.TestCase.settings = settings(
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
 TestSupervisorStateful = SupervisorMachine.TestCase
+
+
+def test_seed_119_a_refused_trade_back_never_ends_done() -> None:
+    """Found under ``--hypothesis-seed=119``: leg 0 (sell 0.02, account long 0.02 before the
+    hedge) is hedged, the venue auto-deleverages the 0.02 long, so reconciliation sees 0.02
+    more sold than reported and trades it back; the venue refuses the trade-back. The book
+    then agrees with the venue (the surplus is counted), but the hedge holds 0.02 tokens of
+    net exposure: it must not end ``done`` (before the fix it did); with one round allowed it
+    ends ``failed`` naming the surplus not traded back."""
+    lot = D("0.01")
+    btc = Instrument(symbol="BTC", tick_size=D("0.1"), lot_size=lot, min_quantity=lot, min_notional=D("0"))
+    policy = RetryPolicy(max_attempts=1, budget=0.5, backoff=0.0, inside_tick_attempts=0,
+                         attempt_wait=0.2, poll_interval=0.05)
+    config = HedgeConfig(
+        opening=policy, closing=policy, mode=HedgeMode.MARKET, break_even=False,
+        break_even_include_fees=False, break_even_max_ticks=0, lookup_attempts=1,
+        stuck_timeout=0.5, entry_timeout=0.5, entry_poll_interval=0.1,
+        partial_entry_policy=PartialEntryPolicy.HEDGE, rollback_attempts=1, rollback_budget=1.0,
+        max_orders_per_leg=2, call_timeouts=CallTimeouts(place=0.2, cancel=2.0, query=0.2),
+        ambiguous_horizon=0.5, position_settle_delay=0.0,
+    )
+    setup = Setup(
+        instruments=(btc, btc), sides=(Side.SELL, Side.BUY), quantities=(D("0.02"), D("0.02")),
+        prices=(D("100.0"), D("100.0")), baselines=(D("0.02"), D("0.00")), reduce_only=False,
+        config=config,
+    )
+    machine = SupervisorMachine()
+    machine.start(setup=setup)
+    machine.driver_runs_for_a_while(answers=[(0, 0, 0.0), (353, 1, 0.0)])
+    machine.duplicate_or_stale_report(index=0, which=0)
+    machine.venue_closes_an_order(expired=False, index=0)
+    machine.driver_runs_for_a_while(answers=[(0, 0, 0.0)])
+    machine.venue_auto_deleverages(leg=0, lots=2)
+    machine.driver_runs_for_a_while(answers=[(0, 0, 0.0)])
+    machine.driver_runs_for_a_while(answers=[(0, 0, 0.0), (0, 0, 0.0), (499, 0, 0.0)])
+    machine.teardown()
+    sup = machine.world.sup
+    assert sup.state == SupervisorState.FAILED
+    assert "0.02 contracts the venue showed beyond the reports not traded back" in (sup.error or "")
+    assert machine.world.problems() == []

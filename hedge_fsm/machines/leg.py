@@ -298,6 +298,8 @@ LEG_EDGES: tuple[Edge, ...] = (
 
     # ---- confirming: a terminal report that may understate the fill is checked by a query
     E("order_updated",       S.CONFIRMING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("order_updated",       S.CONFIRMING, None,              ("is_terminal_report", "is_below_a_seen_fill"), ("record_report", "schedule_confirmation"),
+      "a lagging replica can repeat the understated answer: only a report showing every fill seen confirms"),
     E("order_updated",       S.CONFIRMING, S.DONE,            ("is_terminal_report", "is_hedged"), ("record_report", "finish")),
     E("order_updated",       S.CONFIRMING, S.MARKET_FALLBACK, ("is_terminal_report", "is_budget_spent"), ("record_report", "emit_market_order")),
     E("order_updated",       S.CONFIRMING, S.RETRY,           ("is_terminal_report",), ("record_report", "schedule_backoff")),
@@ -679,6 +681,21 @@ class LegHedge(FsmModel):
         if report.filled_quantity < current.filled:
             return True
         return current.terminal and current.status is not None and report.filled_quantity != current.filled
+
+    def is_below_a_seen_fill(self, event: Event) -> bool:
+        """Does this report of the current order show less than a fill already reported for it?
+
+        Such a report cannot be the order's final truth (fills never go back), so it
+        confirms nothing, whatever its status says.
+        """
+        report = _report_of(event)
+        current = self.current
+        return (
+            report is not None
+            and current is not None
+            and self._is_about_current(report)
+            and report.filled_quantity < current.filled
+        )
 
     def is_terminal_report(self, event: Event) -> bool:
         """Is the event a terminal report of the current order (a confirmation)?"""

@@ -121,6 +121,10 @@ _EPSILON = 1e-9
 """Clock slack: an event loop may fire a timer a clock resolution early."""
 
 
+_CORRECTION_TAG = "c"
+"""The client-order-id tag of reconciliation's trade-back orders."""
+
+
 def _reduces(side: Side, quantity: Decimal, position: Decimal) -> bool:
     """Does an order reduce ``position`` without going past flat (a valid reduce-only order)?"""
     reduces = (position > 0 and side is Side.SELL) or (position < 0 and side is Side.BUY)
@@ -1207,6 +1211,7 @@ class HedgeSupervisor(FsmModel):
             plan.position = None
             plan.dispute = self._dispute_of(plan, position)
             if plan.dispute is None:
+                sent = self._trade_back_again(plan, position, event) or sent
                 continue
             difference = position - self._expected(plan)
             over = difference * plan.side.sign > 0
@@ -1221,12 +1226,39 @@ class HedgeSupervisor(FsmModel):
                 f"leg {plan.index}: the venue shows {difference} contracts more than reported; "
                 f"traded back {quantity}"
             )
-            self._send_market(plan, "c", side, quantity, reduce_only=True, event=event)
+            self._send_market(plan, _CORRECTION_TAG, side, quantity, reduce_only=True, event=event)
             sent = True
         if sent:
             self._wake_at(event.now + self.poll_interval)
         else:
             self._pause_then_read(event)
+
+    def _untraded_surplus(self, plan: LegPlan) -> Decimal:
+        """Contracts the venue showed beyond the reports (counted in ``measured``) that no
+        correction order has traded back yet: a refused or unfilled trade-back leaves them."""
+        surplus = plan.measured * plan.side.sign
+        if surplus <= 0:
+            return ZERO
+        prefix = f"{self.hedge_id}{_CORRECTION_TAG}{plan.index}n"
+        traded_back = sum(
+            (r.filled for cid, r in plan.ledger.orders.items() if cid.startswith(prefix)), ZERO
+        )
+        return max(surplus - traded_back, ZERO)
+
+    def _trade_back_again(self, plan: LegPlan, position: Decimal, event: Event) -> bool:
+        """The venue agrees with the book, but a counted surplus was not traded back (its
+        correction was refused or did not fill): send the trade-back again. Was one sent?"""
+        untraded = self._untraded_surplus(plan)
+        if untraded == 0 or plan.live_orders() or self.book.others_live(plan.venue, plan.instrument.symbol):
+            return False
+        side = plan.side.opposite
+        quantity = floor_to_step(untraded, plan.instrument.lot_size)
+        if self._is_small(plan, quantity) or not _reduces(side, quantity, position):
+            return False
+        self._note(f"leg {plan.index}: {untraded} contracts shown beyond the reports not traded back yet; "
+                   f"trading back {quantity} again")
+        self._send_market(plan, _CORRECTION_TAG, side, quantity, reduce_only=True, event=event)
+        return True
 
     def _send_market(
         self, plan: LegPlan, tag: str, side: Side, quantity: Decimal, *, reduce_only: bool, event: Event
@@ -1270,6 +1302,8 @@ class HedgeSupervisor(FsmModel):
             assert position is not None
             if plan.live_orders() or self._dispute_of(plan, position) is not None:
                 return False
+            if not self._is_small(plan, self._untraded_surplus(plan)):
+                return False  # a surplus the venue showed is still held: an over-hedge
         return True
 
     def report_residual(self, leg: int | None, event: Event) -> None:
@@ -1288,6 +1322,12 @@ class HedgeSupervisor(FsmModel):
                 )
             if dispute is not None:
                 residuals.append(dispute)
+            untraded = self._untraded_surplus(plan)
+            if not self._is_small(plan, untraded):
+                residuals.append(
+                    f"leg {plan.index} ({plan.venue} {plan.instrument.symbol}): {untraded} contracts "
+                    "the venue showed beyond the reports not traded back"
+                )
         live = [r.client_order_id for p in self.plans for r in p.live_orders()]
         what = "rollback could not flatten" if self.unwinding else "positions do not reconcile"
         message = f"{what}; residual " + (", ".join(residuals) or "unknown")

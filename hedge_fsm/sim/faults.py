@@ -40,6 +40,10 @@ understated cancel  cancel          the cancel reply reports CANCELED with less 
                                     truth (only when the order had filled something)
 lagging position    fills           the fill reaches position reads only ``uniform(0,
                                     position_lag_max]`` seconds after it happened
+lagging replica     ``order()``     the lookup is served by a replica ``uniform(0,
+                                    replica_lag_max]`` seconds behind the matching engine:
+                                    an order younger than that is not found
+                                    (``OrderNotFound``), even one already acknowledged
 ==================  ==============  ==========================================================
 
 Ambiguous outcomes surface only *after* the venue's processing time, so a
@@ -137,6 +141,11 @@ class FaultPlan:
     """Probability that a fill reaches position reads late."""
     position_lag_max: float = attrs.field(default=0.5, validator=_seconds)
     """A lagging fill shows in position reads ``uniform(0, position_lag_max]`` seconds late."""
+    replica_lag: float = attrs.field(default=0.0, validator=_probability)
+    """Probability that an order lookup is served by a replica behind the matching engine
+    (DEX API servers): an order younger than the replica's lag is not found."""
+    replica_lag_max: float = attrs.field(default=1.0, validator=_seconds)
+    """A lagging replica is ``uniform(0, replica_lag_max]`` seconds behind."""
 
     def __attrs_post_init__(self) -> None:
         if self.late_delay_min > self.late_delay_max:
@@ -167,6 +176,7 @@ class FaultPlan:
                 self.late_place,
                 self.understate_cancel,
                 self.position_lag,
+                self.replica_lag,
             )
         )
 
@@ -207,6 +217,8 @@ class Fault(enum.Enum):
     """A place times out; its request reaches the venue late."""
     UNDERSTATE = "understate"
     """A cancel reply understates the fill."""
+    REPLICA_LAG = "replica_lag"
+    """An order lookup is served by a lagging replica (a young order is not found)."""
 
 
 class FaultInjector:
@@ -288,6 +300,8 @@ class FaultInjector:
             return self._count(Fault.STALE_REPORT)
         if self._hit(self.plan.hang_query):
             return self._count(Fault.HANG_LOST)
+        if self._hit(self.plan.replica_lag):
+            return self._count(Fault.REPLICA_LAG)
         return Fault.NONE
 
     def for_bbo(self) -> Fault:
@@ -334,6 +348,10 @@ class FaultInjector:
     def understated_lots(self, filled_lots: int) -> int:
         """What an understated cancel reply says was filled: uniform in ``[0, filled_lots)``."""
         return self._rng.randrange(filled_lots)
+
+    def replica_age(self) -> float:
+        """How far behind a lagging replica is: uniform in ``(0, replica_lag_max]``."""
+        return self.plan.replica_lag_max * (1.0 - self._rng.random())
 
     def position_lag(self) -> float:
         """How late a fill reaches position reads: 0 (on time) or uniform in ``(0, max]``."""

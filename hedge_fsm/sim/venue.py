@@ -21,6 +21,15 @@ it fills is expired instead; ``reduce_only_min_notional=False`` waives the
 minimum notional for reduce-only orders, as Binance does), and duplicate
 client order ids.
 
+Between arrival and the matching engine, a venue may hold orders and cancels
+(:class:`LatencyModel` ``speed_bump`` and ``blocks``): a :class:`SpeedBump`
+delays each by its :class:`RequestKind` (Lighter's standard account: 300 ms for a
+taker order, 200 ms for a maker order or a cancel), and a :class:`BlockCadence`
+processes them in blocks, post-only first, then cancels, then orders that may
+take (Hyperliquid), whatever order they arrived in. Everything "on arrival"
+below is judged when the engine takes the request. Late requests (a fault) skip
+both. ``LatencyModel.zero()`` has neither.
+
 The reply reports the order as it stood at arrival: a fill may land while the
 reply travels, and while a cancel travels (the cancel then returns FILLED). A
 cancel of a terminal order returns it unchanged. Fills come from the
@@ -45,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
@@ -66,6 +76,7 @@ from hedge_fsm.values import BBO, Instrument, OrderInfo, OrderStatus, Side, is_o
 from hedge_fsm.venue import VenueCapabilities
 
 __all__ = [
+    "BlockCadence",
     "EventLog",
     "Fill",
     "LatencyModel",
@@ -73,8 +84,10 @@ __all__ = [
     "LogRecord",
     "OpLatency",
     "PostOnlyReject",
+    "RequestKind",
     "SimHooks",
     "SimVenue",
+    "SpeedBump",
     "SymbolSpec",
 ]
 
@@ -119,6 +132,99 @@ class OpLatency:
 _NO_LATENCY = OpLatency()
 
 
+# ---------------------------------------------------------------- matching-engine delays
+# What a venue does to a request between its arrival and the matching engine acting on it:
+# a speed bump (Lighter, Paradex retail) and block cadence (Hyperliquid). Read by
+# ``SimVenue._engine_turn``; both are part of the latency model, so ``LatencyModel.zero()``
+# (benchmarks) drops them with the network latency.
+
+
+class RequestKind(enum.StrEnum):
+    """What a mutating request is, for speed bumps and in-block ordering."""
+
+    MAKER = "maker"
+    """A post-only limit order (Lighter's maker orders, Hyperliquid's ALO)."""
+    TAKER = "taker"
+    """Any other order: market, IOC, or a plain (GTC) limit order, which may take."""
+    CANCEL = "cancel"
+
+
+def _kinds(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        not isinstance(value, tuple)
+        or sorted(map(str, value)) != sorted(map(str, RequestKind))
+        or not all(isinstance(kind, RequestKind) for kind in value)
+    ):
+        raise InvalidValue(
+            f"{type(instance).__name__}.{attribute.name} must order every RequestKind once, "
+            f"got {value!r}",
+            field=attribute.name,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class SpeedBump:
+    """Seconds a venue holds a request after it arrives, before the matching engine acts.
+
+    Lighter's standard account: 300 ms for a taker order, 200 ms for a maker order or a
+    cancel (its premium account: 0 ms for makers and cancels). The bump is on top of the
+    network latency and the reply comes after the engine acted.
+    """
+
+    taker: float = attrs.field(default=0.0, validator=_seconds)
+    maker: float = attrs.field(default=0.0, validator=_seconds)
+    cancel: float = attrs.field(default=0.0, validator=_seconds)
+
+    def delay(self, kind: RequestKind) -> float:
+        """The hold for a request of ``kind``."""
+        if kind is RequestKind.CANCEL:
+            return self.cancel
+        return self.maker if kind is RequestKind.MAKER else self.taker
+
+
+def _positive_seconds(instance: object, attribute: attrs.Attribute[float], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e9:
+        raise InvalidValue(
+            f"{type(instance).__name__}.{attribute.name} must be seconds > 0, got {value!r}",
+            field=attribute.name,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class BlockCadence:
+    """The matching engine acts in blocks every ``interval`` seconds (Hyperliquid).
+
+    A request that arrives in ``(t_k - interval, t_k]`` is processed at ``t_k = k ·
+    interval``; within a block, requests go by ``order`` of their kind (Hyperliquid:
+    post-only first, then cancels, then orders that may take), each kind in arrival order.
+    So a cancel sent just after a taker order, landing in the same block, still goes first.
+    """
+
+    interval: float = attrs.field(validator=_positive_seconds)
+    order: tuple[RequestKind, ...] = attrs.field(
+        default=(RequestKind.MAKER, RequestKind.CANCEL, RequestKind.TAKER), validator=_kinds
+    )
+
+    def block_of(self, time: float) -> int:
+        """The index ``k`` of the block a request arriving at ``time`` is processed in."""
+        # A hair of tolerance: an arrival computed as exactly t_k belongs to block k.
+        return max(0, math.ceil(time / self.interval - 1e-9))
+
+    def rank(self, kind: RequestKind) -> int:
+        """Where ``kind`` goes in a block (0 first)."""
+        return self.order.index(kind)
+
+
+class _Ticket:
+    """A request's place in one block: rank of its kind, then arrival order."""
+
+    __slots__ = ("key", "taken")
+
+    def __init__(self, rank: int, seq: int) -> None:
+        self.key = (rank, seq)
+        self.taken = False
+
+
 @attrs.frozen(kw_only=True)
 class LatencyModel:
     """Latency per operation kind (``query`` is ``order()``; ``instrument()`` has none)."""
@@ -128,6 +234,10 @@ class LatencyModel:
     query: OpLatency = _NO_LATENCY
     bbo: OpLatency = _NO_LATENCY
     position: OpLatency = _NO_LATENCY
+    speed_bump: SpeedBump | None = None
+    """A hold between a request's arrival and the matching engine (None: none)."""
+    blocks: BlockCadence | None = None
+    """Block cadence of the matching engine (None: it acts on each request on arrival)."""
 
     @classmethod
     def zero(cls) -> LatencyModel:
@@ -141,6 +251,18 @@ class LatencyModel:
         """The same round trip for every operation."""
         op = OpLatency(latency=latency, jitter=jitter, request_share=request_share)
         return cls(place=op, cancel=op, query=op, bbo=op, position=op)
+
+    def one_way(self, kind: RequestKind = RequestKind.TAKER) -> float:
+        """Mean seconds from sending an order (or, for ``CANCEL``, a cancel) of ``kind`` to the
+        matching engine acting on it: the request's share of the network round trip, the
+        speed bump, and half a block on average. The unit of "reaction time in latencies"."""
+        op = self.cancel if kind is RequestKind.CANCEL else self.place
+        seconds = (op.latency + op.jitter / 2) * op.request_share
+        if self.speed_bump is not None:
+            seconds += self.speed_bump.delay(kind)
+        if self.blocks is not None:
+            seconds += self.blocks.interval / 2
+        return seconds
 
 
 @attrs.frozen(kw_only=True)
@@ -424,6 +546,12 @@ class SimVenue:
         """Every request, acceptance, refusal, fill, cancel, reply, fault and hook."""
         self.hooks = SimHooks(self)
         """Test hooks: move the market of this venue deterministically."""
+        # Matching-engine delays (speed bump, blocks): the requests waiting in each block.
+        self._engine_delays = self.latency.speed_bump is not None or self.latency.blocks is not None
+        self._blocks: dict[int, list[_Ticket]] = {}
+        self._tickets = 0
+        # When each order reached the matching engine (what a lagging replica has not seen).
+        self._born: dict[str, float] = {}
         self.clock_face: ClockFace = LOOP_FACE
         """Whose time the venue lives on: the running asyncio loop (the async face), or a
         synchronous driver's virtual clock (:mod:`hedge_fsm.sim.driver`). Every wait of a
@@ -478,8 +606,13 @@ class SimVenue:
         act: Callable[[float], _T],
         *,
         mutating: bool,
+        request_kind: RequestKind | None = None,
     ) -> _T:
-        """Send, act on arrival, reply: the shape of every call, faults applied on arrival."""
+        """Send, act on arrival, reply: the shape of every call, faults applied on arrival.
+
+        A mutating request (orders, cancels, amends) then waits for its turn at the matching
+        engine as ``request_kind`` (TAKER when not given): the venue's speed bump and block
+        cadence (:meth:`_engine_turn`)."""
         now = self._sync()
         sent = now
         self._log(now, "request", f"{operation} {request}")
@@ -519,6 +652,10 @@ class SimVenue:
         if fault is Fault.HANG_LOST or (fault is Fault.HANG_PROCESSED and not mutating):
             self._log(now, "fault", f"{operation} hang: not processed, the reply never comes")
             await self._forever()
+        if self._engine_delays and (request_kind is not None or mutating):
+            # A change that does not say its kind (an amend) waits as a taker order would:
+            # the longest bump and last in a block, never faster than a cancel and replace.
+            now = await self._engine_turn(request_kind or RequestKind.TAKER)
         outcome: _T | VenueRejected
         try:
             if mutating:
@@ -552,6 +689,57 @@ class SimVenue:
     async def _forever(self) -> None:
         """A reply that never comes: wait on a future nobody resolves (cancellable)."""
         await self.clock_face.forever()
+
+    # ---------------------------------------------------------------- matching-engine turn
+
+    async def _engine_turn(self, kind: RequestKind) -> float:
+        """Wait for the matching engine to take a request of ``kind``; the time it does.
+
+        First the speed bump, then (on a block venue) the request joins the next block
+        and waits for it; at the block's time the requests of that block go one by one,
+        by the rank of their kind, then arrival. Every waiter woke at the same virtual
+        instant, so one whose predecessors have not gone yet yields a turn and looks
+        again: the caller acts as soon as this returns (no await in between), which is
+        what makes the order hold on both clock faces. A cancelled wait (the caller's
+        timeout) leaves its block, so it never holds the others up.
+        """
+        bump = self.latency.speed_bump
+        if bump is not None:
+            await self._travel(bump.delay(kind))
+        blocks = self.latency.blocks
+        if blocks is None:
+            return self._sync()
+        face = self.clock_face
+        index = blocks.block_of(face.time())
+        self._tickets += 1
+        ticket = _Ticket(blocks.rank(kind), self._tickets)
+        queue = self._blocks.setdefault(index, [])
+        queue.append(ticket)
+        try:
+            await self._travel(index * blocks.interval - face.time())
+            while any(other.key < ticket.key and not other.taken for other in queue):
+                await face.sleep(0)
+        except BaseException:
+            queue.remove(ticket)
+            if not queue:
+                self._blocks.pop(index, None)
+            raise
+        ticket.taken = True
+        if all(other.taken for other in queue):
+            self._blocks.pop(index, None)
+        return self._sync()
+
+    def _replica_check(self, order: _Order, symbol: str, now: float) -> None:
+        """A lookup served by a lagging replica: an order younger than its lag is not found."""
+        lag = self.faults.replica_age()
+        if self._born.get(order.order_id, -math.inf) > now - lag:
+            self._log(now, "fault", f"order {order.order_id} replica {lag:.6f}s behind: not found")
+            raise OrderNotFound(
+                f"{self.name}: no order with order_id {order.order_id!r} on {symbol} "
+                "(lagging replica)",
+                venue=self.name,
+                operation="order",
+            )
 
     def _check_window(self, operation: str, sent: float, now: float) -> None:
         window = self.capabilities.request_window
@@ -655,8 +843,9 @@ class SimVenue:
             )
 
         return await self._round_trip(
-            "place_limit", request, fault, self.latency.place, act, mutating=True
-        )
+            "place_limit", request, fault, self.latency.place, act, mutating=True,
+            request_kind=RequestKind.MAKER if post_only else RequestKind.TAKER,
+        )  # fmt: skip
 
     async def place_market(
         self,
@@ -675,8 +864,9 @@ class SimVenue:
             return self._accept_market(symbol, side, quantity, reduce_only, client_order_id, now)
 
         return await self._round_trip(
-            "place_market", request, fault, self.latency.place, act, mutating=True
-        )
+            "place_market", request, fault, self.latency.place, act, mutating=True,
+            request_kind=RequestKind.TAKER,
+        )  # fmt: skip
 
     async def cancel(self, symbol: str, order_id: str) -> OrderInfo:
         """Cancel on arrival; returns the order as it stands after (FILLED if a fill won)."""
@@ -711,8 +901,9 @@ class SimVenue:
             return info
 
         return await self._round_trip(
-            "cancel", f"{symbol} {order_id}", fault, self.latency.cancel, act, mutating=True
-        )
+            "cancel", f"{symbol} {order_id}", fault, self.latency.cancel, act, mutating=True,
+            request_kind=RequestKind.CANCEL,
+        )  # fmt: skip
 
     async def order(
         self,
@@ -728,6 +919,8 @@ class SimVenue:
 
         def act(now: float) -> OrderInfo:
             order = self._find(symbol, order_id, client_order_id, "order")
+            if fault is Fault.REPLICA_LAG:
+                self._replica_check(order, symbol, now)
             previous = order.last_reported
             current = order.report()
             if fault is Fault.DUPLICATE_REPORT and previous is not None:
@@ -926,6 +1119,7 @@ class SimVenue:
         )
         self._orders[order.order_id] = order
         self._by_client[client_order_id] = order
+        self._born[order.order_id] = self.clock_face.time()  # acts run at the loop's now
         return order
 
     def _accept_limit(
