@@ -29,13 +29,16 @@ construction as an :class:`~hedge_fsm.errors.InvalidValue`
   least once before it times out.
 - ``ambiguous_horizon >= call_timeouts.place``: a placement still in flight is
   possibly live at least as long as the driver waits for its answer.
+- ``min_rest <= attempt_wait`` (both policies): an order rests at most its
+  attempt's wait, so a longer minimum rest could never let the book reprice it.
 
 Only what a user writes can contradict: a default that depends on another
 field follows it (``backoff`` defaults to 0.075 s or the budget if shorter;
 ``inside_tick_attempts`` to 3 or ``max_attempts`` if fewer; ``poll_interval`` to
 0.1 s or ``attempt_wait``/``budget`` if shorter; ``entry_poll_interval`` to
 0.25 s or ``entry_timeout`` if shorter; ``ambiguous_horizon`` to 10 s or
-``call_timeouts.place`` if longer), so ``HedgeConfig(entry_timeout=0.1)`` or
+``call_timeouts.place`` if longer; ``min_rest`` to 0.5 s or half the
+shorter ``attempt_wait``), so ``HedgeConfig(entry_timeout=0.1)`` or
 ``RetryPolicy(max_attempts=2)`` is accepted as meant.
 
 Not contradictions, so accepted: ``attempt_wait`` above ``budget`` (the wait
@@ -64,6 +67,7 @@ from hedge_fsm.validators import (
     integer_at_least,
     non_negative_decimal,
     number_in,
+    optional,
 )
 
 __all__ = [
@@ -313,9 +317,39 @@ class HedgeConfig:
     )
     """When the trigger fills: adopt the other legs' live entry orders as their first hedge
     attempt (``"adopt"``), or cancel them first (``"cancel"``). See :class:`EntryHandoff`."""
+    # ---- repricing on the book (issue 13 item 2)
+    min_rest: float | None = attrs.field(
+        default=attrs.Factory(
+            lambda self: _capped(
+                0.5,
+                # Half the shorter attempt wait: the order still has time to be repriced.
+                *(
+                    wait / 2
+                    for wait in (
+                        getattr(self.opening, "attempt_wait", None),
+                        getattr(self.closing, "attempt_wait", None),
+                    )
+                    if isinstance(wait, int | float) and not isinstance(wait, bool)
+                ),
+            ),
+            takes_self=True,
+        ),
+        validator=optional(_non_negative_number),
+    )
+    """How long a working limit order rests before a book update may reprice it (seconds), so
+    that queue priority is not thrown away on noise; None: reprice only when the attempt's time
+    is up. Default 0.5, or half the shorter ``attempt_wait`` of the two policies."""
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__
+        for policy_name in ("opening", "closing"):
+            policy = getattr(self, policy_name)
+            _require(
+                self.min_rest is None or self.min_rest <= policy.attempt_wait, owner,
+                {"min_rest": self.min_rest, f"{policy_name}.attempt_wait": policy.attempt_wait},
+                "{min_rest} is longer than {" + policy_name + "_attempt_wait}: an order rests "
+                "at most its attempt's wait, so it could never be repriced on the book",
+            )
         _require(
             self.entry_poll_interval <= self.entry_timeout, owner,
             {"entry_poll_interval": self.entry_poll_interval, "entry_timeout": self.entry_timeout},

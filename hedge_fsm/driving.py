@@ -23,11 +23,21 @@ quarantined: it never reaches a ledger.
 :func:`call_operation` and :func:`call_timeout` name a command's venue
 operation and its per-operation bound (``HedgeConfig.call_timeouts``), for a
 driver that bounds each call on its clock.
+
+Book updates are the one event no command asks for: a driver follows the quote
+stream of every leg whose venue has one (:func:`book_streams`) for as long as
+the hedge runs, and :func:`book_event` says which machine a pushed quote goes
+to. A subscription the driver keeps, rather than a ``WatchBook`` command per
+resting order: opening a stream costs a round trip before its first quote, which
+would come exactly when a freshly placed order needs it, and the leg would need a
+matching ``UnwatchBook`` on every edge out of ``polling``. A stream for a leg
+that is not resting costs only dropped quotes: :func:`book_event` delivers to a
+leg whose limit order rests (``LegHedge.wants_book_updates``) and to nobody else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from hedge_fsm.config import CallTimeouts
@@ -51,6 +61,7 @@ from hedge_fsm.machines.commands import (
 from hedge_fsm.machines.events import (
     BboFailed,
     BboReceived,
+    BookUpdated,
     CancelConfirmed,
     CancelFailed,
     Event,
@@ -64,12 +75,15 @@ from hedge_fsm.machines.events import (
     PostOnlyRejected,
     QueryFailed,
 )
+from hedge_fsm.machines.supervisor import HedgeSupervisor, Route
 from hedge_fsm.secrets import log
-from hedge_fsm.values import OrderInfo, OrderStatus
-from hedge_fsm.venue import Venue
+from hedge_fsm.values import BBO, OrderInfo, OrderStatus
+from hedge_fsm.venue import BookStream, Venue
 
 __all__ = [
     "answer_event",
+    "book_event",
+    "book_streams",
     "call_operation",
     "call_timeout",
     "checked",
@@ -231,3 +245,33 @@ def failure_event(command: Command, exc: Exception, now: float) -> Event:
     if isinstance(exc, HedgeError | AmbiguousOutcome):
         raise exc
     raise AssertionError(f"unknown command {command!r}") from exc
+
+
+def book_streams(
+    venues: Mapping[str, Venue], supervisor: HedgeSupervisor
+) -> list[tuple[int, BookStream, str]]:
+    """``(leg, venue, symbol)`` for every leg whose venue pushes its book (capability and stream)."""
+    streams: list[tuple[int, BookStream, str]] = []
+    for plan in supervisor.plans:
+        venue = venues[plan.venue]
+        if (
+            plan.capabilities.book_stream
+            and isinstance(venue, BookStream)
+            and venue.supports_book_updates
+        ):
+            streams.append((plan.index, venue, plan.instrument.symbol))
+    return streams
+
+
+def book_event(
+    supervisor: HedgeSupervisor, leg: int, bbo: object, now: float
+) -> tuple[Route, Event] | None:
+    """The ``BookUpdated`` for a quote pushed on leg ``leg``'s book, and its route; None when no
+    machine wants it (no leg order rests) or the quote is no BBO (quarantined, never priced on)."""
+    if not isinstance(bbo, BBO):
+        _log.warning("quarantined a pushed quote for leg {}: {!r} is not a BBO", leg, type(bbo).__name__)
+        return None
+    hedge = supervisor.plans[leg].hedge
+    if hedge is None or hedge.is_finished or not hedge.wants_book_updates:
+        return None
+    return Route("leg", leg), BookUpdated(now=now, bbo=bbo)

@@ -55,6 +55,8 @@ from hedge_fsm.config import CallTimeouts, HedgeConfig
 from hedge_fsm.core.book import PositionBook
 from hedge_fsm.driving import (
     answer_event,
+    book_event,
+    book_streams,
     call_operation,
     call_timeout,
     failure_event,
@@ -93,7 +95,7 @@ from hedge_fsm.values import (
     TriggerFill,
     is_on_grid,
 )
-from hedge_fsm.venue import OrderStream, Venue, capabilities_of
+from hedge_fsm.venue import BookStream, OrderStream, Venue, capabilities_of
 
 __all__ = ["HedgeEngine", "HedgeObserver", "Resume", "placement_event"]
 
@@ -518,6 +520,7 @@ class HedgeEngine:
             logged = log_moves(supervisor, logged)
 
         streams = self._start_streams(supervisor, queue)
+        streams += self._start_book_streams(supervisor, queue)
         try:
             # Inside the try: an observer that refuses the hedge (a journal that already holds
             # its id) stops it before anything is sent, and its streams are stopped with it.
@@ -617,6 +620,37 @@ class HedgeEngine:
         except Exception as exc:  # the stream is a speed-up: polling carries on without it
             _log.bind(hedge_id=supervisor.hedge_id, leg=leg).warning(
                 "order stream of {} stopped: {}", supervisor.plans[leg].venue, redact(str(exc))
+            )
+
+    def _start_book_streams(
+        self,
+        supervisor: HedgeSupervisor,
+        queue: asyncio.Queue[tuple[Route, Event, int | None]],
+    ) -> list[asyncio.Task[None]]:
+        """One task per leg whose venue pushes its book (see :func:`hedge_fsm.driving.book_streams`)."""
+        return [
+            asyncio.create_task(self._follow_book(supervisor, leg, venue, symbol, queue))
+            for leg, venue, symbol in book_streams(self.venues, supervisor)
+        ]
+
+    async def _follow_book(
+        self,
+        supervisor: HedgeSupervisor,
+        leg: int,
+        venue: BookStream,
+        symbol: str,
+        queue: asyncio.Queue[tuple[Route, Event, int | None]],
+    ) -> None:
+        try:
+            async for bbo in venue.book_updates(symbol):
+                routed = book_event(supervisor, leg, bbo, self.clock.now())
+                if routed is not None:
+                    queue.put_nowait((routed[0], routed[1], None))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the stream is a speed-up: polling carries on without it
+            _log.bind(hedge_id=supervisor.hedge_id, leg=leg).warning(
+                "book stream of {} stopped: {}", supervisor.plans[leg].venue, redact(str(exc))
             )
 
     async def _perform(

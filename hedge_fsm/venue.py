@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_CAPABILITIES",
     "AmendSupport",
     "AmendableVenue",
+    "BookStream",
     "OrderStream",
     "Venue",
     "VenueCapabilities",
@@ -92,6 +93,8 @@ class VenueCapabilities:
     later): a terminal cancel report is always confirmed by a query."""
     order_stream: bool = attrs.field(default=False, validator=boolean)
     book_stream: bool = attrs.field(default=False, validator=boolean)
+    """The venue pushes its top of book (:class:`BookStream`): a resting order is repriced as
+    the book moves. Without it the leg polls the BBO with its resting order."""
 
 
 DEFAULT_CAPABILITIES = VenueCapabilities()
@@ -210,4 +213,21 @@ class OrderStream(Protocol):
 
     def order_updates(self, symbol: str) -> AsyncIterator[OrderInfo]:
         """Each update: the order's current state, with its cumulative fill."""
+        ...
+
+
+@runtime_checkable
+class BookStream(Protocol):
+    """Optional: a venue that pushes its top of book (e.g. ccxt.pro ``watch_bids_asks``).
+
+    When a venue offers it (and ``supports_book_updates`` is true), the engine follows the
+    stream of every leg's symbol while a hedge runs and tells a leg whose order rests; with
+    ``capabilities.book_stream`` false the leg polls the BBO instead.
+    """
+
+    @property
+    def supports_book_updates(self) -> bool: ...
+
+    def book_updates(self, symbol: str) -> AsyncIterator[BBO]:
+        """Each update: the top of the book as it reached the client (changes only)."""
         ...

@@ -84,6 +84,7 @@ from hedge_fsm.machines.commands import (
 from hedge_fsm.machines.events import (
     BboFailed,
     BboReceived,
+    BookUpdated,
     CancelConfirmed,
     CancelFailed,
     Event,
@@ -276,6 +277,7 @@ def event_for(trigger: str, now: float) -> Event:
         "position_failed": lambda: PositionFailed(now=now),
         "targets_set": lambda: TargetsSet(now=now),
         "leg_finished": lambda: LegFinished(now=now),
+        "book_updated": lambda: BookUpdated(now=now, bbo=bbo),
     }
     return build[trigger]()
 
@@ -300,6 +302,7 @@ ALL_TRIGGERS = tuple(
             "position_failed",
             "targets_set",
             "leg_finished",
+            "book_updated",
         }
     )
 )
@@ -758,6 +761,17 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         before = (leg.state, len(self.pending), self.timer, leg.timer_token, leg.ledger.filled)
         self.feed(TimerFired(now=self.now, token=token))
         assert (leg.state, len(self.pending), self.timer, leg.timer_token, leg.ledger.filled) == before
+
+    # ------------------------------------------------------------------ rules: book updates (issue 13)
+
+    @precondition(lambda self: not self.finished)
+    @rule(data=st.data())
+    @step
+    def book_updated(self, data: st.DataObject) -> None:
+        """The venue pushes a quote (any shape, locked and crossed too) in whatever state the
+        leg is: a resting order may be repriced, through a confirmed cancel, never beside a
+        second live order (``take`` checks every placement)."""
+        self.feed(BookUpdated(now=self.now, bbo=self.draw_bbo(data)))
 
     # ------------------------------------------------------------------ rules: after the end
 

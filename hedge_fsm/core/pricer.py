@@ -15,11 +15,31 @@ Rules (docs/design.md, The leg machine):
   price. Post-only.
 * The touch is a *marketable* limit at the opposite best, not post-only: a
   taker fill with a price cap (a post-only order there could never fill).
+
+Urgency (:func:`urgent_attempt`): the ladder is climbed sooner when waiting
+risks more than crossing costs. The risk of leaving ``exposure_share`` of the
+target unhedged for the ``time_left`` of the budget is
+``risk_bps = exposure_share * sigma_bps * sqrt(time_left)`` (sigma in bps per
+√second, one standard deviation of the move, as the quality benchmark's
+λ = 1 penalty counts it); crossing costs ``crossing_cost_bps = spread_bps +
+(taker_fee - maker_fee) in bps``. When ``risk_bps >= crossing_cost_bps`` the
+attempt is priced at the touch at once; when ``risk_bps >= crossing_cost_bps /
+2`` break-even (the slowest rung) is skipped; otherwise the ladder is as above.
+The budget is a ceiling, not a target: a volatile market or a large exposure
+crosses early, a quiet one waits for a maker fill. Volatility is a statistic,
+not money, so it is a float; prices stay Decimal.
+
+Queue (:func:`is_queue_too_deep`): an order that joined a level behind others'
+quantity is too deep when what is ahead of it plus its own rest cannot trade
+in the time left at the rate the level has been seen to trade; without an
+observed rate nothing is judged.
 """
 
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import attrs
@@ -31,11 +51,17 @@ __all__ = [
     "PriceQuote",
     "Rung",
     "break_even_price",
+    "crossing_cost_bps",
     "inside_spread_price",
     "is_break_even_feasible",
+    "is_more_aggressive",
+    "is_queue_too_deep",
     "price_attempt",
+    "realized_volatility_bps",
+    "risk_bps",
     "round_to_tick",
     "touch_price",
+    "urgent_attempt",
 ]
 
 
@@ -152,3 +178,81 @@ def price_attempt(
             price=inside_spread_price(side, bbo, tick), post_only=True, rung=Rung.INSIDE_SPREAD
         )
     return PriceQuote(price=touch_price(side, bbo, tick), post_only=False, rung=Rung.TOUCH)
+
+
+# ---------------------------------------------------------------------- urgency (issue 13)
+
+BPS = 10_000.0
+"""Basis points per unit."""
+
+
+def realized_volatility_bps(
+    samples: Sequence[tuple[float, Decimal]], *, min_span: float = 1.0, min_samples: int = 3
+) -> float | None:
+    """The mid's volatility in bps per √second from ``(time, mid)`` observations in time order.
+
+    ``sqrt(Σ ln(m_i / m_{i-1})² / (t_n - t_0)) * 10⁴``: observations that only record changes
+    (a quote stream) are fine, an unchanged interval adds no return. None when fewer than
+    ``min_samples`` observations, or observations spanning less than ``min_span`` seconds:
+    one jump in a short window says little about the next second.
+    """
+    if len(samples) < max(2, min_samples):
+        return None
+    span = samples[-1][0] - samples[0][0]
+    if span < min_span or span <= 0:
+        return None
+    total = 0.0
+    previous = samples[0][1]
+    for _, mid in samples[1:]:
+        if previous > 0 and mid > 0:
+            total += math.log(float(mid / previous)) ** 2
+        previous = mid
+    return math.sqrt(total / span) * BPS
+
+
+def risk_bps(*, volatility_bps: float, time_left: float, exposure_share: float) -> float:
+    """One standard deviation of the move on what is still unhedged, over the time left (bps)."""
+    return max(exposure_share, 0.0) * max(volatility_bps, 0.0) * math.sqrt(max(time_left, 0.0))
+
+
+def crossing_cost_bps(bbo: BBO, instrument: Instrument) -> float:
+    """What crossing now costs against resting: the spread plus the taker-maker fee gap (bps)."""
+    mid = bbo.mid
+    if mid <= 0:
+        return math.inf
+    spread = float((bbo.ask - bbo.bid) / mid) * BPS
+    fee_gap = float(instrument.taker_fee - instrument.maker_fee) * BPS
+    return max(spread, 0.0) + max(fee_gap, 0.0)
+
+
+def urgent_attempt(
+    *, attempt: int, inside_tick_attempts: int, risk: float, crossing_cost: float
+) -> int:
+    """The ladder attempt to price: ``attempt``, or a later one when waiting risks too much.
+
+    ``risk >= crossing_cost``: the touch (``inside_tick_attempts``); ``risk >=
+    crossing_cost / 2``: past break-even (at least attempt 1). Never an earlier attempt.
+    """
+    if risk >= crossing_cost:
+        return max(attempt, inside_tick_attempts)
+    if risk >= crossing_cost / 2:
+        return max(attempt, 1)
+    return attempt
+
+
+def is_more_aggressive(side: Side, price: Decimal, than: Decimal) -> bool:
+    """Is ``price`` more aggressive than ``than`` for ``side`` (a higher buy, a lower sell)?"""
+    return price > than if side is Side.BUY else price < than
+
+
+def is_queue_too_deep(
+    *, ahead: Decimal, quantity: Decimal, time_left: float, traded_per_second: float | None
+) -> bool:
+    """Can the queue ahead plus our own quantity not trade in ``time_left`` at the level's rate?
+
+    Nothing ahead: never too deep (a new price cannot improve the queue). No observed
+    rate (None): not judged.
+    """
+    if ahead <= 0 or traded_per_second is None:
+        return False
+    return float(ahead + quantity) > traded_per_second * max(time_left, 0.0)

@@ -20,6 +20,7 @@ __all__ = [
     "AmendRejected",
     "BboFailed",
     "BboReceived",
+    "BookUpdated",
     "CancelConfirmed",
     "CancelFailed",
     "Event",
@@ -214,3 +215,15 @@ class LegFinished(Event):
     """A leg machine reached a terminal state."""
 
     TRIGGER: ClassVar[str] = "leg_finished"
+
+
+@attrs.frozen(kw_only=True)
+class BookUpdated(Event):
+    """The top of the book moved (a venue's quote stream, or a BBO polled while an order rests).
+
+    Delivered to a leg whose order rests, so it can reprice when the order is no longer where
+    the ladder wants it; ``bbo`` is the quote as it reached the engine.
+    """
+
+    TRIGGER: ClassVar[str] = "book_updated"
+    bbo: BBO

@@ -83,13 +83,23 @@ Rules that hold (the invariants (docs/design.md)):
 from __future__ import annotations
 
 import enum
+from collections import deque
 from decimal import Decimal
 
 import attrs
 
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.core.ledger import Ledger, OrderRecord
-from hedge_fsm.core.pricer import PriceQuote, price_attempt
+from hedge_fsm.core.pricer import (
+    PriceQuote,
+    crossing_cost_bps,
+    is_more_aggressive,
+    is_queue_too_deep,
+    price_attempt,
+    realized_volatility_bps,
+    risk_bps,
+    urgent_attempt,
+)
 from hedge_fsm.core.targets import floor_to_step, is_unplaceable, remaining_quantity
 from hedge_fsm.core.tracker import build_hedge_result
 from hedge_fsm.errors import RejectReason
@@ -106,6 +116,7 @@ from hedge_fsm.machines.commands import (
 from hedge_fsm.machines.events import (
     BboFailed,
     BboReceived,
+    BookUpdated,
     CancelConfirmed,
     CancelFailed,
     Event,
@@ -162,6 +173,13 @@ STRAY = (
     "placed while it may fill"
 )
 OLD_ANSWER = "a placement's answer can come after the leg stopped waiting for it (timer, lookup)"
+# Repricing on the book (issue 13 item 2): see BOOK_EDGES below the table.
+BOOK_AWAY = (
+    "the book moved away from the resting order (or its queue cannot trade in the time left): "
+    "after the minimum rest it is repriced instead of waiting out its attempt"
+)
+BOOK_NOTED = "a book update that asks nothing of the order is only noted (volatility, queue)"
+BOOK_LATE = "the book is kept up to date in every live state: the leg prices from it when its order rests"
 
 # fmt: off
 LEG_EDGES: tuple[Edge, ...] = (
@@ -249,6 +267,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("query_failed",        S.POLLING, None,              (), ()),
     E("timer_fired",         S.POLLING, None,              ("is_stale_timer",), ()),
     E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_attempt_expired",), ("emit_cancel",)),
+    E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("mark_book_reprice", "emit_cancel"),
+      "the book moved away during the minimum rest and has not moved since: the poll reprices"),
     E("timer_fired",         S.POLLING, None,              (), ("poll_order",)),
 
     # ---- partial: fills seen, target not reached, the rest is being cancelled
@@ -378,6 +398,23 @@ _LIVE = (
 _LATE_TRIGGERS = (
     "order_acked", "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
 )
+# ---- book updates (issue 13 item 2): a resting order is repriced on the book, not only on the
+# attempt's timer. The decision (``is_reprice_due``) is apart from the mechanism: today the
+# existing cancel path (``emit_cancel`` -> cancelling -> retry -> pricing); an amend-capable
+# ``reprice_order`` replaces ``emit_cancel`` in the three ``is_reprice_due`` edges (these two
+# and the polling timer's, in the table above).
+# fmt: off
+BOOK_EDGES: tuple[Edge, ...] = (
+    E("book_updated",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("note_book", "mark_book_reprice", "emit_cancel"), BOOK_AWAY),
+    E("book_updated",        S.POLLING, None,              (), ("note_book",), BOOK_NOTED),
+    E("bbo_received",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("note_book", "mark_book_reprice", "emit_cancel"),
+      "a venue without a quote stream: the BBO polled with the resting order shows the book moved away"),
+    E("bbo_received",        S.POLLING, None,              (), ("note_book",), BOOK_NOTED),
+)
+# fmt: on
+LEG_EDGES += BOOK_EDGES
+LEG_EDGES += tuple(E("book_updated", state, None, (), ("note_book",), BOOK_LATE) for state in _LIVE if state != S.POLLING)
+
 LEG_EDGES += late_report_edges(LEG_EDGES, _LIVE, _LATE_TRIGGERS, LATE)
 # A placement's own answer (refusal, ambiguity) can arrive once the leg has moved on: its
 # lookup found the order, or the leg's timer gave up waiting. It carries no fill: ignored.
@@ -488,6 +525,25 @@ class LegHedge(FsmModel):
         """When the engine learned of the trigger fill (the leg's start for a direct hedge)."""
         self.working_at: float | None = None
         """When the venue first showed one of the leg's orders working (resting or filled)."""
+        # ---- repricing on the book (issue 13 item 2)
+        self.rung_index = -1
+        """The ladder attempt (after urgency) the latest limit order was priced at."""
+        self.reprice_rung: int | None = None
+        """Set when the book asked for a reprice: the ladder attempt the replacement is priced at."""
+        self.book_reprices = 0
+        """Limit orders placed because the book moved (not counted in ``attempts``: a reprice
+        keeps the ladder's rung, so noise never climbs it; ``max_orders_per_leg`` bounds them)."""
+        self.book_bbo: BBO | None = None
+        """The latest book update, and when it came."""
+        self.book_at = 0.0
+        self.book_samples: deque[tuple[float, Decimal]] = deque(maxlen=64)
+        """(time, mid) of recent book updates: the volatility estimate behind the urgency."""
+        self.queue_ahead = ZERO
+        """Others' displayed quantity at the current order's level when it joined (0: it made
+        the level)."""
+        self.queue_level_size = ZERO
+        """The smallest displayed size seen at that level since (its fall is what traded)."""
+        self.queue_since = 0.0
 
     # ------------------------------------------------------------------ quantities
 
@@ -742,6 +798,145 @@ class LegHedge(FsmModel):
     def is_not_looking_up(self, event: Event) -> bool:
         return not self.looking_up
 
+    # ---- repricing on the book (issue 13 item 2): pure questions
+
+    @property
+    def wants_book_updates(self) -> bool:
+        """Does the leg want book updates (it is live)? Drivers deliver them only then.
+
+        Only a resting order acts on them, but the leg keeps the latest quote in every live
+        state: a quote that moved while the order travelled reprices it once it rests.
+        """
+        return not self.is_finished
+
+    def _volatility_bps(self) -> float | None:
+        return realized_volatility_bps(tuple(self.book_samples))
+
+    def _urgent_index(self, index: int, bbo: BBO, now: float) -> int:
+        """``index``, or a later ladder attempt when the risk of waiting outweighs crossing."""
+        volatility = self._volatility_bps()
+        if volatility is None or self.target <= 0:
+            return index
+        risk = risk_bps(
+            volatility_bps=volatility,
+            time_left=self.deadline - now,
+            exposure_share=float(self.remaining / self.target),
+        )
+        return urgent_attempt(
+            attempt=index,
+            inside_tick_attempts=self.policy.inside_tick_attempts,
+            risk=risk,
+            crossing_cost=crossing_cost_bps(bbo, self.instrument),
+        )
+
+    def _quote_at(self, index: int, bbo: BBO, now: float) -> tuple[int, PriceQuote]:
+        """The ladder's price for attempt ``index`` (urgency applied) on ``bbo``."""
+        index = self._urgent_index(index, bbo, now)
+        quote = price_attempt(
+            attempt=index,
+            side=self.side,
+            bbo=bbo,
+            instrument=self.instrument,
+            trigger=self.trigger,
+            inside_tick_attempts=self.policy.inside_tick_attempts,
+            break_even=self.config.break_even,
+            include_fees=self.config.break_even_include_fees,
+            break_even_max_ticks=self.config.break_even_max_ticks,
+        )
+        return index, quote
+
+    def _is_book_away(self, bbo: BBO, now: float) -> bool:
+        """Does the ladder, on ``bbo``, want a more aggressive price than the order's?"""
+        assert self.last_quote is not None
+        _, wanted = self._quote_at(self.rung_index, bbo, now)
+        return is_more_aggressive(self.side, wanted.price, self.last_quote.price)
+
+    def _level_size_after(self, bbo: BBO | None) -> Decimal:
+        """The smallest displayed size seen at the current order's level, ``bbo`` included."""
+        quote = self.last_quote
+        if bbo is None or quote is None or self.queue_ahead <= 0:
+            return self.queue_level_size
+        best, size = (bbo.bid, bbo.bid_size) if self.side is Side.BUY else (bbo.ask, bbo.ask_size)
+        return min(self.queue_level_size, size) if best == quote.price else self.queue_level_size
+
+    def _traded_per_second(self, level_size: Decimal, now: float) -> float | None:
+        """How fast the current order's level has been seen to trade (None: no trade seen)."""
+        traded = self.queue_ahead - level_size
+        elapsed = now - self.queue_since
+        if traded <= 0 or elapsed <= 0:
+            return None
+        return float(traded) / elapsed
+
+    def _is_queue_deep(self, bbo: BBO | None, now: float) -> bool:
+        current = self.current
+        assert current is not None
+        # Real venues show our own order in the level's size, the simulator does not: taking
+        # the smallest size seen as what is still ahead errs towards "too deep" by our quantity.
+        level_size = self._level_size_after(bbo)
+        return is_queue_too_deep(
+            ahead=max(ZERO, level_size),
+            quantity=current.quantity - current.filled,
+            time_left=self.attempt_deadline - now,
+            traded_per_second=self._traded_per_second(level_size, now),
+        )
+
+    def is_reprice_due(self, event: Event) -> bool:
+        """Is the resting order no longer where the ladder wants it, after its minimum rest?
+
+        The book moved away (the ladder's price on this book is more aggressive than the
+        order's), or the queue ahead cannot trade in the attempt's time left. Not before
+        ``config.min_rest`` (priority is not thrown away on noise), not once the attempt's own
+        time is up (its timer cancels it), and only while a replacement and the market fallback
+        still fit under ``max_orders_per_leg``.
+        """
+        bbo = self._book_for(event)
+        current = self.current
+        min_rest = self.config.min_rest
+        if (
+            min_rest is None
+            or bbo is None
+            or bbo.is_crossed
+            or current is None
+            or self.last_quote is None
+            or current.terminal
+            or current.is_market
+            or current.order_id is None
+            or current.filled > 0
+            or current.sent_at is None
+            or self.cancel_in_flight
+        ):
+            return False
+        if event.now < current.sent_at + min_rest or event.now >= min(self.attempt_deadline, self.deadline):
+            return False
+        if self.orders_sent >= self.config.max_orders_per_leg - 2:
+            return False
+        return self._is_book_away(bbo, event.now) or self._is_queue_deep(bbo, event.now)
+
+    def _book_for(self, event: Event) -> BBO | None:
+        """The book to judge the resting order on: the event's, or (a timer) the latest update
+        when it came after the order was sent (an older one is no newer than its price)."""
+        bbo = getattr(event, "bbo", None)
+        if isinstance(bbo, BBO):
+            return bbo
+        current = self.current
+        if self.book_bbo is None or current is None or current.sent_at is None:
+            return None
+        return self.book_bbo if self.book_at >= current.sent_at else None
+
+    def _polls_book(self, event: Event) -> bool:
+        """Without a quote stream, is the book fetched with this poll (the order has rested
+        about ``min_rest``, so an answer may reprice it)?"""
+        current = self.current
+        min_rest = self.config.min_rest
+        return (
+            min_rest is not None
+            and not self.capabilities.book_stream
+            and self.state == S.POLLING
+            and current is not None
+            and current.sent_at is not None
+            and event.now + self.policy.poll_interval >= current.sent_at + min_rest
+        )
+
     # ------------------------------------------------------------------ callbacks (do things)
 
     def _emit(self, command: Command) -> None:
@@ -805,24 +1000,22 @@ class LegHedge(FsmModel):
     def place_limit_order(self, event: Event) -> None:
         """Price the attempt on the ladder and send a limit order for what remains."""
         assert isinstance(event, BboReceived) and self.leg_index is not None
-        quote = price_attempt(
-            attempt=self.attempts,
-            side=self.side,
-            bbo=event.bbo,
-            instrument=self.instrument,
-            trigger=self.trigger,
-            inside_tick_attempts=self.policy.inside_tick_attempts,
-            break_even=self.config.break_even,
-            include_fees=self.config.break_even_include_fees,
-            break_even_max_ticks=self.config.break_even_max_ticks,
-        )
+        if self.reprice_rung is not None:
+            # The book asked for it: the same rung at the new price (a reprice is no attempt).
+            index, self.reprice_rung = self.reprice_rung, None
+            self.book_reprices += 1
+        else:
+            # The ladder never steps back below a rung a reprice already reached.
+            index = max(self.attempts, self.rung_index)
+            self.attempts += 1
+        self.rung_index, quote = self._quote_at(index, event.bbo, event.now)
+        self._note_queue(quote.price, event.bbo, event.now)
         quantity = self._order_quantity()
         client_order_id = self._next_client_id()
         record = self.ledger.register(
             client_order_id, side=self.side, quantity=quantity, post_only=quote.post_only
         )
         record.sent_at = event.now
-        self.attempts += 1
         self.last_bbo = event.bbo
         self.last_quote = quote
         wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
@@ -848,6 +1041,7 @@ class LegHedge(FsmModel):
         self.started = True
         if self.market_since is None:
             self.market_since = event.now
+        self.reprice_rung = None
         quantity = self._order_quantity()
         client_order_id = self._next_client_id()
         record = self.ledger.register(client_order_id, side=self.side, quantity=quantity, is_market=True)
@@ -920,8 +1114,12 @@ class LegHedge(FsmModel):
         self._wake_at(wake)
 
     def poll_order(self, event: Event) -> None:
-        """Ask the venue how the current order stands, and schedule the next poll."""
+        """Ask the venue how the current order stands (and, without a quote stream, how the
+        book stands once the order has rested), and schedule the next poll."""
         self._query_current(event)
+        if self._polls_book(event):
+            assert self.leg_index is not None
+            self._emit(FetchBbo(leg=self.leg_index))
         self.schedule_poll(event)
 
     def _query_current(self, event: Event) -> None:
@@ -935,6 +1133,37 @@ class LegHedge(FsmModel):
                 order_id=self.current.order_id,
             )
         )
+
+    # ---- repricing on the book (issue 13 item 2): callbacks
+
+    def note_book(self, event: Event) -> None:
+        """Keep the book update: the latest quote, a volatility sample, what traded at our level."""
+        assert isinstance(event, BookUpdated | BboReceived)
+        bbo = event.bbo
+        if bbo.is_crossed:
+            return
+        self.book_bbo = bbo
+        self.book_at = event.now
+        self.book_samples.append((event.now, bbo.mid))
+        self.queue_level_size = self._level_size_after(bbo)
+
+    def _note_queue(self, price: Decimal, bbo: BBO, now: float) -> None:
+        """Remember what is ahead of an order joining ``bbo``'s best level (nothing inside it)."""
+        best, size = (bbo.bid, bbo.bid_size) if self.side is Side.BUY else (bbo.ask, bbo.ask_size)
+        self.queue_ahead = size if price == best else ZERO
+        self.queue_level_size = self.queue_ahead
+        self.queue_since = now
+
+    def mark_book_reprice(self, event: Event) -> None:
+        """The book asked for a reprice: the replacement keeps the rung (past break-even), or
+        steps to the touch when the queue, not the price, is the problem."""
+        bbo = self._book_for(event)
+        assert bbo is not None
+        floor = max(self.rung_index, 1)
+        if self._is_book_away(bbo, event.now):
+            self.reprice_rung = floor
+        else:
+            self.reprice_rung = max(floor, self.policy.inside_tick_attempts)
 
     def emit_cancel(self, event: Event) -> None:
         """Cancel the current order; the leg waits for the venue to confirm it."""

@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from hedge_fsm.clock import TimerHandle
 from hedge_fsm.config import HedgeConfig
+from hedge_fsm.driving import book_event, book_streams
 from hedge_fsm.engine import CANCEL_GRACE, HedgeEngine, HedgeObserver, Resume, log_end, log_moves
 from hedge_fsm.errors import InvalidValue
 from hedge_fsm.machines.commands import Command, WaitUntil
@@ -53,6 +54,7 @@ from hedge_fsm.secrets import log
 from hedge_fsm.sim.loop import VirtualTimeDeadlock
 from hedge_fsm.sim.venue import SimVenue
 from hedge_fsm.values import ExecutionResult, HedgeTarget, LegSpec, TriggerFill
+from hedge_fsm.venue import BookStream
 
 __all__ = ["SimEngine", "SimLoop"]
 
@@ -436,6 +438,24 @@ class _LoopEngine(HedgeEngine):
             supervisor.dispatch(route, event)
             logged = log_moves(supervisor, logged)
 
+        async def follow_book(leg: int, venue: BookStream, symbol: str) -> None:
+            # As HedgeEngine._follow_book: pushed quotes go to a leg whose order rests.
+            try:
+                async for bbo in venue.book_updates(symbol):
+                    routed = book_event(supervisor, leg, bbo, loop.now)
+                    if routed is not None:
+                        queue.put_nowait((routed[0], routed[1], None))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the stream is a speed-up: polling carries on without it
+                _log.bind(hedge_id=hedge_id, leg=leg).warning(
+                    "book stream of {} stopped: {}", supervisor.plans[leg].venue, exc
+                )
+
+        streams = [
+            loop.spawn(follow_book(leg, venue, symbol))
+            for leg, venue, symbol in book_streams(self.venues, supervisor)
+        ]
         try:
             # Inside the try, as HedgeEngine: an observer may refuse the hedge before anything is sent.
             for observer in observers:
@@ -451,12 +471,16 @@ class _LoopEngine(HedgeEngine):
         except BaseException:
             for timer in timers.values():
                 timer.cancel()
-            for task in in_flight:
+            for task in (*in_flight, *streams):
                 task.cancel()
             raise
         for timer in timers.values():
             timer.cancel()
         timers.clear()
+        for task in streams:
+            task.cancel()
+        if streams:
+            await loop.wait(set(streams), math.inf)
         if in_flight:
             # Venue calls still out: their answers may carry fills. Wait (bounded).
             # As HedgeEngine: each call is bounded by its own timeout; the wait is bounded

@@ -56,7 +56,7 @@ import asyncio
 import enum
 import math
 import random
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -490,6 +490,7 @@ class SimVenue:
         post_only_reject: PostOnlyReject = PostOnlyReject.RAISE,
         reduce_only_min_notional: bool = True,
         capabilities: VenueCapabilities | None = None,
+        book_stream: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise InvalidValue(f"SimVenue.name must be a non-empty str, got {name!r}")
@@ -513,6 +514,13 @@ class SimVenue:
             else VenueCapabilities(reports_cancel_early=self.fault_plan.understate_cancel > 0)
         )
         """What this venue says it can do; its ``request_window`` is enforced on arrival."""
+        if not isinstance(book_stream, bool):
+            raise InvalidValue(
+                f"SimVenue.book_stream must be a bool, got {book_stream!r}", field="book_stream"
+            )
+        # The simulated venue pushes its quotes (``book_updates``) unless told not to: the
+        # capability follows this switch, whatever ``capabilities`` said.
+        self.capabilities = attrs.evolve(self.capabilities, book_stream=book_stream)
         self.faults = FaultInjector(
             self.fault_plan, random.Random(f"{seed}/{name}/faults/{self.fault_plan.seed}")
         )
@@ -959,6 +967,44 @@ class SimVenue:
         return await self._round_trip(
             "position", symbol, fault, self.latency.position, act, mutating=False
         )
+
+    # ------------------------------------------------------------------ quote stream (BookStream)
+
+    @property
+    def supports_book_updates(self) -> bool:
+        """Whether :meth:`book_updates` pushes anything (``capabilities.book_stream``)."""
+        return self.capabilities.book_stream
+
+    async def book_updates(self, symbol: str) -> AsyncIterator[BBO]:
+        """Push the top of ``symbol``'s book each time it changes, one-way latency late.
+
+        The quote changes on the market's quote grid; each refresh reaches the client
+        ``lag`` later, the reply share of the BBO latency (without jitter: the stream draws
+        no random numbers, so every call's latencies stay what they were without it). The
+        stream is quiet while no order of ours rests on the book (an idle book is not stepped,
+        and there is nothing to reprice) and while the venue is down.
+        """
+        book = self._book(symbol, "book_updates")
+        face = self.clock_face
+        op = self.latency.bbo
+        lag = op.latency * (1.0 - op.request_share)
+        interval = self.market.quote_interval
+        last: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
+        while True:
+            now = face.time()
+            # The next quote refresh whose news has not reached the client yet.
+            refresh = math.floor((now - lag - self.market.origin) / interval + 1e-9) + 1
+            wake = self.market.origin + refresh * interval + lag
+            await face.sleep(max(wake - now, 1e-9))
+            now = self._sync()
+            if not book.is_live or self.fault_plan.in_outage(now):
+                continue
+            # The epsilon absorbs float rounding between the refresh's time and now - lag.
+            bbo = book.bbo_at(now - lag + 1e-9)
+            key = (bbo.bid, bbo.ask, bbo.bid_size, bbo.ask_size)
+            if key != last:
+                last = key
+                yield bbo
 
     # ------------------------------------------------------------------ inspection (sync)
 

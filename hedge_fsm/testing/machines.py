@@ -86,6 +86,7 @@ from hedge_fsm.machines.commands import (
 from hedge_fsm.machines.events import (
     BboFailed,
     BboReceived,
+    BookUpdated,
     CancelConfirmed,
     CancelFailed,
     Event,
@@ -390,6 +391,7 @@ def _event_for(trigger: str, now: float) -> Event:
         "position_failed": lambda: PositionFailed(now=now),
         "targets_set": lambda: TargetsSet(now=now),
         "leg_finished": lambda: LegFinished(now=now),
+        "book_updated": lambda: BookUpdated(now=now, bbo=BBO(bid=Decimal(99), ask=Decimal(101))),
     }
     return build[trigger]()
 
