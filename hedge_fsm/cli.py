@@ -42,6 +42,7 @@ from hedge_fsm.sweep import add_sweep_parser, run_sweep_command
 
 if TYPE_CHECKING:
     from hedge_fsm.episode import Episode, LegReport
+    from hedge_fsm.values import ExecutionResult
 
 __all__ = [
     "EXIT_FAILED",
@@ -210,6 +211,10 @@ RESULT_FIELDS: tuple[_Field, ...] = (
     ("fees\n(USDT)", "fees (USDT)", lambda leg, m: _fmt(leg.fees), True, False),
     ("cost (bps)\nwith fees", "cost (bps), fees included", lambda leg, m: _fmt(leg.cost_bps), True, False),
     ("time to\nflat (s)", "time to flat (s)", lambda leg, m: _fmt(leg.time_to_flat), True, False),
+    ("unwound\n(ct)", "unwound (contracts)", lambda leg, m: _fmt(leg.unwound), True, True),
+    ("unwind\nbps", "unwind cost (bps of it)", lambda leg, m: _fmt(leg.unwind_cost_bps, 2), True, True),
+    ("trimmed\n(ct)", "trimmed (contracts)", lambda leg, m: _fmt(leg.trimmed), True, True),
+    ("trim\nbps", "trim cost (bps of it)", lambda leg, m: _fmt(leg.trim_cost_bps, 2), True, True),
     ("state", "state", lambda leg, m: leg.state, False, False),
 )
 
@@ -277,6 +282,36 @@ def result_table(
     return blocks
 
 
+COST_FIELDS = (
+    "cost_basis", "entry_cost", "hedge_cost", "unwind_cost", "trim_cost", "total_cost", "total_fees",
+    "entry_cost_bps", "hedge_cost_bps", "unwind_cost_bps", "trim_cost_bps", "total_cost_bps",
+)
+"""The :class:`~hedge_fsm.ExecutionResult` cost fields ``simulate --json`` writes under ``cost``."""
+
+
+def cost_table(result: ExecutionResult) -> Table:
+    """The episode's whole cost against the trader's intended prices, part by part."""
+    table = Table(title="Episode cost", header_style="bold", box=box.SIMPLE_HEAD)
+    table.add_column("part", no_wrap=True)
+    table.add_column("USDT", justify="right", no_wrap=True)
+    table.add_column("bps", justify="right", no_wrap=True)
+    for part in ("entry", "hedge", "unwind", "trim", "total"):
+        cost = getattr(result, f"{part}_cost")
+        bps = getattr(result, f"{part}_cost_bps")
+        table.add_row(part, _fmt(cost), _fmt(bps, 2), style="bold" if part == "total" else None)
+    return table
+
+
+def cost_note(result: ExecutionResult) -> str:
+    """What the episode cost table measures, with its basis and the fees in it."""
+    return (
+        "Episode cost: every trade against the price the trader asked for (the entry limits), "
+        f"fees included (all fees {_fmt(result.total_fees)} USDT), in bps of the trigger's entry "
+        f"fill at its limit, {_fmt(result.cost_basis)} USDT; positive is paid."
+        + (" The trigger leg was trimmed instead of unwinding the hedge." if result.trimmed else "")
+    )
+
+
 def _multipliers(episode: Episode) -> list[Decimal]:
     """Tokens per contract of each leg, read from its simulated venue (no latency, no faults)."""
     from hedge_fsm.sim import run
@@ -325,6 +360,11 @@ def _simulate(args: argparse.Namespace, out: Console) -> int:
             "transitions": [converter.unstructure(t) for t in result.transitions],
             "timeline": [converter.unstructure(e) for e in episode.timeline],
             "invariant_violations": episode.invariant_violations,
+            "cost": {
+                name: None if getattr(result, name) is None else str(getattr(result, name))
+                for name in COST_FIELDS
+            },
+            "trimmed": result.trimmed,
         }
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
         return status
@@ -351,6 +391,8 @@ def _simulate(args: argparse.Namespace, out: Console) -> int:
 
     out.print(result_table(episode.legs, _multipliers(episode), out))
     out.print(RESULT_NOTE)
+    out.print(cost_table(result))
+    out.print(cost_note(result))
     colour = "green" if result.state == "done" else "yellow" if result.state != "failed" else "red"
     out.print(
         f"final state [bold {colour}]{result.state}[/bold {colour}]   "

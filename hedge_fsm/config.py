@@ -339,6 +339,10 @@ class HedgeConfig:
     """How long a working limit order rests before a book update may reprice it (seconds), so
     that queue priority is not thrown away on noise; None: reprice only when the attempt's time
     is up. Default 0.5, or half the shorter ``attempt_wait`` of the two policies."""
+    trim_before_unwind: bool = attrs.field(default=True, validator=boolean)
+    """When a venue minimum (notional, quantity) leaves a hedge leg short by more than a lot,
+    reduce the trigger leg by the unhedged amount (a market order) where that is placeable,
+    instead of unwinding the whole position; False: always unwind (the earlier behaviour)."""
 
     def __attrs_post_init__(self) -> None:
         owner = type(self).__name__

@@ -161,6 +161,9 @@ STATE_LEGENDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
                 "reconcile; the residual is in the result and an operator is needed.",
                 "cancelled": "Terminal: the entry ended with no fill at all; nothing to "
                 "hedge.",
+                "trimming": "A venue minimum left a hedge leg short by more than a lot: the "
+                "trigger leg is reduced by the unhedged amount with a market order, instead "
+                "of unwinding every leg; what the trim cannot balance is rolled back.",
             }
         ),
     }

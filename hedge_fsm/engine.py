@@ -375,6 +375,7 @@ class HedgeEngine:
                 reduce_only=leg.reduce_only,
                 baseline=baselines[i],
                 capabilities=capabilities_of(self.venues[leg.venue]),
+                post_only=leg.post_only if isinstance(leg, LegSpec) else True,
             )
             for i, leg in enumerate(legs)
         ]

@@ -77,7 +77,9 @@ record, because its two hedges cannot be told apart. One key was added, and
 it is optional: ``plans[].capabilities`` (the venue's
 :class:`~hedge_fsm.venue.VenueCapabilities` at set-up, which the machines
 read); a start record without it replays with the default capabilities,
-which is what the code that wrote it assumed. One record kind was added,
+which is what the code that wrote it assumed; likewise ``plans[].post_only``
+(``LegSpec.post_only``), absent meaning the entry was not post-only, as that code
+sent it. One record kind was added,
 ``resume`` (above): an older reader refuses a journal that holds one, as it
 should (it would misread the recovery's commands); a journal recovered by an
 older version has no such record, and :meth:`~hedge_fsm.HedgeEngine.recover`
@@ -194,6 +196,7 @@ def _start_data(supervisor: HedgeSupervisor) -> dict[str, Any]:
                 "reduce_only": plan.reduce_only,
                 "baseline": str(plan.baseline),
                 "capabilities": converter.unstructure(plan.capabilities),
+                "post_only": plan.post_only,
             }
             for plan in supervisor.plans
         ],
@@ -518,6 +521,8 @@ class _PlanData:
     baseline: Decimal
     capabilities: VenueCapabilities | None = None
     """Absent in journals written before capabilities were journaled: the defaults."""
+    post_only: bool = False
+    """Absent in journals written before ``LegSpec.post_only``: entries were not post-only."""
 
 
 @attrs.frozen(kw_only=True)
@@ -840,6 +845,7 @@ def build_supervisor(start: dict[str, Any]) -> HedgeSupervisor:
             reduce_only=plan.reduce_only,
             baseline=plan.baseline,
             capabilities=plan.capabilities if plan.capabilities is not None else DEFAULT_CAPABILITIES,
+            post_only=plan.post_only,
         )
         for plan in data.plans
     ]

@@ -215,6 +215,10 @@ class LegSpec:
     quantity: Decimal = attrs.field(validator=positive)
     price: Decimal = attrs.field(validator=positive)
     reduce_only: bool = attrs.field(default=False, validator=boolean)
+    post_only: bool = attrs.field(default=True, validator=boolean)
+    """The entry order is post-only (a maker order, as a resting entry is meant to be): a
+    price that would take at once is refused by the venue and the entry is aborted. False
+    lets the entry take liquidity at its limit."""
 
 
 @attrs.frozen(kw_only=True)
@@ -265,12 +269,45 @@ class HedgeResult:
     state: str = ""
     """The final state of the leg's machine (``done``, ``rollback``; ``entry`` for a trigger)."""
     rolled_back_quantity: Decimal = attrs.field(default=ZERO, validator=non_negative)
-    """Quantity traded on the opposite side to unwind this leg during a rollback."""
+    """Quantity traded on the opposite side to unwind this leg during a rollback (and to trade
+    back an over-hedge reconciliation found); trims are apart, in :attr:`trimmed_quantity`."""
     reaction_time: float | None = None
     """Seconds (engine clock) from the trigger fill, as the engine learned of it, to the first
     hedge order of this leg working at the hedge venue: 0.0 for a leg that adopted its resting
     entry order; None for a leg that placed nothing (the trigger, a leg with nothing to
     hedge). For a direct hedge it runs from the hedge's start."""
+    # ---- the whole cost: every trade of the leg against the price the trader asked for.
+    # A group's cost is sum(sign(side) x (fill price - intended price) x quantity) + its fees,
+    # in quote currency (positive: paid). The groups add up to ``total_cost``.
+    intended_price: Decimal | None = attrs.field(default=None, validator=optional(positive))
+    """The mark every cost of this leg is measured against: the entry limit price, or for a
+    direct hedge the trigger's price per token times this leg's multiplier (None: unknown,
+    and every cost below is None)."""
+    entry_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """The leg's entry fills: slippage against ``intended_price`` plus their fees (quote)."""
+    hedge_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """The leg machine's hedge fills: slippage against ``intended_price`` plus fees (quote)."""
+    unwind_average_price: Decimal | None = attrs.field(default=None, validator=optional(positive))
+    """Average price of the unwind trades (``rolled_back_quantity``), None when there were none."""
+    unwind_fees: Decimal = attrs.field(default=ZERO, validator=check_decimal)
+    """Fees paid on the unwind trades (quote); not in :attr:`fees`."""
+    unwind_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """The unwind trades: slippage against ``intended_price`` plus ``unwind_fees`` (quote)."""
+    unwind_cost_bps: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """``unwind_cost`` in bps of the unwound quantity at ``intended_price`` (None: no unwind)."""
+    trimmed_quantity: Decimal = attrs.field(default=ZERO, validator=non_negative)
+    """Quantity traded on the opposite side to trim this (trigger) leg down to what the other
+    legs could hedge, instead of unwinding; 0 when no trim filled."""
+    trim_average_price: Decimal | None = attrs.field(default=None, validator=optional(positive))
+    """Average price of the trim trades, None when there were none."""
+    trim_fees: Decimal = attrs.field(default=ZERO, validator=check_decimal)
+    """Fees paid on the trim trades (quote); not in :attr:`fees`."""
+    trim_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """The trim trades: slippage against ``intended_price`` plus ``trim_fees`` (quote)."""
+    trim_cost_bps: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """``trim_cost`` in bps of the trimmed quantity at ``intended_price`` (None: no trim)."""
+    total_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """Entry + hedge + unwind + trim cost of this leg, fees included (quote)."""
 
     def __attrs_post_init__(self) -> None:
         if self.maker_quantity + self.taker_quantity != self.filled_quantity:
@@ -315,6 +352,37 @@ class ExecutionResult:
     error_message: str | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
+    # ---- the episode's whole cost (sums of the legs' costs; see HedgeResult). Every *_bps
+    # is in bps of ``cost_basis``, so the four parts add up to ``total_cost_bps``.
+    cost_basis: Decimal | None = attrs.field(default=None, validator=optional(non_negative))
+    """The notional the costs are measured in (quote): the reference (trigger) leg's entry
+    fill at its intended price; for a direct hedge, every leg's target at its intended price.
+    None when a leg's intended price is unknown."""
+    entry_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """Entry slippage against the intended prices plus entry fees, every leg (quote)."""
+    hedge_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """Hedge slippage against the intended prices plus hedge fees, every leg (quote)."""
+    unwind_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """Rollback (unwind) trades' slippage plus their fees, every leg (quote)."""
+    trim_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """Trim trades' slippage plus their fees, every leg (quote)."""
+    total_cost: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """``entry_cost + hedge_cost + unwind_cost + trim_cost`` (quote, positive: paid)."""
+    total_fees: Decimal = attrs.field(default=ZERO, validator=check_decimal)
+    """Every fee of the episode: entry, hedge, unwind and trim (quote)."""
+    entry_cost_bps: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """``entry_cost`` in bps of ``cost_basis``."""
+    hedge_cost_bps: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """``hedge_cost`` in bps of ``cost_basis``."""
+    unwind_cost_bps: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """``unwind_cost`` in bps of ``cost_basis``."""
+    trim_cost_bps: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """``trim_cost`` in bps of ``cost_basis``."""
+    total_cost_bps: Decimal | None = attrs.field(default=None, validator=optional(check_decimal))
+    """``total_cost`` in bps of ``cost_basis`` (None when the basis is unknown or zero)."""
+    trimmed: bool = attrs.field(default=False, validator=boolean)
+    """A trim traded: the trigger leg was reduced to what the other legs could hedge, instead
+    of unwinding the whole position (the state is still ``done``)."""
 
     @property
     def success(self) -> bool:

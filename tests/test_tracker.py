@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hedge_fsm import ExecutionMode, HedgeResult, Instrument, OrderInfo, OrderStatus, Side
 from hedge_fsm.core.ledger import Ledger
-from hedge_fsm.core.tracker import build_hedge_result, execution_mode
+from hedge_fsm.core.tracker import build_hedge_result, cost_bps, execution_mode, trade_cost
 from tests.strategies import lots, ticks
 
 D = Decimal
@@ -251,3 +251,44 @@ def test_a_leg_that_traded_nothing_keeps_its_own_error() -> None:
     """An error already given is kept (not replaced by the nothing-traded note)."""
     hedge = result(Ledger(), "2", success=True, state="done", error="below min notional")
     assert (hedge.success, hedge.error_message) == (False, "below min notional")
+
+
+# ---------------------------------------------------------------------------- trade costs
+
+
+def test_trade_cost_prices_slippage_against_the_mark_plus_fees() -> None:
+    """By hand, mark 100: a post-only buy of 2 at 99.95 (maker, 2 bps) and a market sell of
+    0.5 at 99.90 (taker, 5 bps). Slippage: 2 x (99.95 - 100) = -0.1 (bought below the mark),
+    -1 x 0.5 x (99.90 - 100) = +0.05 (sold below it). Fees: 2 x 99.95 x 0.0002 = 0.03998 and
+    0.5 x 99.90 x 0.0005 = 0.024975. Cost -0.1 + 0.05 + 0.064955 = 0.014955; average price
+    (199.9 + 49.95) / 2.5 = 99.94."""
+    ledger = Ledger()
+    for cid, side, quantity, price, post_only in (
+        ("b", Side.BUY, D("2"), D("99.95"), True), ("s", Side.SELL, D("0.5"), D("99.90"), False)
+    ):
+        ledger.register(cid, side=side, quantity=quantity, post_only=post_only, is_market=not post_only)
+        ledger.apply(OrderInfo(order_id=f"v-{cid}", client_order_id=cid, symbol="BTC-PERP", side=side,
+                               quantity=quantity, price=price if post_only else None,
+                               status=OrderStatus.FILLED, filled_quantity=quantity, average_price=price))
+    cost = trade_cost(
+        ledger.orders.values(), mark=D("100"), maker_fee=BTC.maker_fee, taker_fee=BTC.taker_fee
+    )
+
+    assert cost.quantity == D("2.5")
+    assert cost.average_price == D("99.94")
+    assert cost.fees == D("0.064955")
+    assert cost.cost == D("0.014955")
+
+
+def test_trade_cost_without_a_mark_is_unknown_unless_nothing_traded() -> None:
+    """No intended price: a group with fills has no cost (None), an empty group costs 0."""
+    ledger = Ledger()
+    fill(ledger, "b", "1", "100")
+    assert trade_cost(ledger.orders.values(), mark=None, maker_fee=D(0), taker_fee=D(0)).cost is None
+    assert trade_cost((), mark=None, maker_fee=D(0), taker_fee=D(0)).cost == 0
+
+
+def test_cost_bps_is_none_without_a_basis() -> None:
+    """7 USDT on a 200 USDT basis is 350 bps; no basis (or a zero one) gives None."""
+    assert cost_bps(D("7"), D("200")) == D("350")
+    assert cost_bps(D("7"), D("0")) is None and cost_bps(None, D("200")) is None

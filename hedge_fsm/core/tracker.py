@@ -6,14 +6,18 @@ when it is below a lot and the leg counts as hedged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
-from hedge_fsm.core.ledger import Ledger
+import attrs
+
+from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.values import ExecutionMode, HedgeResult, Instrument, Side
 
-__all__ = ["build_hedge_result", "execution_mode"]
+__all__ = ["TradeCost", "build_hedge_result", "cost_bps", "execution_mode", "trade_cost"]
 
 ZERO = Decimal(0)
+BPS = Decimal(10_000)
 
 
 def execution_mode(ledger: Ledger, *, target: Decimal) -> ExecutionMode:
@@ -81,3 +85,58 @@ def build_hedge_result(
         fees=ledger.fees(instrument.maker_fee, instrument.taker_fee) + extra_fees,
         state=state,
     )
+
+
+# --------------------------------------------------------------------------- costs
+
+
+@attrs.frozen(kw_only=True)
+class TradeCost:
+    """One group of trades (entry, hedge, unwind or trim) of one leg, priced against a mark."""
+
+    quantity: Decimal
+    """Contracts filled, every order of the group."""
+    average_price: Decimal | None
+    fees: Decimal
+    """Fees paid (quote), from each order's maker/taker split."""
+    cost: Decimal | None
+    """sum(sign(side) x (fill price - mark) x filled) + fees (quote, positive: paid);
+    None when the mark is unknown."""
+
+
+def trade_cost(
+    records: Iterable[OrderRecord], *, mark: Decimal | None, maker_fee: Decimal, taker_fee: Decimal
+) -> TradeCost:
+    """The cost of a group of orders against ``mark`` (the price the trader asked for).
+
+    Buying above the mark or selling below it costs; fees always cost (a rebate is a
+    negative fee). Summed over every trade of an episode, the groups give what the
+    episode lost against the trader's intended prices on the position it ended with.
+    """
+    quantity = ZERO
+    notional = ZERO
+    fees = ZERO
+    slippage = ZERO
+    for record in records:
+        if record.filled <= 0 or record.average_price is None:
+            continue
+        quantity += record.filled
+        notional += record.notional
+        fees += record.fee(maker_fee, taker_fee)
+        if mark is not None:
+            slippage += record.side.sign * (record.average_price - mark) * record.filled
+    return TradeCost(
+        quantity=quantity,
+        average_price=notional / quantity if quantity > 0 else None,
+        fees=fees,
+        # Nothing traded costs nothing, whether or not the mark is known.
+        cost=slippage + fees if mark is not None or quantity == 0 else None,
+    )
+
+
+def cost_bps(cost: Decimal | None, basis: Decimal | None) -> Decimal | None:
+    """``cost`` in basis points of ``basis`` (None when either is unknown or the basis is 0)."""
+    if cost is None or basis is None or basis <= 0:
+        return None
+    # A zero keeps no exponent ("0", not "0E+10" from the basis's scale).
+    return cost / basis * BPS if cost != 0 else ZERO

@@ -611,7 +611,8 @@ LONG_BINANCE_SHORT_BYBIT = [
     LegSpec(venue="binance", symbol=BTC, side=Side.BUY, quantity=D("0.003"), price=D("64999.0")),
     LegSpec(venue="bybit", symbol=BTC, side=Side.SELL, quantity=D("0.003"), price=D("65001.5")),
 ]
-# The entry orders as they go out on the wire (resting GTC limits, our client ids).
+# The entry orders as they go out on the wire (resting post-only limits, as
+# LegSpec.post_only defaults to: GTX on binance, PostOnly on bybit; our client ids).
 ENTRY_BINANCE = (
     "POST",
     "/fapi/v1/order",
@@ -620,7 +621,7 @@ ENTRY_BINANCE = (
     "price=64999",
     "quantity=0.003",
     "side=BUY",
-    "timeInForce=GTC",
+    "timeInForce=GTX",
     "type=LIMIT",
 )
 ENTRY_BYBIT = (
@@ -631,6 +632,7 @@ ENTRY_BYBIT = (
     "price=65001.5",
     "qty=0.003",
     "side=Sell",
+    "timeInForce=PostOnly",
 )
 
 
@@ -651,7 +653,7 @@ def test_binance_fills_first_bybit_entry_is_cancelled_and_the_post_only_hedge_fi
     assert result.legs[1].maker_quantity == D("0.003")  # the hedge rested and filled as a maker
     assert_nothing_left(outcome, binance, bybit)
 
-    # Binance: the entry only, a plain GTC limit; newClientOrderId carries our client id.
+    # Binance: the entry only, a post-only (GTX) limit; newClientOrderId carries our client id.
     assert [summary(r) for r in binance.trading_requests()] == [ENTRY_BINANCE]
     # Bybit: the entry, its cancel (by venue id) once binance filled, then the hedge:
     # timeInForce=PostOnly is bybit's post-only flag, orderLinkId our client id. The
