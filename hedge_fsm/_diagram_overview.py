@@ -157,7 +157,9 @@ def overview_dot(
     out = [f'digraph "{source.name}_overview" {{']
     out.append(
         f'  graph [label="{_text(title)}: overview", labelloc="t", fontname="{_FONT}", fontsize="18", '
-        f'tooltip="{_text(title)}", nodesep="0.3", ranksep="0.55"];'
+        f'tooltip="{_text(title)}", nodesep="0.3", ranksep="0.55", '
+        # One screen (2000 x 1300 pt) at most: graphviz scales a larger layout down to fit.
+        'size="27.7,18"];'
     )
     out.append(
         f'  node [shape="box", style="rounded,filled", fillcolor="{_STATE_FILL}", color="black", '

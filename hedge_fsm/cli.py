@@ -38,6 +38,7 @@ from hedge_fsm import __version__
 from hedge_fsm.config import HedgeConfig
 from hedge_fsm.convert import converter
 from hedge_fsm.errors import HedgeError
+from hedge_fsm.sim.presets import SCENARIOS
 from hedge_fsm.sweep import add_sweep_parser, run_sweep_command
 
 if TYPE_CHECKING:
@@ -497,8 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_EPILOG,
     )
     simulate.add_argument("--seed", type=_seed, default=1, help=f"random seed, 0 to {SEED_MAX} (default 1)")
-    simulate.add_argument("--scenario", default="calm", choices=("calm", "volatile", "faulty"),
-                          help="market scenario (default calm)")
+    simulate.add_argument("--scenario", default="calm", choices=tuple(SCENARIOS),
+                          help="market scenario (default calm; realistic: each venue's own faults)")
     simulate.add_argument("--config", help="a HedgeConfig TOML file")
     simulate.add_argument("--json", action="store_true", help="machine-readable output")
     simulate.add_argument("--journal", metavar="PATH", help="write the engine's journal (JSON Lines)")

@@ -126,6 +126,9 @@ STATE_LEGENDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
                 "cancelled; a fill during the cancel moves to partial.",
                 "confirming": "A terminal report that may understate the fill is confirmed "
                 "by a query before the next order is sized.",
+                "amending": "Where the venue amends: the resting order is changed in place "
+                "(an adopted entry amended down to the target, an expired attempt repriced); "
+                "a refused or unanswered amend falls back to cancel and replace.",
                 "retry": "Backoff before the next attempt.",
                 "market_fallback": "The limit budget is spent: a market order for what "
                 "remains is in flight.",
@@ -143,9 +146,11 @@ STATE_LEGENDS: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
                 "watching": "Every entry order is acknowledged and polled; the first leg "
                 "fully filled is the trigger.",
                 "cancelling": "Every other entry order is cancelled and waited on until "
-                "confirmed terminal, fills during the cancel counted.",
+                "confirmed terminal, fills during the cancel counted (with entry_handoff "
+                "adopt, only those that cannot be handed to their leg).",
                 "targeting": "Momentary: each leg's hedge target is computed from the "
-                "reference leg's actual fill through the contract multipliers.",
+                "reference leg's actual fill through the contract multipliers; a live entry "
+                "order is handed to its leg as attempt 0 (entry_handoff adopt).",
                 "hedging": "One leg machine per leg with something left to hedge, all "
                 "running at once.",
                 "reconciling": "Before done: settled position reads are compared with the "
@@ -173,7 +178,7 @@ HAPPY_PATHS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
         "leg": ("pricing", "placed", "polling", "done"),
         "supervisor": (
-            "idle", "entering", "watching", "cancelling", "targeting", "hedging", "reconciling", "done",
+            "idle", "entering", "watching", "targeting", "hedging", "reconciling", "done",
         ),
     }
 )

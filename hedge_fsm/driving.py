@@ -16,7 +16,12 @@ answers.
 Mapping venue outcomes to events is the one place where exceptions become
 data: a post-only refusal becomes ``PostOnlyRejected``; any other definitive
 refusal ``OrderRejected``; an ambiguous outcome — or any unexpected exception
-during a placement, since the order may exist — ``PlacementAmbiguous``. A
+during a placement, since the order may exist — ``PlacementAmbiguous``. An
+amend (``AmendOrder``, only sent where the venue says it amends) is answered
+``OrderAmended`` with the order as changed, ``AmendRejected`` when refused (the
+order is unchanged; a venue with no ``amend_order`` refuses too) and
+``AmendAmbiguous`` when the outcome is unknown (the machine looks the order
+up). An amend is bounded by the cancel timeout: both change a resting order. A
 report that cannot be about the order asked for (wrong symbol, side or id) is
 quarantined: it never reaches a ledger.
 
@@ -50,6 +55,7 @@ from hedge_fsm.errors import (
     VenueRejected,
 )
 from hedge_fsm.machines.commands import (
+    AmendOrder,
     CancelOrder,
     Command,
     FetchBbo,
@@ -59,6 +65,8 @@ from hedge_fsm.machines.commands import (
     ReadPosition,
 )
 from hedge_fsm.machines.events import (
+    AmendAmbiguous,
+    AmendRejected,
     BboFailed,
     BboReceived,
     BookUpdated,
@@ -66,6 +74,7 @@ from hedge_fsm.machines.events import (
     CancelFailed,
     Event,
     OrderAcked,
+    OrderAmended,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -105,6 +114,8 @@ def call_operation(command: Command) -> str:
         return "place_market"
     if isinstance(command, CancelOrder):
         return "cancel"
+    if isinstance(command, AmendOrder):
+        return "amend_order"
     if isinstance(command, QueryOrder):
         return "order"
     if isinstance(command, ReadPosition):
@@ -118,7 +129,7 @@ def call_timeout(command: Command, timeouts: CallTimeouts) -> float:
         return timeouts.bbo
     if isinstance(command, PlaceLimit | PlaceMarket):
         return timeouts.place
-    if isinstance(command, CancelOrder):
+    if isinstance(command, CancelOrder | AmendOrder):
         return timeouts.cancel
     if isinstance(command, QueryOrder):
         return timeouts.query
@@ -151,6 +162,14 @@ def venue_request(venue: Venue, symbol: str, command: Command) -> Awaitable[Any]
         )
     if isinstance(command, CancelOrder):
         return venue.cancel(symbol, command.order_id)
+    if isinstance(command, AmendOrder):
+        amend = getattr(venue, "amend_order", None)
+        if amend is None:
+            return _refuse_amend(getattr(venue, "name", "venue"))
+        request: Awaitable[Any] = amend(
+            symbol, command.order_id, price=command.price, quantity=command.quantity
+        )
+        return request
     if isinstance(command, QueryOrder):
         if command.order_id is not None:
             return venue.order(symbol, order_id=command.order_id)
@@ -158,6 +177,14 @@ def venue_request(venue: Venue, symbol: str, command: Command) -> Awaitable[Any]
     if isinstance(command, ReadPosition):
         return venue.position(symbol)
     raise AssertionError(f"unknown command {command!r}")
+
+
+async def _refuse_amend(name: str) -> OrderInfo:
+    # A venue that offers no amend_order refuses the amend: the machine cancels and replaces.
+    raise VenueRejected(
+        f"{name}: amend_order is not supported", reason=RejectReason.OTHER, venue=name,
+        operation="amend_order",
+    )
 
 
 def answer_event(command: Command, symbol: str, answer: Any, now: float) -> Event:
@@ -171,6 +198,8 @@ def answer_event(command: Command, symbol: str, answer: Any, now: float) -> Even
         if order.is_terminal:
             return CancelConfirmed(now=now, order=order)
         return OrderUpdated(now=now, order=order)
+    if isinstance(command, AmendOrder):
+        return OrderAmended(now=now, order=checked(command, symbol, answer))
     if isinstance(command, QueryOrder):
         return OrderUpdated(now=now, order=checked(command, symbol, answer))
     if isinstance(command, ReadPosition):
@@ -234,6 +263,13 @@ def failure_event(command: Command, exc: Exception, now: float) -> Event:
         return PlacementAmbiguous(now=now, client_order_id=command.client_order_id, message=message)
     if isinstance(command, CancelOrder):
         return CancelFailed(now=now, client_order_id=command.client_order_id, message=message)
+    if isinstance(command, AmendOrder):
+        if isinstance(exc, VenueRejected):
+            # Refused (not found included): the order is unchanged, whatever it now is.
+            return AmendRejected(
+                now=now, client_order_id=command.client_order_id, reason=exc.reason, message=message
+            )
+        return AmendAmbiguous(now=now, client_order_id=command.client_order_id, message=message)
     if isinstance(command, QueryOrder):
         if isinstance(exc, OrderNotFound):
             return OrderMissing(now=now, client_order_id=command.client_order_id)

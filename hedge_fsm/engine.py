@@ -69,6 +69,7 @@ from hedge_fsm.errors import (
     VenueError,
 )
 from hedge_fsm.machines.commands import (
+    AmendOrder,
     CancelOrder,
     Command,
     PlaceLimit,
@@ -77,6 +78,7 @@ from hedge_fsm.machines.commands import (
     WaitUntil,
 )
 from hedge_fsm.machines.events import (
+    AmendAmbiguous,
     CancelFailed,
     Event,
     OrderUpdated,
@@ -321,6 +323,12 @@ class HedgeEngine:
                 events.append(
                     (route, CancelFailed(now=now, client_order_id=command.client_order_id,
                                          message=restarted))
+                )
+            elif isinstance(command, AmendOrder):
+                # The amend may or may not have landed: the machine looks the order up.
+                events.append(
+                    (route, AmendAmbiguous(now=now, client_order_id=command.client_order_id,
+                                           message=restarted))
                 )
             elif isinstance(command, WaitUntil):
                 if last_timer.get(route) == record.id:
@@ -667,7 +675,7 @@ class HedgeEngine:
         plan = supervisor.plans[leg]
         venue = self.venues[plan.venue]
         symbol = plan.instrument.symbol
-        if isinstance(command, PlaceLimit | PlaceMarket | CancelOrder):
+        if isinstance(command, PlaceLimit | PlaceMarket | CancelOrder | AmendOrder):
             await self._rate_guard.acquire(plan.venue)
         event = await _call_venue(
             venue, plan.venue, symbol, command, self.clock, self.config.call_timeouts

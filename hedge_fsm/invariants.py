@@ -41,7 +41,9 @@ def check_leg(leg: LegHedge) -> list[str]:
     problems: list[str] = []
     where = f"leg {leg.leg_index}"
     ledger = leg.ledger
-    if ledger.filled > leg.target:
+    # An adopted entry larger than the target may fill past it before its amend or cancel lands:
+    # that excess was sent before the hedge began, so it is allowed (and only that).
+    if ledger.filled > leg.target + leg.adopted_excess:
         problems.append(f"{where}: over-hedged: filled {ledger.filled} > target {leg.target}")
     total = sum((r.filled for r in ledger.orders.values()), ZERO)
     if total != ledger.filled:
@@ -71,7 +73,14 @@ def check_leg(leg: LegHedge) -> list[str]:
     # placement is unanswered; a market order executes at once).
     reserved = sum((r.open_quantity for r in live), ZERO)
     # (An over-hedge already filled is reported above; this is about what is still open.)
-    if reserved > 0 and ledger.filled + reserved > leg.target and leg.state not in _MAY_BE_OVER_RESERVED:
+    # So is an adopted entry larger than the target while it is amended down.
+    amending_down = leg.state == LegState.AMENDING and leg.current is leg.adopted
+    if (
+        reserved > 0
+        and ledger.filled + reserved > leg.target
+        and leg.state not in _MAY_BE_OVER_RESERVED
+        and not amending_down
+    ):
         problems.append(
             f"{where}: filled {ledger.filled} + open {reserved} > target {leg.target} in {leg.state}"
         )

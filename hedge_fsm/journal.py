@@ -109,7 +109,7 @@ from hedge_fsm.convert import converter, structure_problems
 from hedge_fsm.errors import HedgeError
 from hedge_fsm.machines import commands as commands_module
 from hedge_fsm.machines import events as events_module
-from hedge_fsm.machines.commands import CancelOrder, Command, PlaceLimit, PlaceMarket
+from hedge_fsm.machines.commands import AmendOrder, CancelOrder, Command, PlaceLimit, PlaceMarket
 from hedge_fsm.machines.events import Event
 from hedge_fsm.machines.supervisor import HedgeSupervisor, LegPlan, Route
 from hedge_fsm.secrets import log, redact
@@ -376,7 +376,7 @@ class JournalWriter:
                 "type": type(command).__name__,
                 "data": converter.unstructure(command),
             },
-            durable=isinstance(command, PlaceLimit | PlaceMarket | CancelOrder),
+            durable=isinstance(command, PlaceLimit | PlaceMarket | CancelOrder | AmendOrder),
         )
 
     def on_event(self, hedge_id: str, route: Route, event: Event, cause: int | None) -> None:

@@ -11,10 +11,12 @@ import asyncio
 from collections.abc import Callable, Sequence
 from decimal import Decimal as D
 
+import attrs
 import pytest
 
 from hedge_fsm import (
     BBO,
+    EntryHandoff,
     ExecutionResult,
     HedgeConfig,
     HedgeEngine,
@@ -107,8 +109,14 @@ def execute(
     legs: Sequence[LegSpec],
     actions: Sequence[Action] = (),
     config: HedgeConfig | None = None,
+    handoff: EntryHandoff = EntryHandoff.CANCEL,
 ) -> ExecutionResult:
-    """Run ``engine.execute`` in virtual time with scheduled venue actions, then check the end."""
+    """Run ``engine.execute`` in virtual time with scheduled venue actions, then check the end.
+
+    The scripts here fill the hedge leg's own orders (``h1h1n...``): they follow the
+    cancel-first handoff unless ``handoff`` says otherwise (adopt: tests/test_adopt.py).
+    """
+    config = attrs.evolve(config or HedgeConfig(), entry_handoff=handoff)
 
     async def main() -> ExecutionResult:
         loop = asyncio.get_running_loop()
@@ -282,14 +290,21 @@ def test_rollback_that_cannot_flatten_fails_with_the_residual() -> None:
     assert a.positions["BTC"] == D("0.5")
 
 
-def test_both_legs_filled_at_once_is_done_without_hedging() -> None:
-    """Both entries fill before the next poll: balanced, nothing to hedge."""
+@pytest.mark.parametrize("handoff", list(EntryHandoff))
+def test_both_legs_filled_at_once_is_done_without_hedging(handoff: EntryHandoff) -> None:
+    """Both entries fill before the next poll: balanced, nothing placed beyond the entries.
+
+    Cancel-first: the second entry's cancel finds it filled (both legs end as entries).
+    Adopt: the second entry is handed to its leg, whose first poll finds it filled (``done``).
+    """
     a, b = two_venues()
     result = execute(
-        {"a": a, "b": b}, LONG_A_SHORT_B, actions=[(0.3, fill_entry(a, 0)), (0.3, fill_entry(b, 1))]
+        {"a": a, "b": b}, LONG_A_SHORT_B, actions=[(0.3, fill_entry(a, 0)), (0.3, fill_entry(b, 1))],
+        handoff=handoff,
     )
     assert result.state == "done"
-    assert [leg.state for leg in result.legs] == ["entry", "entry"]
+    second = "entry" if handoff is EntryHandoff.CANCEL else "done"
+    assert [leg.state for leg in result.legs] == ["entry", second]
     assert len(a.placed()) == 1 and len(b.placed()) == 1
     assert result.net_exposure == D(0)
 

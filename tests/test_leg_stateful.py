@@ -33,6 +33,13 @@ an earlier order, maybe while the next order rests; calls that never return (at 
 per leg), so only the leg's own timers move it on. ``check_leg`` (with its reservation and
 possibly-live checks) runs after every step.
 
+Adopt and amend (issue 13): a leg may start with an *adopted* order (a resting entry handed
+over as attempt 0, with fills of its own already, and maybe larger than the target), and the
+venue may amend: amends are answered honestly too (applied to what is left of the order, a fill
+racing it, refused, or with no answer whether it landed or not); an amend that would raise an
+order's size is a broken invariant. The truth invariant allows the adopted order's excess over
+the target (it may fill before its amend or cancel lands: no hedge can stop that), no more.
+
 Model assumptions (the contract the machine relies on, stated so a failure is read
 correctly): every command gets at most one answer; an order created after an ambiguous
 placement is visible to lookups before its window (or the horizon) has passed; a venue
@@ -71,8 +78,10 @@ from hedge_fsm import (
     TriggerFill,
 )
 from hedge_fsm.config import CallTimeouts
+from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.invariants import check_leg, check_order_command
 from hedge_fsm.machines.commands import (
+    AmendOrder,
     CancelOrder,
     Command,
     FetchBbo,
@@ -82,6 +91,8 @@ from hedge_fsm.machines.commands import (
     WaitUntil,
 )
 from hedge_fsm.machines.events import (
+    AmendAmbiguous,
+    AmendRejected,
     BboFailed,
     BboReceived,
     BookUpdated,
@@ -90,6 +101,7 @@ from hedge_fsm.machines.events import (
     Event,
     LegFinished,
     OrderAcked,
+    OrderAmended,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -103,7 +115,7 @@ from hedge_fsm.machines.events import (
     TimerFired,
 )
 from hedge_fsm.machines.leg import LEG, LegHedge
-from hedge_fsm.venue import VenueCapabilities
+from hedge_fsm.venue import AmendSupport, VenueCapabilities
 
 D = Decimal
 ZERO = D(0)
@@ -272,6 +284,9 @@ def event_for(trigger: str, now: float) -> Event:
         "query_failed": lambda: QueryFailed(now=now, client_order_id="foreign-1"),
         "cancel_confirmed": lambda: CancelConfirmed(now=now, order=order),
         "cancel_failed": lambda: CancelFailed(now=now, client_order_id="foreign-1"),
+        "order_amended": lambda: OrderAmended(now=now, order=order),
+        "amend_rejected": lambda: AmendRejected(now=now, client_order_id="foreign-1"),
+        "amend_ambiguous": lambda: AmendAmbiguous(now=now, client_order_id="foreign-1"),
         "timer_fired": lambda: TimerFired(now=now, token=-1),
         "position_read": lambda: PositionRead(now=now, quantity=ZERO),
         "position_failed": lambda: PositionFailed(now=now),
@@ -297,6 +312,9 @@ ALL_TRIGGERS = tuple(
             "query_failed",
             "cancel_confirmed",
             "cancel_failed",
+            "order_amended",
+            "amend_rejected",
+            "amend_ambiguous",
             "timer_fired",
             "position_read",
             "position_failed",
@@ -338,6 +356,9 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         self.hung: list[Command] = []
         """Commands the venue never answers."""
         self.ambiguous = 0
+        self.adopted_excess = ZERO
+        """How far the adopted entry exceeded the target at the handoff (it may fill before
+        its amend or cancel lands)."""
 
     # ------------------------------------------------------------------ set-up
 
@@ -388,21 +409,59 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         )
         self.undeclared_lies = honesty == "undeclared"
         """The venue understates terminal reports without saying so (later reports tell the truth)."""
+        target = lots * instrument.lot_size
+        reduce_only = data.draw(st.booleans(), label="reduce_only")
+        market_only = data.draw(st.sampled_from([False, False, False, True]), label="market_only")
+        # Drawn last, so the runs drawn before adopt and amend existed are drawn as they were.
+        if data.draw(st.booleans(), label="amends"):
+            self.capabilities = attrs.evolve(self.capabilities, amend=AmendSupport.NATIVE)
+        adopted = None
+        if not market_only and data.draw(st.booleans(), label="adopts"):
+            adopted = self.adopt_entry(data, side, target)
         self.leg = LegHedge(
             leg=0,
             hedge_id=f"hx{self.legs_run}",
             venue="model",
             instrument=instrument,
             side=side,
-            target=lots * instrument.lot_size,
-            reduce_only=data.draw(st.booleans(), label="reduce_only"),
+            target=target,
+            reduce_only=reduce_only,
             config=config,
             started_at=0.0,
             trigger=trigger,
-            market_only=data.draw(st.sampled_from([False, False, False, True]), label="market_only"),
+            market_only=market_only,
             capabilities=self.capabilities,
+            adopted=adopted,
+            adopted_price=REFERENCE if adopted is not None else None,
         )
+        if adopted is not None:
+            self.leg.ledger.take_over(adopted)
         self.feed(Start(now=self.now))
+
+    def adopt_entry(self, data: st.DataObject, side: Side, target: Decimal) -> OrderRecord:
+        """A resting entry at the venue, handed over as attempt 0: up to the target filled
+        already (and reported), its size the target or a few lots more."""
+        lot = self.instrument.lot_size
+        extra = data.draw(st.sampled_from([0, 0, 1, 3]), label="entry_extra_lots") * lot
+        self.order_counter += 1
+        order = VenueOrder(
+            client_order_id="entry", order_id=f"v-{self.order_counter}", side=side,
+            quantity=target + extra, price=REFERENCE, post_only=False, is_market=False,
+            symbol=self.instrument.symbol, fill_price=REFERENCE, reports_maker=False,
+            created=True, known=True,
+        )
+        order.record()
+        prefilled = data.draw(st.integers(0, int(target / lot)), label="entry_prefilled_lots") * lot
+        if prefilled:
+            order.fill_to(prefilled)
+        self.orders[order.client_order_id] = order
+        self.adopted_excess = extra
+        # What the supervisor's ledger knew of it at the handoff, record and all.
+        supervisor = Ledger()
+        supervisor.register("entry", side=side, quantity=order.quantity)
+        supervisor.apply(order.snapshot())
+        self.reported["entry"] = prefilled
+        return supervisor.release("entry")
 
     # ------------------------------------------------------------------ the driver
 
@@ -539,6 +598,8 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             self.answer_query(data, command)
         elif isinstance(command, CancelOrder):
             self.answer_cancel(data, command)
+        elif isinstance(command, AmendOrder):
+            self.answer_amend(data, command)
         else:  # pragma: no cover - the leg sends nothing else
             raise AssertionError(f"unexpected command {command}")
 
@@ -645,6 +706,37 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         else:
             order.close(OrderStatus.CANCELED)
             self.feed(CancelConfirmed(now=self.now, order=self.cancel_answer(data, order)))
+
+    def answer_amend(self, data: st.DataObject, command: AmendOrder) -> None:
+        """Honest: applied to what is left (a fill may race it), refused, or no answer."""
+        order = self.orders[command.client_order_id]
+        assert order.created and command.order_id == order.order_id, f"amend of an unknown order: {command}"
+        assert command.quantity is None or command.quantity <= order.quantity, f"{command} amends up"
+        self.progress(data, order, "before_amend")
+        outcome = data.draw(
+            st.sampled_from(["applied", "applied", "refused", "ambiguous_applied", "ambiguous_lost"]),
+            label="amend",
+        )
+        quantity = command.quantity if command.quantity is not None else order.quantity
+        cid = command.client_order_id
+        if outcome == "refused" or not order.live or quantity <= order.filled:
+            self.feed(AmendRejected(now=self.now, client_order_id=cid, message="cannot amend"))
+            return
+        if outcome == "ambiguous_lost":
+            self.feed(AmendAmbiguous(now=self.now, client_order_id=cid, message="timeout"))
+            return
+        self.apply_amend(order, command, quantity)
+        if outcome == "ambiguous_applied":
+            self.feed(AmendAmbiguous(now=self.now, client_order_id=cid, message="reply lost"))
+        else:
+            self.feed(OrderAmended(now=self.now, order=order.snapshot()))
+
+    @staticmethod
+    def apply_amend(order: VenueOrder, command: AmendOrder, quantity: Decimal) -> None:
+        order.quantity = quantity
+        if command.price is not None:
+            order.price = order.fill_price = command.price
+        order.record()
 
     def cancel_answer(self, data: st.DataObject, order: VenueOrder) -> OrderInfo:
         """The cancel's answer: the truth, or (venues book the last fills after answering) a
@@ -886,7 +978,7 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         if self.leg is None:
             return
         truly_filled = sum((o.filled for o in self.orders.values()), ZERO)
-        assert truly_filled <= self.leg.target + self.hidden
+        assert truly_filled <= self.leg.target + self.hidden + self.adopted_excess
 
     @invariant()
     def a_live_leg_always_waits_on_something(self) -> None:
@@ -1005,6 +1097,14 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
                 else:
                     order.fill_to(order.quantity)
             self.feed(OrderUpdated(now=self.now, order=order.snapshot()))
+            return
+        if isinstance(command, AmendOrder):
+            quantity = command.quantity if command.quantity is not None else order.quantity
+            if not order.live or quantity <= order.filled:
+                self.feed(AmendRejected(now=self.now, client_order_id=command.client_order_id))
+                return
+            self.apply_amend(order, command, quantity)
+            self.feed(OrderAmended(now=self.now, order=order.snapshot()))
             return
         assert isinstance(command, CancelOrder)
         order.close(OrderStatus.CANCELED)

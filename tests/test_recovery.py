@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hedge_fsm import ExecutionResult, HedgeConfig, HedgeEngine, RetryPolicy
+from hedge_fsm import EntryHandoff, ExecutionResult, HedgeConfig, HedgeEngine, RetryPolicy
 from hedge_fsm.journal import JournalWriter, read_journal, replay
 from hedge_fsm.machines.commands import Command, PlaceLimit
 from hedge_fsm.machines.events import Event
@@ -77,7 +77,8 @@ def fill_entry_if_placed(venue: ScriptedVenue, leg: int, quantity: D = D("1")) -
 def clean_scenario() -> Setup:
     a, b = two_venues()
     actions: Actions = [(0.5, fill_entry_if_placed(a, 0)), (0.9, fill_live(b, "h1h1n"))]
-    return {"a": a, "b": b}, actions, HedgeConfig()
+    # Cancel-first: the hedge is one new order ("h1h1n..."), the order a crash can cut off.
+    return {"a": a, "b": b}, actions, HedgeConfig(entry_handoff=EntryHandoff.CANCEL)
 
 
 def partial_then_market() -> Setup:

@@ -15,6 +15,7 @@ import pytest
 
 from hedge_fsm import (
     BBO,
+    EntryHandoff,
     HedgeConfig,
     HedgeMode,
     IllegalTransition,
@@ -145,7 +146,9 @@ def settle_and_read(driver: Driver, positions: dict[int, str]) -> None:
 
 def test_trigger_fill_cancels_the_other_entry_and_hedges_it_to_done() -> None:
     """The long entry fills; the short entry is cancelled and confirmed; its hedge fills: done, flat."""
-    config = HedgeConfig(opening=FAST, entry_timeout=5.0, entry_poll_interval=0.25)
+    config = HedgeConfig(
+        opening=FAST, entry_timeout=5.0, entry_poll_interval=0.25, entry_handoff=EntryHandoff.CANCEL
+    )
     sup = HedgeSupervisor(
         hedge_id="h", config=config,
         plans=[plan(0, BTC, Side.BUY, "0.02", "100.0"), plan(1, BTC, Side.SELL, "0.02", "100.2")],

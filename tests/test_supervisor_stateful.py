@@ -22,6 +22,13 @@ may auto-deleverage a leg (move its position toward zero with no order): the
 hedge must then never claim ``done`` or ``rolled_back`` on a position the
 venue does not hold.
 
+Both entry handoffs are drawn: ``cancel`` (every other entry cancelled first) and ``adopt``
+(a live entry handed to its leg as attempt 0, its record moving to the leg's ledger), and
+venues that amend or not: an amend is answered honestly too (applied to what is left, a fill
+racing it, refused, or with no answer whether it landed or not), and an amend that would
+raise an order's size is a broken invariant. The over-hedge check counts an adopted entry's
+fills as the leg's.
+
 After every step the invariants of docs/design.md, Invariants are checked
 (:meth:`World.problems`). From any reached state a cooperative venue must drive
 the hedge to a terminal state within a bounded number of steps and of virtual
@@ -35,6 +42,7 @@ from collections.abc import Callable
 from decimal import Decimal as D
 
 import attrs
+import hypothesis
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -42,6 +50,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from hedge_fsm import (
     BBO,
+    EntryHandoff,
     HedgeConfig,
     HedgeMode,
     IllegalTransition,
@@ -59,6 +68,7 @@ from hedge_fsm.core.ledger import Ledger
 from hedge_fsm.core.targets import is_unplaceable
 from hedge_fsm.invariants import check_order_command, check_supervisor, exposure_bound
 from hedge_fsm.machines.commands import (
+    AmendOrder,
     CancelOrder,
     Command,
     FetchBbo,
@@ -69,6 +79,8 @@ from hedge_fsm.machines.commands import (
     WaitUntil,
 )
 from hedge_fsm.machines.events import (
+    AmendAmbiguous,
+    AmendRejected,
     BboFailed,
     BboReceived,
     CancelConfirmed,
@@ -76,6 +88,7 @@ from hedge_fsm.machines.events import (
     Event,
     LegFinished,
     OrderAcked,
+    OrderAmended,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -97,7 +110,7 @@ from hedge_fsm.machines.supervisor import (
     Route,
     SupervisorState,
 )
-from hedge_fsm.venue import VenueCapabilities
+from hedge_fsm.venue import AmendSupport, VenueCapabilities
 
 ZERO = D(0)
 MOVES = {
@@ -154,6 +167,8 @@ class Setup:
     trigger: TriggerFill | None = None
     request_window: float | None = None
     """The venues' request validity window (None: the config's ``ambiguous_horizon`` applies)."""
+    amend: bool = False
+    """The venues amend orders in place (``AmendSupport.NATIVE``)."""
 
 
 @st.composite
@@ -186,6 +201,7 @@ def configs(draw: st.DrawFn) -> HedgeConfig:
         rollback_attempts=draw(st.integers(1, 3)),
         rollback_budget=draw(st.sampled_from([1.0, 2.0, 5.0])),
         max_orders_per_leg=draw(st.sampled_from([2, 4, 32])),
+        entry_handoff=draw(st.sampled_from([EntryHandoff.ADOPT, EntryHandoff.ADOPT, EntryHandoff.CANCEL])),
         position_settle_delay=draw(st.sampled_from([0.0, 0.1, 0.3])),
         ambiguous_horizon=draw(st.sampled_from([0.5, 1.0, 2.0])),
         # A placement is possibly live at least as long as its call may take (config rule).
@@ -240,6 +256,7 @@ def setups(draw: st.DrawFn) -> Setup:
         reduce_only=reduce_only,
         config=draw(configs()),
         request_window=draw(st.sampled_from([None, None, 0.3])),
+        amend=draw(st.booleans()),
     )
 
 
@@ -396,6 +413,7 @@ class Pending:
 PLACE_OUTCOMES = ("rest", "rest", "rest", "partial", "partial", "full", "full", "post_only", "reject",
                   "ambiguous_created", "ambiguous_lost", "market_open")
 CANCEL_OUTCOMES = ("confirm", "confirm", "fill_then_confirm", "fail", "fill_then_fail", "pending")
+AMEND_OUTCOMES = ("applied", "applied", "fill_then_applied", "refused", "ambiguous_applied", "ambiguous_lost")
 QUERY_OUTCOMES = ("current", "current", "stale", "failed")
 POSITION_OUTCOMES = ("current", "stale", "failed", "lagging")
 BBO_OUTCOMES = ("normal", "normal", "wide", "locked", "crossed", "failed")
@@ -425,7 +443,10 @@ class World:
                 price=None if setup.direct else setup.prices[i],
                 reduce_only=setup.reduce_only,
                 baseline=setup.baselines[i],
-                capabilities=VenueCapabilities(request_window=setup.request_window),
+                capabilities=VenueCapabilities(
+                    request_window=setup.request_window,
+                    amend=AmendSupport.NATIVE if setup.amend else AmendSupport.NONE,
+                ),
             )
             for i in range(2)
         ]
@@ -459,6 +480,8 @@ class World:
                 continue
             if isinstance(command, PlaceLimit | PlaceMarket):
                 self._register(route, command)
+            if isinstance(command, AmendOrder):
+                hypothesis.event("amend sent", "price" if command.price is not None else "size")
             order = self.venue.orders.get(getattr(command, "client_order_id", ""))
             self.pending.append(
                 Pending(
@@ -468,6 +491,8 @@ class World:
                     position_index=len(self.venue.position_history) - 1,
                 )
             )
+        if any(p.hedge is not None and p.hedge.adopted is not None for p in self.sup.plans):
+            hypothesis.event("an entry was adopted")
         if self.sup.is_finished:
             # The engine cancels every timer at the end.
             self.timers.clear()
@@ -494,6 +519,9 @@ class World:
                 o.client_order_id for o in self.venue.orders.values()
                 if o.leg == command.leg and o.kind == kind and o.may_fill
             ]
+            adopted = plan.hedge.adopted if kind == "hedge" and plan.hedge is not None else None
+            if adopted is not None and self.venue.orders[adopted.client_order_id].may_fill:
+                others.append(adopted.client_order_id)  # an adopted entry is one of the leg's orders
             if others:
                 self.command_problems.append(
                     f"{where} sent while {kind} order(s) {others} of the same leg may still fill"
@@ -540,6 +568,8 @@ class World:
             event = self._answer_place(command, PLACE_OUTCOMES[outcome % len(PLACE_OUTCOMES)], amount)
         elif isinstance(command, CancelOrder):
             event = self._answer_cancel(command, CANCEL_OUTCOMES[outcome % len(CANCEL_OUTCOMES)], amount)
+        elif isinstance(command, AmendOrder):
+            event = self._answer_amend(command, AMEND_OUTCOMES[outcome % len(AMEND_OUTCOMES)], amount)
         elif isinstance(command, QueryOrder):
             event = self._answer_query(pending, QUERY_OUTCOMES[outcome % len(QUERY_OUTCOMES)], amount)
         elif isinstance(command, ReadPosition):
@@ -614,6 +644,30 @@ class World:
             return CancelConfirmed(now=self.now, order=order.current)
         return OrderUpdated(now=self.now, order=order.current)  # accepted, not effective yet
 
+    def _answer_amend(self, command: AmendOrder, choice: str, amount: int) -> Event:
+        """An honest amend: applied to what is left (a fill may race it), refused, or unknown."""
+        order = self.venue.orders[command.client_order_id]
+        assert order.created and order.order_id == command.order_id, "amend of an unknown order"
+        if command.quantity is not None and command.quantity > order.quantity:
+            self.command_problems.append(f"{command} amends {order.quantity} up")
+        if choice.startswith("fill_then"):
+            self.venue.fill(order, self._lots(order, amount, below_all=False))  # a fill racing it
+        quantity = command.quantity if command.quantity is not None else order.quantity
+        cid = order.client_order_id
+        if choice == "refused" or not order.live or quantity <= order.filled:
+            return AmendRejected(now=self.now, client_order_id=cid, message="cannot amend")
+        if choice == "ambiguous_lost":
+            return AmendAmbiguous(now=self.now, client_order_id=cid, message="timeout")
+        order.quantity = quantity
+        if command.price is not None:
+            order.price = order.fill_price = command.price
+        status = OrderStatus.PARTIALLY_FILLED if order.filled else OrderStatus.OPEN
+        self.venue.snapshot(order, order.filled, status)
+        if choice == "ambiguous_applied":
+            return AmendAmbiguous(now=self.now, client_order_id=cid, message="reply lost")
+        assert order.current is not None
+        return OrderAmended(now=self.now, order=order.current)
+
     def _answer_query(self, pending: Pending, choice: str, amount: int) -> Event:
         command = pending.command
         assert isinstance(command, QueryOrder)
@@ -653,6 +707,14 @@ class World:
         for order in self.venue.live_orders():
             if order.kind == "entry":
                 self.venue.fill(order)
+
+    def fill_and_push_entry(self, index: int) -> None:
+        entries = [o for o in self.venue.live_orders() if o.kind == "entry" and o.answered]
+        if entries:
+            order = entries[index % len(entries)]
+            self.venue.fill(order)
+            assert order.current is not None
+            self.deliver(order.route, OrderUpdated(now=self.now, order=order.current))
 
     def venue_close(self, index: int, expired: bool) -> None:
         live = self.venue.live_orders()
@@ -721,6 +783,8 @@ class World:
                 event = self._answer_place(command, "rest" if order.kind == "entry" else "full", 0)
             elif isinstance(command, CancelOrder):
                 event = self._answer_cancel(command, "confirm", 0)
+            elif isinstance(command, AmendOrder):
+                event = self._answer_amend(command, "applied", 0)
             elif isinstance(command, QueryOrder):
                 event = self._answer_query(pending, "current", 0)
             elif isinstance(command, ReadPosition):
@@ -787,6 +851,9 @@ class World:
 
     def _ledger_of(self, order: VenueOrder) -> Ledger | None:
         plan = self.sup.plans[order.leg]
+        for ledger in plan.ledgers():
+            if order.client_order_id in ledger.orders:
+                return ledger  # an adopted entry moved to its leg's ledger
         if order.route.machine == "leg":
             return plan.hedge.ledger if plan.hedge is not None else None
         return plan.ledger
@@ -850,11 +917,22 @@ class World:
             hedged = sum(
                 (o.filled for o in venue.orders.values() if o.leg == plan.index and o.kind == "hedge"), ZERO
             )
-            if hedged > plan.hedge.target:
+            target = plan.hedge.target
+            adopted = plan.hedge.adopted
+            if adopted is not None:
+                # Attempt 0 is the entry: its fills are the leg's (those before the handoff
+                # too, which no hedge could stop from passing the target).
+                hedged += venue.orders[adopted.client_order_id].filled
+                target = max(target, plan.hedge.adopted_fill)
+                if plan.hedge.target > plan.target:
+                    problems.append(
+                        f"leg {plan.index}: adopted hedge target {plan.hedge.target} > {plan.target}"
+                    )
+            if hedged > target:
                 problems.append(
-                    f"leg {plan.index}: hedge orders filled {hedged} > target {plan.hedge.target}"
+                    f"leg {plan.index}: hedge orders filled {hedged} > target {target}"
                 )
-            if plan.entry_filled + plan.hedge.target > plan.target:
+            if adopted is None and plan.entry_filled + plan.hedge.target > plan.target:
                 problems.append(
                     f"leg {plan.index}: entry {plan.entry_filled} + hedge target {plan.hedge.target} "
                     f"> leg target {plan.target}"
@@ -971,6 +1049,16 @@ class SupervisorMachine(RuleBasedStateMachine):
             self._run(self.world.venue_fill_entries)
         else:
             self._run(self.world.venue_fill, index, amount, all_of_it=how == "all")
+
+    @precondition(
+        lambda self: self.world.sup.state in ("entering", "watching")
+        and any(o.kind == "entry" and o.live and o.answered for o in self.world.venue.orders.values())
+    )
+    @rule(index=PICK)
+    def an_entry_fills_and_is_pushed(self, index: int) -> None:
+        """One acknowledged entry fills completely and the venue pushes it: the trigger, while
+        the other entry (maybe) still rests: the moment of the handoff (adopt or cancel)."""
+        self._run(self.world.fill_and_push_entry, index)
 
     @precondition(lambda self: self.world.venue.live_orders())
     @rule(index=PICK, expired=st.booleans())
@@ -1214,3 +1302,49 @@ class TrimmingSupervisorMachine(SupervisorMachine):
 
 TrimmingSupervisorMachine.TestCase.settings = SupervisorMachine.TestCase.settings
 TestTrimmingSupervisorStateful = TrimmingSupervisorMachine.TestCase
+
+
+def test_seed_133_a_finished_legs_order_that_shows_up_live_is_cancelled_at_once() -> None:
+    """Found under ``--hypothesis-seed=133``: a direct hedge whose leg 1 gave up on its order
+    (no answer: ``rollback``) while the order was in fact resting. The venue later shows it
+    live; the leg machine has finished and cannot act, so the supervisor must cancel it at
+    once (before the fix the report was only folded into the ledger, and the order stayed
+    live and uncancelled until a later chase)."""
+    pepe = Instrument(symbol="PEPE", tick_size=D("1E-7"), lot_size=D("100"), min_quantity=D("100"),
+                      min_notional=D("0"))
+    kpepe = Instrument(symbol="kPEPE", tick_size=D("0.0001"), lot_size=D("1"), min_quantity=D("1"),
+                       min_notional=D("0"), multiplier=D("1000"))
+    policy = RetryPolicy(max_attempts=1, budget=0.5, backoff=0.0, inside_tick_attempts=0,
+                         attempt_wait=0.2, poll_interval=0.05)
+    config = HedgeConfig(
+        opening=policy, closing=policy, mode=HedgeMode.AGGRESSIVE_LIMIT, break_even=False,
+        break_even_include_fees=False, break_even_max_ticks=0, lookup_attempts=1,
+        stuck_timeout=0.5, entry_timeout=0.5, entry_poll_interval=0.1,
+        partial_entry_policy=PartialEntryPolicy.HEDGE, rollback_attempts=1, rollback_budget=1.0,
+        max_orders_per_leg=2, call_timeouts=CallTimeouts(place=0.2, cancel=2.0, query=0.2),
+        ambiguous_horizon=0.5, position_settle_delay=0.0,
+    )
+    setup = Setup(
+        instruments=(pepe, kpepe), sides=(Side.BUY, Side.SELL), quantities=(D("1000"), D("1")),
+        prices=(D("0.0000100"), D("0.0100")), baselines=(D("0"), D("0")), reduce_only=False,
+        config=config, direct=True,
+    )
+    machine = SupervisorMachine()
+    machine.start(setup=setup)
+    machine.answer_a_command(amount=0, delay=0.0, index=1, outcome=0)
+    machine.time_passes(delay=0.1)
+    machine.timer_fires(delay=0.0, index=0)
+    machine.time_passes(delay=0.5)
+    machine.timer_fires(delay=0.0, index=0)
+    machine.timer_fires(delay=0.0, index=0)
+    machine.time_passes(delay=0.1)
+    machine.time_passes(delay=1.0)
+    machine.duplicate_or_stale_report(index=0, which=0)
+    machine.answer_a_command(amount=0, delay=0.0, index=4, outcome=0)
+    machine.answer_a_command(amount=0, delay=0.0, index=1, outcome=0)
+    leg = machine.world.sup.plans[1].hedge
+    assert leg is not None and leg.is_finished
+    assert "hh1n0" in leg.stray_cancels
+    assert machine.world.problems() == []
+    machine.teardown()
+    assert machine.world.problems() == []

@@ -115,10 +115,7 @@ def test_every_trigger_has_an_event_class(kind: MachineKind, model: type[FsmMode
 def test_every_event_class_is_used_by_some_machine() -> None:
     """No event class is orphaned: each trigger appears in the leg or the supervisor table."""
     used = LEG.triggers | SUPERVISOR.triggers
-    # The amend events land before the leg edges that take them (branch s3-adopt): the
-    # lead removes this allowance when that branch merges.
-    wired_next = {"amend_ambiguous", "amend_rejected", "order_amended"}
-    assert sorted(event_classes().keys() - used - wired_next) == []
+    assert sorted(event_classes().keys() - used) == []
 
 
 def test_event_triggers_are_unique() -> None:
@@ -284,7 +281,7 @@ def test_leg_live_states_accept_late_reports() -> None:
 
 def test_leg_report_edges_all_record_the_report() -> None:
     """Fill conservation by construction: every edge taking an order report folds it into the ledger."""
-    report_triggers = {"order_acked", "order_updated", "cancel_confirmed"}
+    report_triggers = {"order_acked", "order_updated", "cancel_confirmed", "order_amended"}
     silent = [
         (e.source, e.trigger, e.conditions)
         for e in LEG.edges

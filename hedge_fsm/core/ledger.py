@@ -167,6 +167,27 @@ class Ledger:
             record.status = report.status
         return FillDelta(added, after_terminal=was_terminal and added > 0, revived=revived)
 
+    def release(self, client_order_id: str) -> OrderRecord:
+        """Hand an order over to another ledger: it and its fills leave this one.
+
+        The record itself moves (see :meth:`take_over`), so every fill is counted once,
+        wherever later reports of it are folded in.
+        """
+        record = self.orders.pop(client_order_id)
+        if record.order_id is not None:
+            self._by_order_id.pop(record.order_id, None)
+        self.filled -= record.filled
+        return record
+
+    def take_over(self, record: OrderRecord) -> None:
+        """Take an order another ledger released, with the fills it already has."""
+        if record.client_order_id in self.orders:
+            raise InvalidValue(f"client order id {record.client_order_id!r} is already in the ledger")
+        self.orders[record.client_order_id] = record
+        if record.order_id is not None:
+            self._by_order_id[record.order_id] = record.client_order_id
+        self.filled += record.filled
+
     def mark_terminal(self, client_order_id: str) -> None:
         """An order known never to fill (never placed, definitively rejected)."""
         record = self.orders.get(client_order_id)

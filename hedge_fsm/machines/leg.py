@@ -29,6 +29,14 @@ States:
 ``confirming``
     A terminal report that may understate the fill is being confirmed by a
     query before the next order is sized.
+``amending``
+    The resting order is changed in place (same order id), where the venue
+    amends: an adopted entry order larger than the target is amended *down* to
+    it (never up), and an attempt whose time is up is repriced (a fresh BBO,
+    then an amend to the next rung's price). The order rests and may fill all
+    along; a refused amend, an unusable BBO or silence falls back to cancel and
+    replace (``cancelling``); an amend with no answer is looked up, and if the
+    lookup does not show it, the order is cancelled and replaced too.
 ``retry``
     Backoff before the next attempt.
 ``market_fallback``
@@ -40,13 +48,28 @@ States:
 ``done`` / ``rollback``
     Terminal; no edge leaves them and every event there is refused.
 
+A leg may start with an *adopted* order: the hedge leg's own resting entry
+order, handed over by the supervisor when the trigger fills
+(``entry_handoff="adopt"``). It is attempt 0: its fills (those before the
+handoff included) count in the leg's ledger, and its target is the leg's whole
+target. It rests (``polling``), is amended down first when its open quantity
+plus fills exceed the target (``amending``), or is cancelled when the venue
+cannot amend (``cancelling``, the rest re-placed after the confirmation) or
+nothing is left to hedge. Fills it had before the handoff do not make it a
+``partial`` attempt.
+
 Rules that hold (the invariants (docs/design.md)):
 
 * At most one order of the leg can fill at any time: a new order is placed only
   when every earlier one is terminal (filled, rejected, cancel confirmed, or
   provably dead). Each order is sized ``floor_to_lot(target - filled -
   reserved)``, where *reserved* is what may still fill on orders not confirmed
-  terminal, so the sum of fills never exceeds the target.
+  terminal, so the sum of fills never exceeds the target. An amend changes the
+  one live order and never adds one: its new total quantity is the order's
+  fill plus ``floor_to_lot(target - filled - reserved by other orders)``, never
+  more than it was (a quantity is only ever amended down, so a fill racing the
+  amend is covered by the total). The order's reserved quantity is lowered only
+  when the venue shows the amend.
 * **Possibly live.** An ambiguous placement stays possibly live until the venue
   reports it, or it is *provably dead*: ``lookup_attempts`` lookups *sent* after
   its validity window (``capabilities.request_window`` after the ambiguous
@@ -105,6 +128,7 @@ from hedge_fsm.core.tracker import build_hedge_result
 from hedge_fsm.errors import RejectReason
 from hedge_fsm.machines.base import Edge, FsmModel, MachineKind, late_report_edges
 from hedge_fsm.machines.commands import (
+    AmendOrder,
     CancelOrder,
     Command,
     FetchBbo,
@@ -120,6 +144,7 @@ from hedge_fsm.machines.events import (
     CancelConfirmed,
     CancelFailed,
     Event,
+    OrderAmended,
     OrderRejected,
     PlacementAmbiguous,
     PostOnlyRejected,
@@ -127,7 +152,7 @@ from hedge_fsm.machines.events import (
     TimerFired,
 )
 from hedge_fsm.values import BBO, HedgeResult, Instrument, OrderInfo, OrderStatus, Side, TriggerFill
-from hedge_fsm.venue import DEFAULT_CAPABILITIES, VenueCapabilities
+from hedge_fsm.venue import DEFAULT_CAPABILITIES, AmendSupport, VenueCapabilities
 
 __all__ = ["LEG", "LEG_EDGES", "LegHedge", "LegState"]
 
@@ -141,6 +166,7 @@ class LegState(enum.StrEnum):
     PARTIAL = "partial"
     CANCELLING = "cancelling"
     CONFIRMING = "confirming"
+    AMENDING = "amending"
     RETRY = "retry"
     MARKET_FALLBACK = "market_fallback"
     DONE = "done"
@@ -173,6 +199,10 @@ STRAY = (
     "placed while it may fill"
 )
 OLD_ANSWER = "a placement's answer can come after the leg stopped waiting for it (timer, lookup)"
+AMEND_REFUSED = (
+    "venues refuse an amend (the order is filling or closed, a price band, a post-only cross, "
+    "no amend at all): cancel and replace"
+)
 # Repricing on the book (issue 13 item 2): see BOOK_EDGES below the table.
 BOOK_AWAY = (
     "the book moved away from the resting order (or its queue cannot trade in the time left): "
@@ -185,6 +215,11 @@ BOOK_LATE = "the book is kept up to date in every live state: the leg prices fro
 LEG_EDGES: tuple[Edge, ...] = (
     # ---- pricing: waiting for a BBO to price the next attempt
     E("start",               S.PRICING, None,              ("is_started",), (), "a repeated start changes nothing"),
+    # -- an adopted entry order (entry_handoff="adopt"): attempt 0, already working at the venue
+    E("start",               S.PRICING, S.CANCELLING,      ("is_adopted", "is_nothing_left"), ("adopt_order", "emit_cancel")),
+    E("start",               S.PRICING, S.AMENDING,        ("is_adopted", "is_over_target", "is_amendable"), ("adopt_order", "amend_down")),
+    E("start",               S.PRICING, S.CANCELLING,      ("is_adopted", "is_over_target"), ("adopt_order", "emit_cancel")),
+    E("start",               S.PRICING, S.POLLING,         ("is_adopted",), ("adopt_order", "schedule_poll")),
     E("start",               S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",)),
     E("start",               S.PRICING, S.MARKET_FALLBACK, ("is_market_only",), ("emit_market_order",)),
     E("start",               S.PRICING, None,              (), ("request_bbo",)),
@@ -266,6 +301,7 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("order_not_found",     S.POLLING, None,              (), (), "a lagging replica may not show a resting order; the next poll asks again"),
     E("query_failed",        S.POLLING, None,              (), ()),
     E("timer_fired",         S.POLLING, None,              ("is_stale_timer",), ()),
+    E("timer_fired",         S.POLLING, S.AMENDING,        ("is_attempt_expired", "is_amendable"), ("reprice_order",)),
     E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_attempt_expired",), ("emit_cancel",)),
     E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("mark_book_reprice", "emit_cancel"),
       "the book moved away during the minimum rest and has not moved since: the poll reprices"),
@@ -332,6 +368,47 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.CONFIRMING, S.ROLLBACK,        ("is_stuck",), ("give_up",), "the venue never answers the confirming query"),
     E("timer_fired",         S.CONFIRMING, None,              (), ("ask_confirmation",)),
 
+    # ---- amending: the resting order is repriced or resized in place (same order id)
+    E("bbo_received",        S.AMENDING, None,              ("is_amend_sent",), (), "a BBO asked again can be answered twice"),
+    E("bbo_received",        S.AMENDING, S.CANCELLING,      ("is_bbo_unusable",), ("emit_cancel",),
+      "venues publish locked or crossed books during fast moves: cancel and replace instead"),
+    E("bbo_received",        S.AMENDING, S.POLLING,         ("is_quote_unchanged",), ("restart_attempt",)),
+    E("bbo_received",        S.AMENDING, None,              (), ("amend_price",)),
+    E("bbo_failed",          S.AMENDING, None,              ("is_amend_sent",), ()),
+    E("bbo_failed",          S.AMENDING, S.CANCELLING,      (), ("emit_cancel",)),
+    E("order_amended",       S.AMENDING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("order_amended",       S.AMENDING, S.DONE,            ("is_hedged",), ("record_report", "note_amended", "finish")),
+    E("order_amended",       S.AMENDING, S.CONFIRMING,      ("is_order_closed", "is_report_doubtful"), ("record_report", "note_amended", "confirm_terminal"), DOUBTFUL),
+    E("order_amended",       S.AMENDING, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "note_amended", "emit_market_order")),
+    E("order_amended",       S.AMENDING, S.RETRY,           ("is_order_closed",), ("record_report", "note_amended", "schedule_backoff")),
+    E("order_amended",       S.AMENDING, S.CANCELLING,      ("is_over_target",), ("record_report", "note_amended", "emit_cancel"), LATE_FILL_OVER),
+    E("order_amended",       S.AMENDING, S.POLLING,         (), ("record_report", "note_amended", "schedule_poll")),
+    E("amend_rejected",      S.AMENDING, None,              ("is_old_amend_answer",), (), OLD_ANSWER),
+    E("amend_rejected",      S.AMENDING, S.CANCELLING,      (), ("emit_cancel",), AMEND_REFUSED),
+    E("amend_ambiguous",     S.AMENDING, None,              ("is_old_amend_answer",), (), OLD_ANSWER),
+    E("amend_ambiguous",     S.AMENDING, None,              (), ("look_up_amend",),
+      "timeout, 5xx or lost answer: the amend may or may not have landed; look the order up"),
+    E("order_updated",       S.AMENDING, S.CANCELLING,      ("is_stale_report", "is_over_target"), ("record_report", "emit_cancel"), LATE_FILL_OVER),
+    E("order_updated",       S.AMENDING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("order_updated",       S.AMENDING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("order_updated",       S.AMENDING, S.CONFIRMING,      ("is_order_closed", "is_report_doubtful"), ("record_report", "confirm_terminal"), DOUBTFUL),
+    E("order_updated",       S.AMENDING, S.MARKET_FALLBACK, ("is_order_closed", "is_budget_spent"), ("record_report", "emit_market_order"), CLOSED_BY_VENUE),
+    E("order_updated",       S.AMENDING, S.RETRY,           ("is_order_closed",), ("record_report", "schedule_backoff"), CLOSED_BY_VENUE),
+    E("order_updated",       S.AMENDING, S.POLLING,         ("is_amend_unknown", "is_amend_shown"), ("record_report", "note_amended", "schedule_poll")),
+    E("order_updated",       S.AMENDING, S.CANCELLING,      ("is_amend_unknown",), ("record_report", "emit_cancel"),
+      "the lookup does not show the amend (it may still land): cancel and replace; the cancel's answer is the truth"),
+    E("order_updated",       S.AMENDING, None,              (), ("record_report",), "a fill can land while the amend is in flight"),
+    E("cancel_confirmed",    S.AMENDING, None,              ("is_stale_report",), ("record_report",), LATE),
+    E("cancel_confirmed",    S.AMENDING, S.DONE,            ("is_hedged",), ("record_report", "finish")),
+    E("cancel_confirmed",    S.AMENDING, S.CONFIRMING,      ("is_order_closed",), ("record_report", "confirm_terminal"),
+      "a cancel nobody sent in this state: its answer is confirmed before the next order is sized"),
+    E("cancel_confirmed",    S.AMENDING, None,              (), ("record_report",)),
+    E("order_not_found",     S.AMENDING, None,              (), (), "a lagging replica may not show a resting order"),
+    E("query_failed",        S.AMENDING, None,              (), ()),
+    E("timer_fired",         S.AMENDING, None,              ("is_stale_timer",), ()),
+    E("timer_fired",         S.AMENDING, S.CANCELLING,      (), ("emit_cancel",),
+      "no BBO or no amend answer in time: cancel and replace (the cancel is chased and bounded)"),
+
     # ---- retry: backoff before the next attempt
     E("timer_fired",         S.RETRY, None,                ("is_stale_timer",), ()),
     E("timer_fired",         S.RETRY, S.DONE,              ("is_nothing_left",), ("finish",)),
@@ -394,9 +471,11 @@ LEG_EDGES: tuple[Edge, ...] = (
 
 _LIVE = (
     S.PRICING, S.PLACED, S.POLLING, S.PARTIAL, S.CANCELLING, S.CONFIRMING, S.RETRY, S.MARKET_FALLBACK,
+    S.AMENDING,
 )
 _LATE_TRIGGERS = (
     "order_acked", "order_updated", "cancel_confirmed", "cancel_failed", "order_not_found", "query_failed",
+    "order_amended",
 )
 # ---- book updates (issue 13 item 2): a resting order is repriced on the book, not only on the
 # attempt's timer. The decision (``is_reprice_due``) is apart from the mechanism: today the
@@ -421,6 +500,9 @@ LEG_EDGES += late_report_edges(LEG_EDGES, _LIVE, _LATE_TRIGGERS, LATE)
 LEG_EDGES += late_report_edges(
     LEG_EDGES, _LIVE, ("placement_ambiguous", "post_only_rejected", "order_rejected"), OLD_ANSWER
 )
+# An amend's refusal or ambiguity can arrive once the leg gave up waiting on it (its timer sent
+# a cancel): it carries no fill, and the cancel's answer tells how the order stands.
+LEG_EDGES += late_report_edges(LEG_EDGES, _LIVE, ("amend_rejected", "amend_ambiguous"), OLD_ANSWER)
 # A BBO request that got no answer in time is asked again: the first answer can still come.
 LEG_EDGES += late_report_edges(
     LEG_EDGES, _LIVE, ("bbo_received", "bbo_failed"), "a BBO asked again can be answered twice"
@@ -471,6 +553,8 @@ class LegHedge(FsmModel):
         order_tag: str = "h",
         capabilities: VenueCapabilities = DEFAULT_CAPABILITIES,
         trigger_at: float | None = None,
+        adopted: OrderRecord | None = None,
+        adopted_price: Decimal | None = None,
     ) -> None:
         self.state = S.PRICING.value
         self.capabilities = capabilities
@@ -525,6 +609,23 @@ class LegHedge(FsmModel):
         """When the engine learned of the trigger fill (the leg's start for a direct hedge)."""
         self.working_at: float | None = None
         """When the venue first showed one of the leg's orders working (resting or filled)."""
+        self.adopted = adopted
+        """The resting entry order handed over as attempt 0 (already in this leg's ledger)."""
+        self.adopted_fill = adopted.filled if adopted is not None else ZERO
+        """What the adopted order had filled at the handoff: not this attempt's own fill."""
+        self.adopted_excess = max(ZERO, adopted.quantity - target) if adopted is not None else ZERO
+        """How far the adopted order exceeded the target at the handoff: it may fill before its
+        amend or cancel lands (the one over-hedge the leg cannot prevent)."""
+        if adopted is not None:
+            self.current = adopted  # the one order that may fill, from the start
+        self.amend_sent_at: float | None = None
+        """When the amend now out was sent (None: none out, or the BBO to price it is awaited)."""
+        self.amend_wanted: tuple[Decimal, Decimal] = (ZERO, ZERO)
+        """The (price, total quantity) the amend now out asks for (ZERO price: unchanged)."""
+        self.amend_unknown = False
+        """The amend had no answer: the order is being looked up to see whether it landed."""
+        self.order_price: Decimal | None = adopted_price
+        """The price the live limit order was last sent or amended at (None: unknown, market)."""
         # ---- repricing on the book (issue 13 item 2)
         self.rung_index = -1
         """The ladder attempt (after urgency) the latest limit order was priced at."""
@@ -654,8 +755,10 @@ class LegHedge(FsmModel):
         current = self.current
         if current is None:
             return False
-        return current.filled > 0 or (
-            self._is_about_current(report) and report is not None and report.filled_quantity > 0
+        # An adopted order's fills from before the handoff are not this attempt's.
+        base = self.adopted_fill if current is self.adopted else ZERO
+        return current.filled > base or (
+            self._is_about_current(report) and report is not None and report.filled_quantity > base
         )
 
     def is_stale_timer(self, event: Event) -> bool:
@@ -710,12 +813,15 @@ class LegHedge(FsmModel):
         report = _report_of(event)
         filled = self.ledger.filled_after(report) if report is not None else self.ledger.filled
         current_filled = current.filled
+        quantity = current.quantity
         if self._is_about_current(report):
             assert report is not None
             if report.is_terminal:
                 return False
             current_filled = max(current_filled, report.filled_quantity)
-        return filled + (current.quantity - current_filled) > self.target
+            if isinstance(event, OrderAmended):
+                quantity = min(quantity, report.quantity)  # the amend's answer: the new size
+        return filled + (quantity - current_filled) > self.target
 
     def is_report_doubtful(self, event: Event) -> bool:
         """Must this terminal report of the current order be confirmed before sizing the next one?
@@ -1018,6 +1124,7 @@ class LegHedge(FsmModel):
         record.sent_at = event.now
         self.last_bbo = event.bbo
         self.last_quote = quote
+        self.order_price = quote.price
         wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
         self.attempt_deadline = event.now + wait
         self._new_current(record, event)
@@ -1067,7 +1174,7 @@ class LegHedge(FsmModel):
         record = self.ledger.find(report)
         if record is None:
             return
-        if self.working_at is None and _is_working(report):
+        if self.working_at is None and record is not self.adopted and _is_working(report):
             self.working_at = event.now
         if record is self.current and not delta.revived:
             # The venue has shown the order: it is known, no longer possibly live.
@@ -1335,6 +1442,199 @@ class LegHedge(FsmModel):
                 f"remaining {self.remaining} is below the venue's minimum notional "
                 f"{self.instrument.min_notional}; left unhedged"
             )
+
+    # ------------------------------------------------------------------ adopt and amend
+    # Conditions first (pure questions), then the callbacks that act on them.
+
+    def is_adopted(self, event: Event) -> bool:
+        """Was the leg handed a resting entry order as its attempt 0?"""
+        return self.adopted is not None
+
+    def is_amendable(self, event: Event) -> bool:
+        """Can the live order be changed in place now (venue amends, order known and resting,
+        limit budget left, and a placeable rest to amend it to)?"""
+        current = self.current
+        return (
+            self.capabilities.amend is not AmendSupport.NONE
+            and current is not None
+            and not current.terminal
+            and not current.is_market
+            and current.order_id is not None
+            and not self.looking_up
+            and not self.is_budget_spent(event)
+            and self._amend_total() is not None
+        )
+
+    def is_amend_sent(self, event: Event) -> bool:
+        """Is an amend already out (so a BBO answer now is a late duplicate)?"""
+        return self.amend_sent_at is not None
+
+    def is_quote_unchanged(self, event: Event) -> bool:
+        """Would the next rung price the order where it already is, at the size it has?"""
+        assert isinstance(event, BboReceived)
+        current = self.current
+        assert current is not None
+        quote = self._quote(event.bbo)
+        return quote.price == self._current_price() and self._amend_total() == current.quantity
+
+    def is_old_amend_answer(self, event: Event) -> bool:
+        """Is this refusal or ambiguity about another order, or is no amend out?"""
+        current = self.current
+        return (
+            current is None
+            or getattr(event, "client_order_id", None) != current.client_order_id
+            or self.amend_sent_at is None
+        )
+
+    def is_amend_unknown(self, event: Event) -> bool:
+        return self.amend_unknown
+
+    def is_amend_shown(self, event: Event) -> bool:
+        """Does this report of the current order show the amend landed (its price and size)?"""
+        report = _report_of(event)
+        if report is None or not self._is_about_current(report):
+            return False
+        price, total = self.amend_wanted
+        return report.quantity == total and (price == 0 or report.price == price)
+
+    def _quote(self, bbo: BBO) -> PriceQuote:
+        return price_attempt(
+            attempt=self.attempts,
+            side=self.side,
+            bbo=bbo,
+            instrument=self.instrument,
+            trigger=self.trigger,
+            inside_tick_attempts=self.policy.inside_tick_attempts,
+            break_even=self.config.break_even,
+            include_fees=self.config.break_even_include_fees,
+            break_even_max_ticks=self.config.break_even_max_ticks,
+        )
+
+    def _current_price(self) -> Decimal | None:
+        """The live order's price as last asked for (the quote, or the adopted entry's price)."""
+        return self.order_price
+
+    def _amend_total(self) -> Decimal | None:
+        """The live order's new total quantity: its fill plus what the target leaves once every
+        other order's reserve is counted, never more than it is (never amended up); None when
+        no placeable rest would be left (cancel it instead)."""
+        current = self.current
+        if current is None or current.terminal:
+            return None
+        others = self.ledger.reserved - current.open_quantity
+        free = floor_to_step(max(ZERO, self.remaining - others), self.instrument.lot_size)
+        rest = min(free, current.quantity - current.filled)
+        if rest <= 0 or rest < self.instrument.placeable_minimum:
+            return None
+        return current.filled + rest
+
+    def adopt_order(self, event: Event) -> None:
+        """Take the handed-over entry order as attempt 0: it is already working at the venue."""
+        assert self.adopted is not None
+        self.started = True
+        self.current = self.adopted
+        self.attempts = 1
+        self.waiting_since = None
+        wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
+        self.attempt_deadline = event.now + wait
+        if self.state in (S.POLLING, S.AMENDING):
+            # Kept (maybe amended down): the hedge works from the moment of the handoff.
+            self.working_at = event.now
+
+    def reprice_order(self, event: Event) -> None:
+        """Reprice the resting order: in place by amend where the venue and the order allow it
+        (state ``amending``), else by cancel and replace (``cancelling``).
+
+        The one place the choice is made, for every reason to reprice (the attempt's time is
+        up, the book moved). With a BBO on the event the amend goes at once; else one is asked.
+        """
+        if self.state != S.AMENDING:
+            self.emit_cancel(event)
+            return
+        assert self.leg_index is not None
+        self.amend_sent_at = None
+        self.amend_unknown = False
+        bbo = getattr(event, "bbo", None)
+        if isinstance(bbo, BBO) and not bbo.is_crossed:
+            self.amend_price(event)
+            return
+        self._emit(FetchBbo(leg=self.leg_index))
+        self._wake_at(event.now + self.config.call_timeouts.bbo + self.policy.poll_interval)
+
+    def _send_amend(self, event: Event, price: Decimal | None, total: Decimal | None) -> None:
+        current = self.current
+        assert current is not None and current.order_id is not None and self.leg_index is not None
+        self.amend_sent_at = event.now
+        self.amend_unknown = False
+        self.amend_wanted = (price if price is not None else ZERO, total if total is not None else current.quantity)
+        self._emit(
+            AmendOrder(
+                leg=self.leg_index,
+                client_order_id=current.client_order_id,
+                order_id=current.order_id,
+                price=price,
+                quantity=total,
+            )
+        )
+        # The driver bounds the call (as a cancel); this is the machine's own bound.
+        self._wake_at(event.now + self.config.call_timeouts.cancel + self.policy.poll_interval)
+
+    def amend_down(self, event: Event) -> None:
+        """Amend the adopted order's quantity down to what the target leaves (price kept)."""
+        total = self._amend_total()
+        assert total is not None
+        self._send_amend(event, None, total)
+
+    def amend_price(self, event: Event) -> None:
+        """Price the next rung on this BBO and amend the order to it (and down in size)."""
+        bbo = getattr(event, "bbo", None)
+        assert isinstance(bbo, BBO)
+        current = self.current
+        assert current is not None
+        quote = self._quote(bbo)
+        total = self._amend_total()
+        if total is None:
+            # A fill since the choice left no placeable rest: cancel instead.
+            self.emit_cancel(event)
+            return
+        self.attempts += 1
+        self.last_bbo = bbo
+        self.last_quote = quote
+        wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
+        self.attempt_deadline = event.now + wait
+        price = quote.price if quote.price != self._current_price() else None
+        self._send_amend(event, price, total if total < current.quantity else None)
+        if price is not None:
+            self.order_price = price
+
+    def restart_attempt(self, event: Event) -> None:
+        """The next rung prices the order where it rests: keep it, with a new attempt's time."""
+        assert isinstance(event, BboReceived)
+        self.attempts += 1
+        self.last_bbo = event.bbo
+        self.last_quote = self._quote(event.bbo)
+        wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
+        self.attempt_deadline = event.now + wait
+        self.schedule_poll(event)
+
+    def note_amended(self, event: Event) -> None:
+        """The venue shows the amend (its report already folded in): the order's reserved size
+        follows it, only ever down, and no amend is out any more."""
+        report = _report_of(event)
+        current = self.current
+        if report is not None and current is not None and self._is_about_current(report):
+            if report.quantity < current.quantity:
+                current.quantity = max(report.quantity, current.filled)
+            if report.price is not None:
+                self.order_price = report.price
+        self.amend_sent_at = None
+        self.amend_unknown = False
+
+    def look_up_amend(self, event: Event) -> None:
+        """The amend had no answer: look the order up; its answer says whether it landed."""
+        self.amend_unknown = True
+        self._query_current(event)
+        self._wake_at(event.now + self.config.call_timeouts.query + self.policy.poll_interval)
 
     # ------------------------------------------------------------------ result
 

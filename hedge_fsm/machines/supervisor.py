@@ -14,6 +14,17 @@ with ``trimming``, ``rolling_back → rolled_back``, ``failed`` and ``cancelled`
     Every other entry order is cancelled, and the supervisor waits until each
     one is *confirmed* terminal (its final cumulative fill counted, including
     fills that landed during the cancel).
+
+    With ``entry_handoff="adopt"`` (the default; not for market-only hedges) an
+    other leg's entry order that is live, acknowledged and on the hedge side
+    is *not* cancelled when the trigger fills: the targets are computed at once
+    (``targeting``, straight from ``entering``/``watching`` when every other
+    entry is adoptable or closed; through ``cancelling`` for the others) and
+    the order is handed to that leg's machine as attempt 0. The order record
+    moves from the supervisor's ledger to the leg's (one record, so no fill is
+    counted twice), with the fills it already had, and the leg's target is the
+    leg's whole target. ``"cancel"`` keeps the cancel-first path for every
+    entry.
 ``targeting``
     A momentary state: each leg's hedge target is computed from the
     **reference** leg's actual fill through the contract multipliers
@@ -84,7 +95,7 @@ from typing import Any
 
 import attrs
 
-from hedge_fsm.config import HedgeConfig, HedgeMode, PartialEntryPolicy
+from hedge_fsm.config import EntryHandoff, HedgeConfig, HedgeMode, PartialEntryPolicy
 from hedge_fsm.core.book import BookView, PositionBook
 from hedge_fsm.core.ledger import Ledger, OrderRecord
 from hedge_fsm.core.targets import floor_to_step, is_unplaceable, scaled_target
@@ -167,12 +178,14 @@ def _entry_rows(state: S) -> tuple[Edge, ...]:
     """The rows shared by ``entering`` and ``watching`` (only their all-acked edge differs)."""
     return (
         E("order_acked",         state, S.RECONCILING, ("is_all_filled",), ("record_report", "begin_reconcile")),
+        E("order_acked",         state, S.TARGETING,  ("has_trigger", "is_handoff_ready"), ("record_report", "compute_targets")),
         E("order_acked",         state, S.CANCELLING, ("has_trigger",), ("record_report", "cancel_entries")),
         E("order_acked",         state, S.CANCELLING, ("is_entry_closed",), ("record_report", "abort_entry"),
           "a venue may expire or cancel an entry order on its own"),
         E("order_acked",         state, S.WATCHING,   ("is_all_acked",), ("record_report", "schedule_entry_poll")),
         E("order_acked",         state, None,         (), ("record_report",)),
         E("order_updated",       state, S.RECONCILING, ("is_all_filled",), ("record_report", "begin_reconcile")),
+        E("order_updated",       state, S.TARGETING,  ("has_trigger", "is_handoff_ready"), ("record_report", "compute_targets")),
         E("order_updated",       state, S.CANCELLING, ("has_trigger",), ("record_report", "cancel_entries")),
         E("order_updated",       state, S.CANCELLING, ("is_entry_closed",), ("record_report", "abort_entry"),
           "a venue may expire or cancel an entry order on its own"),
@@ -217,19 +230,26 @@ SUPERVISOR_EDGES: tuple[Edge, ...] = (
     # ---- cancelling: every other entry order is cancelled and confirmed
     E("order_acked",         S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("record_report", "compute_targets"),
       "an entry ack can arrive after the trigger filled"),
+    E("order_acked",         S.CANCELLING, S.TARGETING,    ("is_handoff_ready",), ("record_report", "compute_targets"),
+      "an entry ack can arrive after the trigger filled: that entry is adopted"),
     E("order_acked",         S.CANCELLING, None,           (), ("record_report", "cancel_entries")),
     E("order_updated",       S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("record_report", "compute_targets")),
+    E("order_updated",       S.CANCELLING, S.TARGETING,    ("is_handoff_ready",), ("record_report", "compute_targets")),
     E("order_updated",       S.CANCELLING, None,           (), ("record_report", "cancel_entries")),
     E("cancel_confirmed",    S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("record_report", "compute_targets")),
+    E("cancel_confirmed",    S.CANCELLING, S.TARGETING,    ("is_handoff_ready",), ("record_report", "compute_targets")),
     E("cancel_confirmed",    S.CANCELLING, None,           (), ("record_report",)),
     E("cancel_failed",       S.CANCELLING, None,           (), ("requery_order",),
       "cancelling an order that just filled is refused by many venues"),
     E("post_only_rejected",  S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("close_order", "compute_targets")),
+    E("post_only_rejected",  S.CANCELLING, S.TARGETING,    ("is_handoff_ready",), ("close_order", "compute_targets")),
     E("post_only_rejected",  S.CANCELLING, None,           (), ("close_order",)),
     E("order_rejected",      S.CANCELLING, S.TARGETING,    ("is_all_closed",), ("close_order", "compute_targets")),
+    E("order_rejected",      S.CANCELLING, S.TARGETING,    ("is_handoff_ready",), ("close_order", "compute_targets")),
     E("order_rejected",      S.CANCELLING, None,           (), ("close_order",)),
     E("placement_ambiguous", S.CANCELLING, None,           (), ("begin_lookup",), AMBIGUOUS),
     E("order_not_found",     S.CANCELLING, S.TARGETING,    ("is_lookup_exhausted", "is_all_closed"), ("abandon_order", "compute_targets")),
+    E("order_not_found",     S.CANCELLING, S.TARGETING,    ("is_lookup_exhausted", "is_handoff_ready"), ("abandon_order", "compute_targets")),
     E("order_not_found",     S.CANCELLING, None,           ("is_lookup_exhausted",), ("abandon_order",)),
     E("order_not_found",     S.CANCELLING, None,           (), ("note_missing",)),
     E("query_failed",        S.CANCELLING, None,           (), ()),
@@ -554,7 +574,21 @@ class HedgeSupervisor(FsmModel):
             # Explicitly ignored by the machine, but a late report still counts in the ledger.
             report = getattr(event, "order", None)
             if isinstance(report, OrderInfo):
-                leg.ledger.apply(report)
+                delta = leg.ledger.apply(report)
+                record = leg.ledger.find(report)
+                plan = self.plans[index]
+                if (
+                    delta.revived
+                    and record is not None
+                    and not record.terminal
+                    and record.order_id is not None
+                    and not self.is_finished
+                    and record.client_order_id not in plan.cancelling
+                ):
+                    # An order the finished leg gave up on shows up live: the leg can no
+                    # longer act, so its cancel is the supervisor's, at once.
+                    self._send_cancel(plan, record, event)
+                    leg.stray_cancels[record.client_order_id] = event.now
                 self._sync_book(event.now)
             return
         leg.feed(event)
@@ -809,6 +843,57 @@ class HedgeSupervisor(FsmModel):
     def is_rollback_budget_spent(self, leg: int | None, event: Event) -> bool:
         return event.now >= self.rollback_deadline
 
+    # ------------------------------------------------------------------ entry handoff (adopt)
+
+    def is_handoff_ready(self, leg: int | None, event: Event) -> bool:
+        """Adopting, a trigger after this event, and every order of the hedge closed or a live
+        entry to adopt (so the targets can be computed now, nothing else being cancelled)?"""
+        if not self._is_adopting() or leg is None or not self.has_trigger(leg, event):
+            return False
+        for plan in self.plans:
+            here = leg if leg == plan.index else None
+            for ledger in plan.ledgers():
+                for record in ledger.orders.values():
+                    if self._closed_after(here, event, record):
+                        continue
+                    if record is plan.entry and self._is_adoptable(plan, here, event):
+                        continue
+                    return False
+        return True
+
+    def _is_adopting(self) -> bool:
+        return (
+            self.config.entry_handoff is EntryHandoff.ADOPT and not self.market_only and not self.direct
+        )
+
+    def _is_adoptable(self, plan: LegPlan, leg: int | None, event: Event | None) -> bool:
+        """Can this leg's entry order be handed to its leg machine (this event included)?
+
+        It is live, on the leg's (hedge) side, known to the venue by id, and neither being
+        cancelled nor looked up.
+        """
+        entry = plan.entry
+        if entry is None or entry.side is not plan.side or entry.client_order_id in plan.cancelling:
+            return False
+        # A report of the entry itself (its ack, its lookup's answer) makes it known.
+        about = (
+            event is not None
+            and leg == plan.index
+            and isinstance(getattr(event, "order", None), OrderInfo)
+            and self._record_of(plan.index, event) is entry
+        )
+        if entry.client_order_id in plan.looking_up and not about:
+            return False
+        if entry.terminal or (event is not None and self._closed_after(leg, event, entry)):
+            return False
+        return entry.order_id is not None or about
+
+    def _adoptable_entry(self, plan: LegPlan) -> OrderRecord | None:
+        """The entry to hand over at the start of the hedge, if any (a trigger is needed)."""
+        if not self._is_adopting() or self.trigger_leg is None or plan.index == self.trigger_leg:
+            return None
+        return plan.entry if self._is_adoptable(plan, None, None) else None
+
     # ------------------------------------------------------------------ quantities
 
     def _is_small(self, plan: LegPlan, quantity: Decimal) -> bool:
@@ -938,6 +1023,8 @@ class HedgeSupervisor(FsmModel):
                 continue
             if entry.order_id is None:
                 continue  # not acknowledged yet: its ack or lookup will bring it back here
+            if self._adoptable_entry(plan) is not None:
+                continue  # handed to the leg's machine as its first attempt (entry_handoff)
             self._send_cancel(plan, entry, event)
         self._wake_at(event.now + self.poll_interval)
 
@@ -1054,6 +1141,10 @@ class HedgeSupervisor(FsmModel):
         """Start one leg machine per leg with a placeable remainder, all at once."""
         trigger_fill = self.trigger_fill
         for plan in self.plans:
+            adopted = self._adoptable_entry(plan)
+            if adopted is not None:
+                self._hand_over(plan, adopted, event)
+                continue
             remaining = floor_to_step(self._leg_remaining(plan), plan.instrument.lot_size)
             if self._is_small(plan, remaining):
                 continue
@@ -1078,6 +1169,35 @@ class HedgeSupervisor(FsmModel):
         # The legs start once this transition is recorded (see dispatch), so the
         # history reads supervisor first, then its legs.
         self._starting = [p.hedge for p in self.plans if p.hedge is not None]
+
+    def _hand_over(self, plan: LegPlan, entry: OrderRecord, event: Event) -> None:
+        """Start the leg's machine with its live entry order as attempt 0 (entry_handoff="adopt").
+
+        The record moves from the supervisor's ledger to the leg's with the fills it has, so
+        every fill is counted once; the leg's target is the leg's whole target (entry fill
+        included). Even with nothing left to hedge the leg starts: it cancels the order.
+        """
+        trigger_fill = self.trigger_fill
+        hedge = LegHedge(
+            leg=plan.index,
+            hedge_id=self.hedge_id,
+            venue=plan.venue,
+            instrument=plan.instrument,
+            side=plan.side,
+            target=plan.target,
+            reduce_only=plan.reduce_only,
+            config=self.config,
+            started_at=event.now,
+            trigger=trigger_fill if trigger_fill is not None and trigger_fill.side is not plan.side else None,
+            market_only=self.market_only,
+            capabilities=plan.capabilities,
+            trigger_at=self.trigger_at,
+            adopted=plan.ledger.release(entry.client_order_id),
+            adopted_price=plan.price,
+        )
+        hedge.ledger.take_over(entry)
+        hedge.history = self.history
+        plan.hedge = hedge
 
     def _trigger_fill(self, ref: LegPlan) -> TriggerFill | None:
         entry = ref.entry

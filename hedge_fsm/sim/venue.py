@@ -73,7 +73,7 @@ from hedge_fsm.sim.faults import Fault, FaultInjector, FaultPlan
 from hedge_fsm.sim.market import Book, BookConfig, MarketModel, RestingOrder
 from hedge_fsm.validators import number_in
 from hedge_fsm.values import BBO, Instrument, OrderInfo, OrderStatus, Side, is_on_grid
-from hedge_fsm.venue import VenueCapabilities
+from hedge_fsm.venue import AmendSupport, VenueCapabilities
 
 __all__ = [
     "BlockCadence",
@@ -968,6 +968,125 @@ class SimVenue:
             "position", symbol, fault, self.latency.position, act, mutating=False
         )
 
+    # ------------------------------------------------------------------ amend (one block)
+
+    async def amend_order(
+        self,
+        symbol: str,
+        order_id: str,
+        *,
+        price: Decimal | None = None,
+        quantity: Decimal | None = None,
+    ) -> OrderInfo:
+        """Change a resting order in place (same order id), judged on arrival.
+
+        Only where ``capabilities.amend`` is not NONE (else refused). ``quantity`` is the new
+        total (fills included). On arrival: a terminal order is refused (a fill that won the
+        race is reported by the next lookup); a quantity at or below what already filled is
+        refused; otherwise the rest of the order is what is amended. A price change, or a size
+        increase, sends the order to the back of its new level; a size decrease at the same
+        price keeps its place iff ``capabilities.amend_keeps_priority_on_decrease``. A
+        post-only order whose new price would cross is refused (``POST_ONLY``); any other
+        crossing price takes liquidity as taker, the rest rests. Same faults and latency as
+        a cancel.
+        """
+        fault = self.faults.for_cancel()
+        request = f"{symbol} {order_id} price={price} quantity={quantity}"
+
+        def act(now: float) -> OrderInfo:
+            return self._accept_amend(symbol, order_id, price, quantity, now)
+
+        return await self._round_trip(
+            "amend_order", request, fault, self.latency.cancel, act, mutating=True
+        )
+
+    def _accept_amend(
+        self,
+        symbol: str,
+        order_id: str,
+        price: Decimal | None,
+        quantity: Decimal | None,
+        now: float,
+    ) -> OrderInfo:
+        operation = "amend_order"
+        invalid = RejectReason.INVALID_ORDER
+        if self.capabilities.amend is AmendSupport.NONE:
+            raise self._reject("amend is not supported", invalid, operation)
+        if price is None and quantity is None:
+            raise self._reject("amend changes neither price nor quantity", invalid, operation)
+        order = self._find(symbol, order_id, None, operation)
+        if order.is_terminal or order.price is None:
+            raise self._reject(
+                f"order {order_id} is {order.status}: it cannot be amended", invalid, operation
+            )
+        inst = self._instruments[symbol]
+        book = order.book
+        lots = order.lots
+        if quantity is not None:
+            if not isinstance(quantity, Decimal) or not quantity.is_finite() or quantity <= 0:
+                raise self._reject(
+                    f"quantity must be a positive Decimal, got {quantity!r}", invalid, operation
+                )
+            if not is_on_grid(quantity, inst.lot_size):
+                raise self._reject(
+                    f"quantity {quantity} is not a multiple of lot size {inst.lot_size}", invalid, operation
+                )
+            lots = book.lots_of(quantity)
+            if lots <= order.filled_lots:
+                raise self._reject(
+                    f"quantity {quantity} is not above the filled {book.quantity(order.filled_lots)} "
+                    f"of order {order_id}",
+                    invalid,
+                    operation,
+                )
+        ticks = order.price
+        if price is not None:
+            if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
+                raise self._reject(f"price must be a positive Decimal, got {price!r}", invalid, operation)
+            if not is_on_grid(price, inst.tick_size):
+                raise self._reject(
+                    f"price {price} is not a multiple of tick size {inst.tick_size}", invalid, operation
+                )
+            ticks = book.ticks_of(price)
+        book.catch_up()
+        crosses = ticks >= book.ask if order.side is Side.BUY else ticks <= book.bid
+        if crosses and ticks != order.price and order.post_only:
+            raise self._reject(
+                f"post-only amend of {order_id} to {book.price(ticks)} would take liquidity",
+                RejectReason.POST_ONLY,
+                operation,
+            )
+        keeps_place = (
+            ticks == order.price
+            and lots <= order.lots
+            and self.capabilities.amend_keeps_priority_on_decrease
+        )
+        order.lots = lots
+        order.price = ticks
+        order.version += 1
+        resting = order.resting
+        if keeps_place and resting is not None:
+            resting.remaining = lots - order.filled_lots
+            self._log(now, "amend", f"{order_id} {book.quantity(lots)} @ {book.price(ticks)} (place kept)")
+            return order.report()
+        if resting is not None:
+            book.remove_resting(resting)
+            order.resting = None
+        self._log(now, "amend", f"{order_id} {book.quantity(lots)} @ {book.price(ticks)} (back of queue)")
+        if crosses:
+            for fill_price, taken in book.take(order.side, lots - order.filled_lots, limit=ticks):
+                self._apply_fill(order, taken, fill_price, Liquidity.TAKER, now)
+        if not order.is_terminal:
+            self._seq += 1
+            order.resting = RestingOrder(
+                order_id=order.order_id,
+                side=order.side,
+                price=ticks,
+                remaining=lots - order.filled_lots,
+                seq=self._seq,
+            )
+            book.add_resting(order.resting, now)
+        return order.report()
     # ------------------------------------------------------------------ quote stream (BookStream)
 
     @property

@@ -74,6 +74,7 @@ from hedge_fsm.errors import IllegalTransition, InvalidValue, RejectReason
 from hedge_fsm.invariants import check_leg, check_order_command, check_supervisor, exposure_bound
 from hedge_fsm.machines.base import MachineKind
 from hedge_fsm.machines.commands import (
+    AmendOrder,
     CancelOrder,
     Command,
     FetchBbo,
@@ -84,6 +85,8 @@ from hedge_fsm.machines.commands import (
     WaitUntil,
 )
 from hedge_fsm.machines.events import (
+    AmendAmbiguous,
+    AmendRejected,
     BboFailed,
     BboReceived,
     BookUpdated,
@@ -92,6 +95,7 @@ from hedge_fsm.machines.events import (
     Event,
     LegFinished,
     OrderAcked,
+    OrderAmended,
     OrderMissing,
     OrderRejected,
     OrderUpdated,
@@ -350,6 +354,7 @@ _CANCEL = (
     "pending",
 )
 _QUERY = ("current", "current", "stale", "failed")
+_AMEND = ("applied", "applied", "fill_then_applied", "refused", "ambiguous_applied", "ambiguous_lost")
 _POSITION = ("current", "stale", "failed", "lagging")
 _BBO = ("normal", "normal", "normal", "wide", "one_tick", "locked", "crossed", "failed")
 
@@ -386,6 +391,9 @@ def _event_for(trigger: str, now: float) -> Event:
         "query_failed": lambda: QueryFailed(now=now, client_order_id=cid),
         "cancel_confirmed": lambda: CancelConfirmed(now=now, order=order),
         "cancel_failed": lambda: CancelFailed(now=now, client_order_id=cid),
+        "order_amended": lambda: OrderAmended(now=now, order=order),
+        "amend_rejected": lambda: AmendRejected(now=now, client_order_id=cid),
+        "amend_ambiguous": lambda: AmendAmbiguous(now=now, client_order_id=cid),
         "timer_fired": lambda: TimerFired(now=now, token=-1),
         "position_read": lambda: PositionRead(now=now, quantity=ZERO),
         "position_failed": lambda: PositionFailed(now=now),
@@ -450,6 +458,10 @@ class _Driven:
 
     def hedge_targets(self) -> dict[int, Decimal]:
         raise NotImplementedError
+
+    def adopted(self, leg: int) -> tuple[str, Decimal] | None:
+        """The adopted entry order of ``leg`` (client id, fill at the handoff), if any."""
+        return None
 
     def problems(self, venue: _Venue) -> list[str]:
         raise NotImplementedError
@@ -578,6 +590,9 @@ class _DrivenSupervisor(_Driven):
 
     def ledger_of(self, order: _Order) -> Ledger | None:
         plan = self.sup.plans[order.leg]
+        for ledger in plan.ledgers():
+            if order.client_order_id in ledger.orders:
+                return ledger  # an adopted entry moved to its leg's ledger
         if order.route.machine == "leg":
             return plan.hedge.ledger if plan.hedge is not None else None
         return plan.ledger
@@ -602,11 +617,23 @@ class _DrivenSupervisor(_Driven):
     def hedge_targets(self) -> dict[int, Decimal]:
         return {p.index: p.hedge.target for p in self.sup.plans if p.hedge is not None}
 
+    def adopted(self, leg: int) -> tuple[str, Decimal] | None:
+        hedge = self.sup.plans[leg].hedge
+        if hedge is None or hedge.adopted is None:
+            return None
+        return hedge.adopted.client_order_id, hedge.adopted_fill
+
     def problems(self, venue: _Venue) -> list[str]:
         sup = self.sup
         problems = check_supervisor(sup, venue.positions)
         for plan in sup.plans:
-            if plan.hedge is not None and plan.entry_filled + plan.hedge.target > plan.target:
+            adopted = plan.hedge is not None and plan.hedge.adopted is not None
+            if adopted and plan.hedge is not None and plan.hedge.target > plan.target:
+                problems.append(
+                    f"leg {plan.index}: adopted-entry hedge target {plan.hedge.target} > "
+                    f"leg target {plan.target}"
+                )
+            if not adopted and plan.hedge is not None and plan.entry_filled + plan.hedge.target > plan.target:
                 problems.append(
                     f"leg {plan.index}: entry {plan.entry_filled} + hedge target {plan.hedge.target} "
                     f"> leg target {plan.target}"
@@ -693,7 +720,7 @@ class _World:
         self.reported: dict[str, Decimal] = {}
         self.command_problems: list[str] = []
         self.terminal_state: str | None = None
-        self.last_filled: dict[int, Decimal] = {}
+        self.last_filled: dict[str, Decimal] = {}
         self.moves_checked = 0
         self.trace: list[str] = []
         """Every event delivered and the state after it: printed when an invariant breaks."""
@@ -729,6 +756,11 @@ class _World:
             order = self.venue.orders.get(getattr(command, "client_order_id", ""))
             if isinstance(command, CancelOrder) and order is not None:
                 order.cancel_sent = True
+            if isinstance(command, AmendOrder):
+                if order is None or order.order_id != command.order_id:
+                    self.command_problems.append(f"amend of an order the venue never acknowledged: {command}")
+                elif command.quantity is not None and command.quantity > order.quantity:
+                    self.command_problems.append(f"{command} amends {order.quantity} up")
             self.pending.append(
                 _Pending(
                     route=route,
@@ -761,6 +793,9 @@ class _World:
                 for o in self.venue.orders.values()
                 if o.leg == leg and o.kind == kind and o.may_fill
             ]
+            adopted = self.driven.adopted(leg) if kind == "hedge" else None
+            if adopted is not None and self.venue.orders[adopted[0]].may_fill:
+                others.append(adopted[0])  # the adopted entry is one of the leg's orders
             if others:
                 self.command_problems.append(f"{where} sent while {kind} order(s) {others} may still fill")
         if kind == "hedge" and command.side is not self.driven.leg_side(leg):
@@ -798,6 +833,8 @@ class _World:
             event = self._answer_place(command, _PLACE[outcome % len(_PLACE)], amount)
         elif isinstance(command, CancelOrder):
             event = self._answer_cancel(command, _CANCEL[outcome % len(_CANCEL)], amount)
+        elif isinstance(command, AmendOrder):
+            event = self._answer_amend(command, _AMEND[outcome % len(_AMEND)], amount)
         elif isinstance(command, QueryOrder):
             event = self._answer_query(pending, _QUERY[outcome % len(_QUERY)], amount)
         elif isinstance(command, ReadPosition):
@@ -881,6 +918,29 @@ class _World:
         if order.current.is_terminal:
             return CancelConfirmed(now=self.now, order=order.current)
         return OrderUpdated(now=self.now, order=order.current)  # accepted, not effective yet
+
+    def _answer_amend(self, command: AmendOrder, choice: str, amount: int) -> Event:
+        """An honest amend: applied to what is left (a fill may race it), refused, or unknown."""
+        cid = command.client_order_id
+        order = self.venue.orders.get(cid)
+        if order is None or not order.created or order.order_id != command.order_id:
+            return AmendRejected(now=self.now, client_order_id=cid, reason=RejectReason.UNKNOWN_ORDER)
+        if choice.startswith("fill_then"):
+            self.venue.fill(order, self._lots(order, amount, below_all=False))  # a fill racing it
+        quantity = command.quantity if command.quantity is not None else order.quantity
+        if choice == "refused" or not order.live or quantity <= order.filled:
+            return AmendRejected(now=self.now, client_order_id=cid, message="cannot amend")
+        if choice == "ambiguous_lost":
+            return AmendAmbiguous(now=self.now, client_order_id=cid, message="timeout")
+        order.quantity = quantity
+        if command.price is not None:
+            order.price = order.fill_price = command.price
+        status = OrderStatus.PARTIALLY_FILLED if order.filled > 0 else OrderStatus.OPEN
+        self.venue.snapshot(order, order.filled, status)
+        if choice == "ambiguous_applied":
+            return AmendAmbiguous(now=self.now, client_order_id=cid, message="reply lost")
+        assert order.current is not None
+        return OrderAmended(now=self.now, order=order.current)
 
     def _answer_query(self, pending: _Pending, choice: str, amount: int) -> Event:
         command = pending.command
@@ -991,6 +1051,8 @@ class _World:
                 event = self._answer_place(command, "rest" if order.kind == "entry" else "full", 0)
             elif isinstance(command, CancelOrder):
                 event = self._answer_cancel(command, "confirm", 0)
+            elif isinstance(command, AmendOrder):
+                event = self._answer_amend(command, "applied", 0)
             elif isinstance(command, QueryOrder):
                 hidden = self.venue.orders.get(command.client_order_id)
                 if hidden is not None:
@@ -1065,10 +1127,12 @@ class _World:
                 problems.append(f"leg {leg}: ledger total {ledger.filled} != sum of its orders {total}")
             if ledger.quarantined:
                 problems.append(f"leg {leg}: reports of unknown orders quarantined: {ledger.quarantined}")
-            before = self.last_filled.get(id(ledger), ZERO)
-            if ledger.filled < before:
-                problems.append(f"leg {leg}: ledger filled went down from {before} to {ledger.filled}")
-            self.last_filled[id(ledger)] = ledger.filled
+            # Per order, not per ledger: an adopted entry's record moves to its leg's ledger.
+            for cid, kept in ledger.orders.items():
+                before = self.last_filled.get(cid, ZERO)
+                if kept.filled < before:
+                    problems.append(f"leg {leg}: order {cid} filled went down from {before} to {kept.filled}")
+                self.last_filled[cid] = kept.filled
         for order in venue.orders.values():
             owner = driven.ledger_of(order)
             record = owner.orders.get(order.client_order_id) if owner is not None else None
@@ -1089,6 +1153,13 @@ class _World:
             hedged = sum(
                 (o.filled for o in venue.orders.values() if o.leg == leg and o.kind == "hedge"), ZERO
             )
+            adopted = driven.adopted(leg)
+            if adopted is not None:
+                # An adopted entry is the leg's attempt 0: its fills count (those before the
+                # handoff too, which the leg could not prevent from exceeding the target).
+                cid, at_handoff = adopted
+                hedged += venue.orders[cid].filled
+                target = max(target, at_handoff)
             if hedged > target:
                 problems.append(
                     f"leg {leg}: over-hedged at the venue: hedge orders filled {hedged} > target {target}"

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal as D
 from typing import Any
 
-from hedge_fsm import ExecutionResult, HedgeConfig, HedgeEngine, LegSpec, RetryPolicy, Side
+from hedge_fsm import EntryHandoff, ExecutionResult, HedgeConfig, HedgeEngine, LegSpec, RetryPolicy, Side
 from hedge_fsm.engine import HedgeObserver
 from hedge_fsm.secrets import Secret
 from hedge_fsm.sim.loop import run
@@ -643,6 +643,8 @@ def test_binance_fills_first_bybit_entry_is_cancelled_and_the_post_only_hedge_fi
         {"binance": binance, "bybit": bybit},
         LONG_BINANCE_SHORT_BYBIT,
         actions=[(0.6, binance.fill_live("t1e0")), (1.2, bybit.fill_live("t1h1"))],
+        # The cancel-first handoff is what this wire trace shows (adopt: tests/test_adopt.py).
+        config=HedgeConfig(entry_handoff=EntryHandoff.CANCEL),
     )
     result = outcome.result
 
@@ -704,7 +706,8 @@ def test_hedge_refused_for_margin_rolls_back_with_a_reduce_only_market_order_on_
     binance, bybit = binance_sim(), bybit_sim()
     margin_refusal = BinanceSim.error(-2019, "Margin is insufficient.")
     binance.refuse = lambda order: margin_refusal if order.client_order_id.startswith("t1h") else None
-    config = HedgeConfig(opening=RetryPolicy(max_attempts=3))
+    # Cancel-first: every hedge order is a new "t1h" order, so every one is refused.
+    config = HedgeConfig(opening=RetryPolicy(max_attempts=3), entry_handoff=EntryHandoff.CANCEL)
     outcome = execute(
         {"binance": binance, "bybit": bybit},
         LONG_BINANCE_SHORT_BYBIT,
