@@ -1156,6 +1156,21 @@ SupervisorMachine.TestCase.settings = settings(
 TestSupervisorStateful = SupervisorMachine.TestCase
 
 
+def _replay_config(mode: HedgeMode) -> HedgeConfig:
+    """The tight config the shrunk examples below were drawn with (one attempt, short
+    timeouts, one rollback round), so each replays exactly as Hypothesis found it."""
+    policy = RetryPolicy(max_attempts=1, budget=0.5, backoff=0.0, inside_tick_attempts=0,
+                         attempt_wait=0.2, poll_interval=0.05)
+    return HedgeConfig(
+        opening=policy, closing=policy, mode=mode, break_even=False,
+        break_even_include_fees=False, break_even_max_ticks=0, lookup_attempts=1,
+        stuck_timeout=0.5, entry_timeout=0.5, entry_poll_interval=0.1,
+        partial_entry_policy=PartialEntryPolicy.HEDGE, rollback_attempts=1, rollback_budget=1.0,
+        max_orders_per_leg=2, call_timeouts=CallTimeouts(place=0.2, cancel=2.0, query=0.2),
+        ambiguous_horizon=0.5, position_settle_delay=0.0,
+    )
+
+
 def test_seed_119_a_refused_trade_back_never_ends_done() -> None:
     """Found under ``--hypothesis-seed=119``: leg 0 (sell 0.02, account long 0.02 before the
     hedge) is hedged, the venue auto-deleverages the 0.02 long, so reconciliation sees 0.02
@@ -1165,16 +1180,7 @@ def test_seed_119_a_refused_trade_back_never_ends_done() -> None:
     ends ``failed`` naming the surplus not traded back."""
     lot = D("0.01")
     btc = Instrument(symbol="BTC", tick_size=D("0.1"), lot_size=lot, min_quantity=lot, min_notional=D("0"))
-    policy = RetryPolicy(max_attempts=1, budget=0.5, backoff=0.0, inside_tick_attempts=0,
-                         attempt_wait=0.2, poll_interval=0.05)
-    config = HedgeConfig(
-        opening=policy, closing=policy, mode=HedgeMode.MARKET, break_even=False,
-        break_even_include_fees=False, break_even_max_ticks=0, lookup_attempts=1,
-        stuck_timeout=0.5, entry_timeout=0.5, entry_poll_interval=0.1,
-        partial_entry_policy=PartialEntryPolicy.HEDGE, rollback_attempts=1, rollback_budget=1.0,
-        max_orders_per_leg=2, call_timeouts=CallTimeouts(place=0.2, cancel=2.0, query=0.2),
-        ambiguous_horizon=0.5, position_settle_delay=0.0,
-    )
+    config = _replay_config(HedgeMode.MARKET)
     setup = Setup(
         instruments=(btc, btc), sides=(Side.SELL, Side.BUY), quantities=(D("0.02"), D("0.02")),
         prices=(D("100.0"), D("100.0")), baselines=(D("0.02"), D("0.00")), reduce_only=False,
@@ -1314,16 +1320,7 @@ def test_seed_133_a_finished_legs_order_that_shows_up_live_is_cancelled_at_once(
                       min_notional=D("0"))
     kpepe = Instrument(symbol="kPEPE", tick_size=D("0.0001"), lot_size=D("1"), min_quantity=D("1"),
                        min_notional=D("0"), multiplier=D("1000"))
-    policy = RetryPolicy(max_attempts=1, budget=0.5, backoff=0.0, inside_tick_attempts=0,
-                         attempt_wait=0.2, poll_interval=0.05)
-    config = HedgeConfig(
-        opening=policy, closing=policy, mode=HedgeMode.AGGRESSIVE_LIMIT, break_even=False,
-        break_even_include_fees=False, break_even_max_ticks=0, lookup_attempts=1,
-        stuck_timeout=0.5, entry_timeout=0.5, entry_poll_interval=0.1,
-        partial_entry_policy=PartialEntryPolicy.HEDGE, rollback_attempts=1, rollback_budget=1.0,
-        max_orders_per_leg=2, call_timeouts=CallTimeouts(place=0.2, cancel=2.0, query=0.2),
-        ambiguous_horizon=0.5, position_settle_delay=0.0,
-    )
+    config = _replay_config(HedgeMode.AGGRESSIVE_LIMIT)
     setup = Setup(
         instruments=(pepe, kpepe), sides=(Side.BUY, Side.SELL), quantities=(D("1000"), D("1")),
         prices=(D("0.0000100"), D("0.0100")), baselines=(D("0"), D("0")), reduce_only=False,
