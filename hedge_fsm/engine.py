@@ -373,6 +373,7 @@ class HedgeEngine:
         check(legs, instruments)
         if priced:
             await self._check_notionals(legs, keys, instruments)
+        read_at = self.clock.now()
         baselines = await self._positions(keys)
         return [
             LegPlan(
@@ -386,6 +387,7 @@ class HedgeEngine:
                 baseline=baselines[i],
                 capabilities=capabilities_of(self.venues[leg.venue]),
                 post_only=leg.post_only if isinstance(leg, LegSpec) else True,
+                baseline_read_at=read_at,
             )
             for i, leg in enumerate(legs)
         ]

@@ -114,3 +114,28 @@ def test_every_fault_kind_at_a_high_rate_still_ends_cleanly() -> None:
             episode = simulate(Scenario(name=kind, faults=plan), seed)
             assert episode.result.state in TERMINAL, kind
             assert episode.invariant_violations == [], (kind, seed, episode.invariant_violations)
+
+
+def test_soak_episode_1542_two_hedges_on_one_symbol_count_each_fill_once() -> None:
+    """Regression: soak episode 1542 (``python benchmarks/soak.py --episode 1542``). The
+    second hedge's baseline read was sent before the first hedge's fill and its set-up took
+    4 s; the book took that stale read as the truth and reconciliation traded back the first
+    hedge's fill (venue moved -10000, the ledgers counted -20000). Both hedges now count
+    each fill once and the venue agrees."""
+    import random
+    import sys
+    from pathlib import Path
+
+    benchmarks = str(Path(__file__).resolve().parent.parent / "benchmarks")
+    if benchmarks not in sys.path:
+        sys.path.insert(0, benchmarks)
+    import soak
+
+    scenario, seed, shape = soak.draw(random.Random(1542), soak.Rates())
+    assert shape["concurrent"]
+    pair = simulate_concurrent(
+        scenario, seed, config=shape.get("config"), tokens=soak.DEFAULT_TOKENS,
+        second_reversed=shape["second_reversed"], second_delay=shape["second_delay"],
+    )
+    assert pair.invariant_violations == []
+    assert all(r.state == "done" for r in pair.results)

@@ -272,6 +272,21 @@ def test_soak_episode_1865_a_read_soon_after_the_engines_own_fills_is_not_the_ba
     assert book.open("h3", "a", "BTC", D("7"), now=30.0, untrusted_for=2.5) == D("7")
 
 
+def test_soak_episode_1542_a_read_sent_before_another_hedges_fill_is_not_the_baseline() -> None:
+    """Regression (fault soak, episode 1542): a second hedge's baseline read was *sent* at
+    1.5 s, before the first hedge's fill at 2.8 s; its set-up then took until 5.7 s, past the
+    untrusted window counted from the fill, and the book took the stale read (0) as the
+    truth: reconciliation saw the first hedge's fill as an unreported over-hedge and traded
+    it back. Judged from the read's own time, the book keeps its figure (the fill counted)."""
+    book = PositionBook()
+    assert book.open("c1", "a", "kPEPE", D("0"), now=0.3, untrusted_for=2.5) == D("0")
+    assert book.record("c1", "a", "kPEPE", D("-10000"), now=2.8)
+    book.close("c1", "a", "kPEPE")
+    # The read was sent at 1.5 s: it cannot show the fill at 2.8 s.
+    assert book.open("c2", "a", "kPEPE", D("0"), now=1.5, untrusted_for=2.5) == D("-10000")
+    assert book.expected("a", "kPEPE") == D("-10000")
+
+
 # --------------------------------------------------------------------------- reconciliation at the end
 
 

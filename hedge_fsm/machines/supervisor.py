@@ -429,6 +429,10 @@ class LegPlan:
     """The fill totals last told to the position book."""
     post_only: bool = True
     """The entry order rests as a maker order (``LegSpec.post_only``); a direct hedge ignores it."""
+    baseline_read_at: float | None = None
+    """When the baseline position read was sent (None: at the hedge's first event). The book
+    trusts the read only if this engine's last fill on the key came well before it: a read
+    sent before a fill of another hedge cannot show it."""
     trims: set[str] = attrs.Factory(set)
     """Client ids of the trim orders sent on this leg (in :attr:`ledger`, apart from rollback's)."""
 
@@ -554,11 +558,15 @@ class HedgeSupervisor(FsmModel):
         A set-up read taken soon after this engine's own fills on the key may lag them
         (the fault soak found a second hedge taking the first's fills for an unreported
         over-hedge): within the settle delay plus the set-up reads' bound it is not trusted.
+        The window is judged from when the read was *sent* (soak episode 1542: a read sent
+        before another hedge's fill, whose set-up then took 4 s, replaced the book's figure
+        and its reconciliation traded back the other hedge's fill).
         """
         untrusted_for = self.config.position_settle_delay + self.config.call_timeouts.longest
         for plan in self.plans:
+            read_at = plan.baseline_read_at if plan.baseline_read_at is not None else now
             plan.baseline = self.book.open(
-                plan.venue, plan.instrument.symbol, plan.baseline, now=now, untrusted_for=untrusted_for
+                plan.venue, plan.instrument.symbol, plan.baseline, now=read_at, untrusted_for=untrusted_for
             )
 
     def _sync_book(self, now: float) -> None:
