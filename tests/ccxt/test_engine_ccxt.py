@@ -32,43 +32,13 @@ from hedge_fsm.secrets import Secret
 from hedge_fsm.sim.loop import run
 from hedge_fsm.venues.ccxt import CcxtVenue
 from tests.ccxt.fixtures.fake_http import FakeHttp, Request, load_fixture
+from tests.ccxt.fixtures.sims import SimOrder
 
 BTC = "BTC/USDT:USDT"
 EPOCH_MS = 1716863718000
 """Exchange timestamps: this epoch plus the virtual time."""
 
 # --------------------------------------------------------------------------- the simulated exchanges
-
-
-@dataclass
-class SimOrder:
-    """One order as the simulated exchange keeps it."""
-
-    order_id: str
-    client_order_id: str
-    side: str  # "buy" | "sell"
-    kind: str  # "limit" | "market"
-    quantity: D
-    price: D | None
-    post_only: bool
-    reduce_only: bool
-    created_ms: int
-    status: str = "open"  # open | filled | canceled | post_only_rejected
-    filled: D = D(0)
-    notional: D = D(0)
-    updated_ms: int = 0
-
-    @property
-    def live(self) -> bool:
-        return self.status == "open"
-
-    @property
-    def average(self) -> D | None:
-        return self.notional / self.filled if self.filled else None
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.side == "buy" else -1
 
 
 Answer = tuple[int, Any]
