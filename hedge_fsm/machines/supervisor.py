@@ -595,18 +595,11 @@ class HedgeSupervisor(FsmModel):
             if isinstance(report, OrderInfo):
                 delta = leg.ledger.apply(report)
                 record = leg.ledger.find(report)
-                plan = self.plans[index]
-                if (
-                    delta.revived
-                    and record is not None
-                    and not record.terminal
-                    and record.order_id is not None
-                    and not self.is_finished
-                    and record.client_order_id not in plan.cancelling
+                # An order the finished leg gave up on shows up live: the leg can no longer
+                # act, so its cancel is the supervisor's, at once.
+                if record is not None and not record.terminal and not self.is_finished and self._cancel_revived(
+                    self.plans[index], record, delta.revived, event
                 ):
-                    # An order the finished leg gave up on shows up live: the leg can no
-                    # longer act, so its cancel is the supervisor's, at once.
-                    self._send_cancel(plan, record, event)
                     leg.stray_cancels[record.client_order_id] = event.now
                 self._sync_book(event.now)
             return
@@ -653,6 +646,16 @@ class HedgeSupervisor(FsmModel):
     def _wake_at(self, at: float) -> None:
         self.timer_token += 1
         self._emit(make_wait_until(at, self.timer_token))
+
+    def _cancel_revived(self, plan: LegPlan, record: OrderRecord, revived: bool, event: Event) -> bool:
+        """An order taken as never placed is live after all: cancel it at once (once).
+        Was a cancel sent?"""
+        if not revived or record.order_id is None:
+            return False
+        if record.client_order_id in plan.cancelling:
+            return False
+        self._send_cancel(plan, record, event)
+        return True
 
     def _send_cancel(self, plan: LegPlan, record: OrderRecord, event: Event) -> None:
         """Cancel one of the hedge's orders and note when, so a lost cancel is sent again."""
@@ -962,9 +965,7 @@ class HedgeSupervisor(FsmModel):
         added = delta.quantity
         plan.looking_up.discard(record.client_order_id)
         plan.watched.discard(record.client_order_id)
-        if delta.revived and record.client_order_id not in plan.cancelling:
-            # An order taken as never placed is live after all: cancel it at once.
-            self._send_cancel(plan, record, event)
+        self._cancel_revived(plan, record, delta.revived, event)
         if report.is_terminal:
             plan.cancelling.pop(record.client_order_id, None)
         if added > 0 and any(p.reads_pending for p in self.plans):
