@@ -339,6 +339,17 @@ class HedgeConfig:
     """How long a working limit order rests before a book update may reprice it (seconds), so
     that queue priority is not thrown away on noise; None: reprice only when the attempt's time
     is up. Default 0.5, or half the shorter ``attempt_wait`` of the two policies."""
+    # ---- urgency (issue 13 item 2): the price of waiting
+    risk_aversion: float = attrs.field(default=1.0, validator=_non_negative_number)
+    """λ: how many bps of cost one standard deviation of the move on the unhedged quantity is
+    worth (the risk penalty ``λ·σ·√t``). A resting hedge order waits for a maker fill only while
+    the risk it has added since the trigger is below what crossing would cost (spread plus the
+    taker-maker fee gap); past that it crosses. 0: never cross early (the plain ladder)."""
+    volatility_bps: float | None = attrs.field(default=None, validator=optional(_non_negative_number))
+    """The hedged underlying's volatility (bps per √second), your estimate, used until a leg has
+    measured its own from the book (a few updates over a second); None: no estimate, so a leg
+    climbs the ladder on its own timers until it has measured one. The legs of one hedge are
+    one underlying on several venues: one figure serves them all."""
     trim_before_unwind: bool = attrs.field(default=True, validator=boolean)
     """When a venue minimum (notional, quantity) leaves a hedge leg short by more than a lot,
     reduce the trigger leg by the unhedged amount (a market order) where that is placeable,

@@ -303,6 +303,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.POLLING, None,              ("is_stale_timer",), ()),
     E("timer_fired",         S.POLLING, S.AMENDING,        ("is_attempt_expired", "is_amendable"), ("reprice_order",)),
     E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_attempt_expired",), ("emit_cancel",)),
+    E("timer_fired",         S.POLLING, S.AMENDING,        ("is_reprice_due", "is_amendable_on_book"), ("mark_book_reprice", "reprice_order"),
+      "the book moved away during the minimum rest and has not moved since: the poll reprices"),
     E("timer_fired",         S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("mark_book_reprice", "emit_cancel"),
       "the book moved away during the minimum rest and has not moved since: the poll reprices"),
     E("timer_fired",         S.POLLING, None,              (), ("poll_order",)),
@@ -478,14 +480,17 @@ _LATE_TRIGGERS = (
     "order_amended",
 )
 # ---- book updates (issue 13 item 2): a resting order is repriced on the book, not only on the
-# attempt's timer. The decision (``is_reprice_due``) is apart from the mechanism: today the
-# existing cancel path (``emit_cancel`` -> cancelling -> retry -> pricing); an amend-capable
-# ``reprice_order`` replaces ``emit_cancel`` in the three ``is_reprice_due`` edges (these two
-# and the polling timer's, in the table above).
+# attempt's timer. The decision (``is_reprice_due``) is apart from the mechanism: in place by
+# amend where the venue and the order allow it (``amending``: same order id, no cancel/fill
+# race, one one-way latency), else cancel and replace (``cancelling`` -> retry -> pricing).
+# The polling timer's ``is_reprice_due`` edges, in the table above, do the same.
 # fmt: off
 BOOK_EDGES: tuple[Edge, ...] = (
+    E("book_updated",        S.POLLING, S.AMENDING,        ("is_reprice_due", "is_amendable_on_book"), ("note_book", "mark_book_reprice", "reprice_order"), BOOK_AWAY),
     E("book_updated",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("note_book", "mark_book_reprice", "emit_cancel"), BOOK_AWAY),
     E("book_updated",        S.POLLING, None,              (), ("note_book",), BOOK_NOTED),
+    E("bbo_received",        S.POLLING, S.AMENDING,        ("is_reprice_due", "is_amendable_on_book"), ("note_book", "mark_book_reprice", "reprice_order"),
+      "a venue without a quote stream: the BBO polled with the resting order shows the book moved away"),
     E("bbo_received",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("note_book", "mark_book_reprice", "emit_cancel"),
       "a venue without a quote stream: the BBO polled with the resting order shows the book moved away"),
     E("bbo_received",        S.POLLING, None,              (), ("note_book",), BOOK_NOTED),
@@ -916,16 +921,27 @@ class LegHedge(FsmModel):
         return not self.is_finished
 
     def _volatility_bps(self) -> float | None:
-        return realized_volatility_bps(tuple(self.book_samples))
+        """The volatility behind the urgency: measured on the leg's own book updates once they
+        span enough time, else the configured estimate (``config.volatility_bps``)."""
+        measured = realized_volatility_bps(tuple(self.book_samples))
+        return measured if measured is not None else self.config.volatility_bps
 
     def _urgent_index(self, index: int, bbo: BBO, now: float) -> int:
-        """``index``, or a later ladder attempt when the risk of waiting outweighs crossing."""
+        """``index``, or a later ladder attempt once waiting has cost what crossing saves.
+
+        The risk that resting has added since the trigger, ``λ · share · σ · √(now − trigger)``
+        (``share`` the part of the target still unhedged), is set against what crossing costs
+        over a maker fill (spread plus the fee gap): once it reaches the crossing cost, no maker
+        fill can pay for the wait any more and the order crosses; past half of it, break-even
+        (the slowest rung) is skipped. A volatile market or a large remainder crosses early, a
+        quiet one waits for its maker fill: the budget is the ceiling, not the plan.
+        """
         volatility = self._volatility_bps()
-        if volatility is None or self.target <= 0:
+        if volatility is None or self.target <= 0 or self.config.risk_aversion <= 0:
             return index
-        risk = risk_bps(
+        risk = self.config.risk_aversion * risk_bps(
             volatility_bps=volatility,
-            time_left=self.deadline - now,
+            time_left=now - self.trigger_at,
             exposure_share=float(self.remaining / self.target),
         )
         return urgent_attempt(
@@ -934,6 +950,23 @@ class LegHedge(FsmModel):
             risk=risk,
             crossing_cost=crossing_cost_bps(bbo, self.instrument),
         )
+
+    def _next_rung(self) -> int:
+        """The ladder attempt the next order (or amend) is priced at: the rung a book reprice
+        keeps, else the next attempt (never back below a rung a reprice already reached)."""
+        if self.reprice_rung is not None:
+            return self.reprice_rung
+        return max(self.attempts, self.rung_index)
+
+    def _take_rung(self) -> int:
+        """:meth:`_next_rung`, counted: a book reprice is no attempt, anything else is one."""
+        index = self._next_rung()
+        if self.reprice_rung is not None:
+            self.reprice_rung = None
+            self.book_reprices += 1
+        else:
+            self.attempts += 1
+        return index
 
     def _quote_at(self, index: int, bbo: BBO, now: float) -> tuple[int, PriceQuote]:
         """The ladder's price for attempt ``index`` (urgency applied) on ``bbo``."""
@@ -953,17 +986,17 @@ class LegHedge(FsmModel):
 
     def _is_book_away(self, bbo: BBO, now: float) -> bool:
         """Does the ladder, on ``bbo``, want a more aggressive price than the order's?"""
-        assert self.last_quote is not None
+        assert self.order_price is not None
         _, wanted = self._quote_at(self.rung_index, bbo, now)
-        return is_more_aggressive(self.side, wanted.price, self.last_quote.price)
+        return is_more_aggressive(self.side, wanted.price, self.order_price)
 
     def _level_size_after(self, bbo: BBO | None) -> Decimal:
         """The smallest displayed size seen at the current order's level, ``bbo`` included."""
-        quote = self.last_quote
-        if bbo is None or quote is None or self.queue_ahead <= 0:
+        price = self.order_price
+        if bbo is None or price is None or self.queue_ahead <= 0:
             return self.queue_level_size
         best, size = (bbo.bid, bbo.bid_size) if self.side is Side.BUY else (bbo.ask, bbo.ask_size)
-        return min(self.queue_level_size, size) if best == quote.price else self.queue_level_size
+        return min(self.queue_level_size, size) if best == price else self.queue_level_size
 
     def _traded_per_second(self, level_size: Decimal, now: float) -> float | None:
         """How fast the current order's level has been seen to trade (None: no trade seen)."""
@@ -1003,20 +1036,25 @@ class LegHedge(FsmModel):
             or bbo is None
             or bbo.is_crossed
             or current is None
-            or self.last_quote is None
+            or self.order_price is None
             or current.terminal
             or current.is_market
             or current.order_id is None
-            or current.filled > 0
+            or current.filled > (self.adopted_fill if current is self.adopted else ZERO)
             or current.sent_at is None
             or self.cancel_in_flight
+            or self.amend_sent_at is not None
         ):
             return False
         if event.now < current.sent_at + min_rest or event.now >= min(self.attempt_deadline, self.deadline):
             return False
         if self.orders_sent >= self.config.max_orders_per_leg - 2:
             return False
-        return self._is_book_away(bbo, event.now) or self._is_queue_deep(bbo, event.now)
+        if not (self._is_book_away(bbo, event.now) or self._is_queue_deep(bbo, event.now)):
+            return False
+        # The reprice must move the order: its rung can price where the order already is.
+        _, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
+        return quote.price != self.order_price
 
     def _book_for(self, event: Event) -> BBO | None:
         """The book to judge the resting order on: the event's, or (a timer) the latest update
@@ -1106,15 +1144,7 @@ class LegHedge(FsmModel):
     def place_limit_order(self, event: Event) -> None:
         """Price the attempt on the ladder and send a limit order for what remains."""
         assert isinstance(event, BboReceived) and self.leg_index is not None
-        if self.reprice_rung is not None:
-            # The book asked for it: the same rung at the new price (a reprice is no attempt).
-            index, self.reprice_rung = self.reprice_rung, None
-            self.book_reprices += 1
-        else:
-            # The ladder never steps back below a rung a reprice already reached.
-            index = max(self.attempts, self.rung_index)
-            self.attempts += 1
-        self.rung_index, quote = self._quote_at(index, event.bbo, event.now)
+        self.rung_index, quote = self._quote_at(self._take_rung(), event.bbo, event.now)
         self._note_queue(quote.price, event.bbo, event.now)
         quantity = self._order_quantity()
         client_order_id = self._next_client_id()
@@ -1266,11 +1296,13 @@ class LegHedge(FsmModel):
         steps to the touch when the queue, not the price, is the problem."""
         bbo = self._book_for(event)
         assert bbo is not None
+        self.reprice_rung = self._book_reprice_rung(bbo, event.now)
+
+    def _book_reprice_rung(self, bbo: BBO, now: float) -> int:
         floor = max(self.rung_index, 1)
-        if self._is_book_away(bbo, event.now):
-            self.reprice_rung = floor
-        else:
-            self.reprice_rung = max(floor, self.policy.inside_tick_attempts)
+        if self._is_book_away(bbo, now):
+            return floor
+        return max(floor, self.policy.inside_tick_attempts)
 
     def emit_cancel(self, event: Event) -> None:
         """Cancel the current order; the leg waits for the venue to confirm it."""
@@ -1465,6 +1497,19 @@ class LegHedge(FsmModel):
             and self._amend_total() is not None
         )
 
+    def is_amendable_on_book(self, event: Event) -> bool:
+        """Can the book's reprice be an amend: the order is amendable, and the price the book
+        wants keeps its post-only flag (a post-only order amended to cross is refused)?"""
+        if not self.is_amendable(event):
+            return False
+        current = self.current
+        bbo = self._book_for(event)
+        assert current is not None
+        if bbo is None or not current.post_only:
+            return True
+        _, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
+        return quote.post_only
+
     def is_amend_sent(self, event: Event) -> bool:
         """Is an amend already out (so a BBO answer now is a late duplicate)?"""
         return self.amend_sent_at is not None
@@ -1474,7 +1519,7 @@ class LegHedge(FsmModel):
         assert isinstance(event, BboReceived)
         current = self.current
         assert current is not None
-        quote = self._quote(event.bbo)
+        _, quote = self._quote_at(self._next_rung(), event.bbo, event.now)
         return quote.price == self._current_price() and self._amend_total() == current.quantity
 
     def is_old_amend_answer(self, event: Event) -> bool:
@@ -1496,19 +1541,6 @@ class LegHedge(FsmModel):
             return False
         price, total = self.amend_wanted
         return report.quantity == total and (price == 0 or report.price == price)
-
-    def _quote(self, bbo: BBO) -> PriceQuote:
-        return price_attempt(
-            attempt=self.attempts,
-            side=self.side,
-            bbo=bbo,
-            instrument=self.instrument,
-            trigger=self.trigger,
-            inside_tick_attempts=self.policy.inside_tick_attempts,
-            break_even=self.config.break_even,
-            include_fees=self.config.break_even_include_fees,
-            break_even_max_ticks=self.config.break_even_max_ticks,
-        )
 
     def _current_price(self) -> Decimal | None:
         """The live order's price as last asked for (the quote, or the adopted entry's price)."""
@@ -1534,6 +1566,7 @@ class LegHedge(FsmModel):
         self.started = True
         self.current = self.adopted
         self.attempts = 1
+        self.rung_index = 0  # the book judges it as the ladder's first rung
         self.waiting_since = None
         wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
         self.attempt_deadline = event.now + wait
@@ -1554,8 +1587,7 @@ class LegHedge(FsmModel):
         assert self.leg_index is not None
         self.amend_sent_at = None
         self.amend_unknown = False
-        bbo = getattr(event, "bbo", None)
-        if isinstance(bbo, BBO) and not bbo.is_crossed:
+        if self._pricing_book(event) is not None:
             self.amend_price(event)
             return
         self._emit(FetchBbo(leg=self.leg_index))
@@ -1585,19 +1617,30 @@ class LegHedge(FsmModel):
         assert total is not None
         self._send_amend(event, None, total)
 
-    def amend_price(self, event: Event) -> None:
-        """Price the next rung on this BBO and amend the order to it (and down in size)."""
+    def _pricing_book(self, event: Event) -> BBO | None:
+        """The book to price an amend on without asking: the event's own, or the quote stream's
+        latest since the order was sent (a stream pushes every change, so its latest update is
+        the book as the venue last showed it); None: a BBO must be asked for."""
         bbo = getattr(event, "bbo", None)
-        assert isinstance(bbo, BBO)
+        if not isinstance(bbo, BBO) and self.capabilities.book_stream and self.reprice_rung is not None:
+            # Only for a reprice the book asked for (it moves the order, see is_reprice_due);
+            # an attempt whose time is up asks for a BBO, which may leave the order as it is.
+            bbo = self._book_for(event)
+        return bbo if isinstance(bbo, BBO) and not bbo.is_crossed else None
+
+    def amend_price(self, event: Event) -> None:
+        """Price the next rung on the book and amend the order to it (and down in size)."""
+        bbo = self._pricing_book(event)
+        assert bbo is not None
         current = self.current
         assert current is not None
-        quote = self._quote(bbo)
         total = self._amend_total()
         if total is None:
             # A fill since the choice left no placeable rest: cancel instead.
+            self.reprice_rung = None
             self.emit_cancel(event)
             return
-        self.attempts += 1
+        self.rung_index, quote = self._quote_at(self._take_rung(), bbo, event.now)
         self.last_bbo = bbo
         self.last_quote = quote
         wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
@@ -1610,9 +1653,8 @@ class LegHedge(FsmModel):
     def restart_attempt(self, event: Event) -> None:
         """The next rung prices the order where it rests: keep it, with a new attempt's time."""
         assert isinstance(event, BboReceived)
-        self.attempts += 1
+        self.rung_index, self.last_quote = self._quote_at(self._take_rung(), event.bbo, event.now)
         self.last_bbo = event.bbo
-        self.last_quote = self._quote(event.bbo)
         wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
         self.attempt_deadline = event.now + wait
         self.schedule_poll(event)

@@ -1216,6 +1216,9 @@ class HedgeSupervisor(FsmModel):
             adopted_price=plan.price,
         )
         hedge.ledger.take_over(entry)
+        if entry.sent_at is None:
+            # The leg's book rules measure an order's rest from when it was sent.
+            entry.sent_at = plan.sent_at.get(entry.client_order_id)
         hedge.history = self.history
         plan.hedge = hedge
 
