@@ -23,21 +23,36 @@ taker 5 bps (a fee gap of 3 bps).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from decimal import Decimal as D
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hedge_fsm import BBO, HedgeConfig, Instrument, OrderInfo, OrderStatus, Side
 from hedge_fsm.core.ledger import Ledger
-from hedge_fsm.machines.commands import AmendOrder, CancelOrder, Command, FetchBbo, PlaceLimit
+from hedge_fsm.machines.commands import (
+    AmendOrder,
+    CancelOrder,
+    Command,
+    FetchBbo,
+    PlaceLimit,
+    PlaceMarket,
+    QueryOrder,
+    WaitUntil,
+)
 from hedge_fsm.machines.events import (
     AmendRejected,
     BboReceived,
     BookUpdated,
     CancelConfirmed,
+    Event,
     OrderAcked,
     OrderAmended,
+    OrderUpdated,
     Start,
     TimerFired,
 )
@@ -174,7 +189,7 @@ def test_adopted_order_within_its_rest_is_not_repriced_and_the_rest_counts_from_
     leg.feed(BookUpdated(now=0.25, bbo=FALLEN))
     assert leg.state == LegState.POLLING
     assert amends(leg.drain()) == []
-    assert 0.31 < MIN_REST  # the handoff's own clock would still be inside the rest
+    assert CONFIG.min_rest == MIN_REST > 0.31  # the handoff's clock is still inside the rest
     leg.feed(BookUpdated(now=0.31, bbo=FALLEN))
     assert leg.state == LegState.AMENDING
     (amend,) = amends(leg.drain())
@@ -372,3 +387,185 @@ def test_the_replacement_after_a_refused_amend_is_still_repriced_on_the_book() -
     assert [a.price for a in amends(commands)] == [D("99.4")] or [
         c.client_order_id for c in cancels(commands)
     ] == [place.client_order_id]
+
+
+# ------------------------------------------------------------------ e. no amend that changes nothing
+
+
+@dataclasses.dataclass
+class _Order:
+    """One order as the venue holds it."""
+
+    order_id: str
+    price: D
+    quantity: D
+    filled: D
+    status: OrderStatus
+    post_only: bool
+
+    @property
+    def live(self) -> bool:
+        return self.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
+class _Truth:
+    """A minimal honest venue for one leg: it keeps each order's price, size and fill and
+    answers the leg's commands in the order they were sent, when the test says so."""
+
+    def __init__(self, entry: D, filled: D, post_only: bool) -> None:
+        status = OrderStatus.PARTIALLY_FILLED if filled else OrderStatus.OPEN
+        self.orders = {"e1": _Order("v-e1", ENTRY_PRICE, entry, filled, status, post_only)}
+        self.pending: list[Command] = []
+        self.timer: tuple[float, int] | None = None
+        self.book = AT_HANDOFF
+        self.amends_seen = 0
+
+    def info(self, client_id: str) -> OrderInfo:
+        order = self.orders[client_id]
+        return OrderInfo(
+            order_id=order.order_id, client_order_id=client_id, symbol="TEST", side=Side.SELL,
+            quantity=order.quantity, price=order.price, status=order.status,
+            filled_quantity=order.filled, average_price=order.price if order.filled else None,
+        )
+
+    def take(self, commands: list[Command]) -> None:
+        for command in commands:
+            if isinstance(command, AmendOrder):
+                self.check_amend(command)
+            if isinstance(command, WaitUntil):
+                self.timer = (command.at, command.token)
+            else:
+                self.pending.append(command)
+
+    def check_amend(self, amend: AmendOrder) -> None:
+        """The property: an amend asks for a new price or a new size of the order as it is."""
+        order = self.orders[amend.client_order_id]
+        assert amend.price is not None or amend.quantity is not None, amend
+        assert (amend.price is not None and amend.price != order.price) or (
+            amend.quantity is not None and amend.quantity != order.quantity
+        ), f"{amend} changes nothing of {order}"
+        self.amends_seen += 1
+
+    def answer(self, now: float) -> Event | None:
+        """The venue's answer to the oldest command still unanswered (None: it needs none)."""
+        command = self.pending.pop(0)
+        if isinstance(command, FetchBbo):
+            return BboReceived(now=now, bbo=self.book)
+        if isinstance(command, PlaceLimit):
+            self.orders[command.client_order_id] = _Order(
+                f"v-{command.client_order_id}", command.price, command.quantity, D(0),
+                OrderStatus.OPEN, command.post_only,
+            )
+            return OrderAcked(now=now, order=self.info(command.client_order_id))
+        if isinstance(command, PlaceMarket):
+            self.orders[command.client_order_id] = _Order(
+                f"v-{command.client_order_id}", self.book.bid, command.quantity, command.quantity,
+                OrderStatus.FILLED, False,
+            )
+            return OrderAcked(now=now, order=self.info(command.client_order_id))
+        if isinstance(command, QueryOrder):
+            return OrderUpdated(now=now, order=self.info(command.client_order_id))
+        if isinstance(command, CancelOrder):
+            order = self.orders[command.client_order_id]
+            if order.live:
+                order.status = OrderStatus.CANCELED
+            return CancelConfirmed(now=now, order=self.info(command.client_order_id))
+        if isinstance(command, AmendOrder):
+            order = self.orders[command.client_order_id]
+            price = command.price if command.price is not None else order.price
+            quantity = command.quantity if command.quantity is not None else order.quantity
+            if not order.live or (order.post_only and price <= self.book.bid) or quantity <= order.filled:
+                return AmendRejected(now=now, client_order_id=command.client_order_id)
+            order.price, order.quantity = price, quantity
+            return OrderAmended(now=now, order=self.info(command.client_order_id))
+        return None
+
+    def fill(self, client_id: str, quantity: D) -> None:
+        """Someone lifts ``quantity`` of the order (capped at its rest)."""
+        order = self.orders.get(client_id)
+        if order is not None and order.live:
+            order.filled = min(order.quantity, order.filled + quantity)
+            full = order.filled == order.quantity
+            order.status = OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED
+
+
+# A book move: the bid steps by a few ticks (mostly down, away from the sell), the spread
+# is one to four ticks.
+_moves = st.tuples(st.integers(-3, 2), st.integers(1, 4), st.integers(1, 10))
+
+
+def _moved(book: BBO, move: tuple[int, int, int]) -> BBO:
+    step, spread, size = move
+    bid = max(book.bid + step * TICK, D("90"))
+    return BBO(bid=bid, ask=bid + spread * TICK, bid_size=D(size), ask_size=D(size))
+
+
+_book_step = st.tuples(st.just("book"), st.floats(0.01, 0.4), _moves)
+_answer_step = st.tuples(st.just("answer"), st.floats(0.0, 0.05), st.none())
+_steps = st.lists(
+    st.one_of(
+        # Book moves and the venue's answers most of the time: amends happen between them.
+        _book_step,
+        _book_step,
+        _answer_step,
+        _answer_step,
+        st.tuples(st.just("timer"), st.floats(0.0, 0.0), st.none()),
+        st.tuples(st.just("fill"), st.floats(0.0, 0.05), st.sampled_from([D("0.1"), D("0.3")])),
+    ),
+    min_size=10,
+    max_size=60,
+)
+
+
+@given(
+    steps=_steps,
+    entry=st.sampled_from([D("1"), D("1.5")]),
+    before=st.sampled_from([D(0), D("0.2")]),
+    post_only=st.booleans(),
+    volatility=st.sampled_from([None, 5.0, 40.0]),
+    sent_at=st.sampled_from([-1.0, -0.2]),
+)
+def test_no_amend_the_leg_sends_leaves_the_order_as_it_is(
+    steps: list[tuple[str, float, object]],
+    entry: D,
+    before: D,
+    post_only: bool,
+    volatility: float | None,
+    sent_at: float,
+) -> None:
+    """Whatever the book does (a random walk, one to four ticks wide, at random times), with
+    the venue's answers, timers and others' fills interleaved at random: every AmendOrder the
+    leg sends changes the order's price or its size as the venue holds it, never neither
+    (an amend that changes nothing is a wasted round trip and, on some venues, a lost place).
+    The adopted entry may be larger than the target (1), part-filled before the handoff, post-only
+    or not; urgency off or on."""
+    config = HedgeConfig(volatility_bps=volatility)
+    truth = _Truth(entry, before, post_only)
+    leg = adopted_sell(
+        config=config, entry=entry, filled=before, post_only=post_only, sent_at=sent_at,
+        trigger_at=-0.5,
+    )
+    truth.take(leg.drain())
+    now = 0.0
+    for kind, dt, payload in steps:
+        if leg.is_finished:
+            break
+        now += dt
+        event: Event | None = None
+        if kind == "book":
+            assert isinstance(payload, tuple)
+            truth.book = _moved(truth.book, payload)
+            event = BookUpdated(now=now, bbo=truth.book)
+        elif kind in ("answer", "timer") and truth.pending:
+            # A timer fires once the venue has answered (a silent venue is not this test's).
+            event = truth.answer(now)
+        elif kind == "timer" and truth.timer is not None:
+            now = max(now, truth.timer[0])
+            event = TimerFired(now=now, token=truth.timer[1])
+        elif kind == "fill" and leg.current is not None:
+            assert isinstance(payload, D)
+            truth.fill(leg.current.client_order_id, payload)
+        if event is not None:
+            leg.feed(event)
+            truth.take(leg.drain())
+    hypothesis.event(f"amends sent: {min(truth.amends_seen, 3)}{'+' if truth.amends_seen >= 3 else ''}")
