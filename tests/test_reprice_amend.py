@@ -176,6 +176,37 @@ def test_adopted_order_on_a_venue_without_amend_is_cancelled_and_replaced_at_the
     assert (leg.attempts, leg.book_reprices) == (1, 1)
 
 
+def test_adopted_order_part_filled_before_the_handoff_is_still_repriced_on_the_book() -> None:
+    """0.4 of the entry filled while it rested as an entry (before the trigger): that fill is
+    not this attempt's, so it does not make the order a partial attempt nor block the book's
+    reprice: the first update on the fallen book amends the order (the rest, 0.6, and its
+    total, 1, unchanged) to 99.7."""
+    leg = adopted_sell(filled=D("0.4"))
+    assert leg.state == LegState.POLLING
+    leg.drain()
+    leg.feed(BookUpdated(now=0.05, bbo=FALLEN))
+    assert leg.state == LegState.AMENDING
+    (amend,) = amends(leg.drain())
+    assert (amend.price, amend.quantity) == (FALLEN_INSIDE, None)
+
+
+def test_entry_larger_than_the_target_is_amended_down_then_repriced_on_the_book() -> None:
+    """An entry of 1.5 for a target of 1: the handoff amends it down to 1 at its price (the
+    quantity only); once that is shown, the fallen book amends its price to 99.7 with no
+    second change of size (the total is already the target)."""
+    leg = adopted_sell(entry=D("1.5"))
+    assert leg.state == LegState.AMENDING
+    (down,) = amends(leg.drain())
+    assert (down.price, down.quantity) == (None, D("1"))
+    leg.feed(OrderAmended(now=0.02, order=entry_report(D("1"), ENTRY_PRICE)))
+    assert leg.state == LegState.POLLING
+    leg.drain()
+    leg.feed(BookUpdated(now=0.05, bbo=FALLEN))
+    (amend,) = amends(leg.drain())
+    assert (amend.price, amend.quantity) == (FALLEN_INSIDE, None)
+    assert (leg.attempts, leg.book_reprices) == (1, 1)
+
+
 # ------------------------------------------------------------------ b. the rest counts from the entry's send
 
 
@@ -311,6 +342,23 @@ def test_book_reprices_by_amend_are_no_attempts_and_never_climb_the_ladder() -> 
         assert (leg.attempts, leg.book_reprices, leg.rung_index) == (1, step + 1, 1)
         amended(leg, amend, now + 0.02)
     assert prices == [D("99.7"), D("99.6"), D("99.5")]
+
+
+def test_no_second_reprice_while_an_amend_is_out() -> None:
+    """While the amend to 99.7 is unanswered, the book falls twice more: both updates are only
+    noted (no second AmendOrder, no cancel: one change of the order at a time)."""
+    leg = adopted_sell()
+    leg.drain()
+    leg.feed(BookUpdated(now=0.05, bbo=FALLEN))
+    assert len(amends(leg.drain())) == 1
+    for i, now in enumerate((0.06, 0.07), start=1):
+        down = D(i) * TICK
+        book = BBO(bid=FALLEN.bid - down, ask=FALLEN.ask - down, bid_size=D("5"), ask_size=D("5"))
+        leg.feed(BookUpdated(now=now, bbo=book))
+        assert leg.state == LegState.AMENDING
+        commands = leg.drain()
+        assert amends(commands) == [] and cancels(commands) == []
+    assert leg.book_reprices == 1
 
 
 @pytest.mark.xfail(
@@ -569,3 +617,108 @@ def test_no_amend_the_leg_sends_leaves_the_order_as_it_is(
             leg.feed(event)
             truth.take(leg.drain())
     hypothesis.event(f"amends sent: {min(truth.amends_seen, 3)}{'+' if truth.amends_seen >= 3 else ''}")
+
+
+# ------------------------------------------------------------------ f. urgency: the risk waited
+
+# Two ticks wide at a mid of 100: crossing costs 0.2 / 100 * 1e4 = 20 bps of spread plus the
+# 3 bps fee gap, 23 bps. An adopted sell (not post-only) rests one tick inside, at 100.0,
+# exactly where the ladder's first rungs want it: only urgency (the touch, the bid 99.9) moves it.
+TWO_TICKS = BBO(bid=D("99.9"), ask=D("100.1"), bid_size=D("5"), ask_size=D("5"))
+INSIDE = D("100.0")
+CROSSING = 23.0
+
+
+def resting_inside(config: HedgeConfig, *, trigger_at: float = 0.0) -> LegHedge:
+    leg = adopted_sell(config=config, price=INSIDE, post_only=False, trigger_at=trigger_at)
+    leg.drain()
+    return leg
+
+
+def touch_at(leg: LegHedge, now: float, bbo: BBO = TWO_TICKS) -> D | None:
+    """Feed a book update at ``now``: the price the leg amends to, None if it keeps its place."""
+    leg.feed(BookUpdated(now=now, bbo=bbo))
+    prices = [a.price for a in amends(leg.drain())]
+    assert prices == [] or leg.state == LegState.AMENDING
+    return prices[0] if prices else None
+
+
+def test_urgency_crosses_once_the_risk_waited_reaches_the_crossing_cost_and_not_before() -> None:
+    """sigma 23 bps/sqrt(s) (the prior), risk aversion 1, the whole target unhedged: the risk
+    waited is 23 * sqrt(t) bps t seconds after the trigger, so it reaches the 23 bps of crossing
+    at t = 1 s. At 0.99 s (22.9 bps) the order keeps its place; at 1.01 s (23.1 bps) it is
+    amended to the touch, the bid 99.9 (the budget's 6 s are far from spent: the budget is a
+    ceiling, not the plan)."""
+    assert crossing_cost(TWO_TICKS) == pytest.approx(CROSSING)
+    leg = resting_inside(HedgeConfig(volatility_bps=23.0, risk_aversion=1.0))
+    assert touch_at(leg, 0.99) is None
+    assert touch_at(leg, 1.01) == TWO_TICKS.bid
+
+
+def test_risk_aversion_scales_the_risk() -> None:
+    """Risk aversion 2 doubles the risk: 2 * 23 * sqrt(t) reaches 23 bps at t = 0.25 s, so the
+    same leg keeps its place at 0.24 s and crosses at 0.26 s."""
+    leg = resting_inside(HedgeConfig(volatility_bps=23.0, risk_aversion=2.0))
+    assert touch_at(leg, 0.24) is None
+    assert touch_at(leg, 0.26) == TWO_TICKS.bid
+
+
+def test_the_share_still_unhedged_scales_the_risk() -> None:
+    """Half the target filled before the handoff (the adopted entry's own fill): the risk is
+    0.5 * 46 * sqrt(t), the crossing cost reached at t = 1 s, not at the 0.25 s a whole
+    unhedged target would take at 46 bps/sqrt(s). And the pre-handoff fill does not stop the
+    adopted order from being repriced."""
+    config = HedgeConfig(volatility_bps=46.0)
+    leg = adopted_sell(config=config, price=INSIDE, post_only=False, trigger_at=0.0, filled=D("0.5"))
+    leg.drain()
+    assert leg.state == LegState.POLLING
+    assert touch_at(leg, 0.3) is None  # a whole target would have crossed at 0.25 s
+    assert touch_at(leg, 0.99) is None
+    assert touch_at(leg, 1.01) == TWO_TICKS.bid
+
+
+def test_risk_aversion_zero_never_crosses_early() -> None:
+    """Risk aversion 0 turns urgency off: even a 1000 bps/sqrt(s) prior, 1.4 s after the
+    trigger (a risk of 1183 bps at aversion 1), leaves the order inside the spread until its
+    attempt's own time is up."""
+    leg = resting_inside(HedgeConfig(volatility_bps=1000.0, risk_aversion=0.0))
+    for now in (0.3, 0.8, 1.01, 1.4):
+        assert touch_at(leg, now) is None
+    assert leg.state == LegState.POLLING
+
+
+def test_no_volatility_at_all_never_crosses_early() -> None:
+    """No prior (``volatility_bps=None``) and no measured volatility (a single book update
+    says nothing): no urgency, the order keeps its place."""
+    leg = resting_inside(HedgeConfig())
+    assert touch_at(leg, 1.4) is None
+
+
+def test_a_measured_volatility_replaces_the_prior() -> None:
+    """A 15 bps/sqrt(s) prior would cross, the trigger 1 s before the handoff, once
+    15 * sqrt(1 + t) >= 23, at t = (23 / 15)^2 - 1 = 1.35 s: a leg that saw no book until then
+    crosses at 1.4 s. A leg that saw the book sit still at 0.0, 0.5 and 1.0 s (three samples
+    over a second: a measured volatility of 0) does not: the measurement replaces the prior."""
+    config = HedgeConfig(volatility_bps=15.0)
+    assert 1.35 < (CROSSING / 15.0) ** 2 - 1.0 < 1.4
+    blind = resting_inside(config, trigger_at=-1.0)
+    assert touch_at(blind, 1.4) == TWO_TICKS.bid
+    watched = resting_inside(config, trigger_at=-1.0)
+    for now in (0.0, 0.5, 1.0):  # 15 * sqrt(2.0) = 21.2 bps at 1.0 s: below the crossing cost
+        assert touch_at(watched, now) is None
+    assert touch_at(watched, 1.4) is None
+
+
+def test_a_measured_volatility_drives_urgency_without_a_prior() -> None:
+    """No prior, but the book's mid flickers between 100.0 and 100.05 every 25 ms for a second
+    (the ask 100.1 / 100.2, the bid 99.9: the sell at 100.0 stays one tick inside): 40 moves of
+    ln(100.05 / 100) each over 1 s measure sigma = sqrt(40) * ln(1.0005) * 1e4 = 31.6 bps/sqrt(s).
+    Before a second of samples nothing is measured, so nothing moves; at 1.01 s the risk
+    31.6 * sqrt(1.01) = 31.8 bps is past the 23 bps of crossing: the order goes to the touch."""
+    sigma = math.sqrt(40 * math.log(100.05 / 100.0) ** 2 / 1.0) * 1e4
+    assert sigma * math.sqrt(1.01) > CROSSING
+    wider = BBO(bid=D("99.9"), ask=D("100.2"), bid_size=D("5"), ask_size=D("5"))
+    leg = resting_inside(HedgeConfig())
+    for i in range(41):
+        assert touch_at(leg, 0.025 * i, TWO_TICKS if i % 2 == 0 else wider) is None
+    assert touch_at(leg, 1.01) == TWO_TICKS.bid
