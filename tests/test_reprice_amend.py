@@ -249,6 +249,38 @@ def test_adopted_order_rested_during_a_book_move_is_repriced_by_the_poll() -> No
     assert amend.price == FALLEN_INSIDE
 
 
+def test_without_a_quote_stream_the_polled_bbo_amends_the_adopted_order() -> None:
+    """A venue that amends but pushes no quotes: once the entry has rested, each poll asks for
+    the BBO with the order; the answer showing the fallen book goes straight to an amend of
+    the same order to 99.7, priced on that answer (no second BBO asked)."""
+    leg = adopted_sell(caps=VenueCapabilities(amend=AmendSupport.NATIVE, book_stream=False))
+    leg.drain()
+    leg.feed(TimerFired(now=0.1, token=leg.timer_token))
+    assert any(isinstance(c, FetchBbo) for c in leg.drain())  # rested 1.1 s: the book is asked
+    leg.feed(BboReceived(now=0.11, bbo=FALLEN))
+    assert leg.state == LegState.AMENDING
+    commands = leg.drain()
+    assert not any(isinstance(c, FetchBbo) for c in commands)
+    (amend,) = amends(commands)
+    assert (amend.client_order_id, amend.price) == ("e1", FALLEN_INSIDE)
+
+
+def test_attempt_timer_that_would_price_the_order_where_it_is_sends_no_amend() -> None:
+    """The book never moves: at the adopted order's attempt deadline (1.5 s after the handoff)
+    the next rung (one tick inside a one-tick book: the ask, 100.1) is where the order
+    already rests, at its size: the leg keeps it with a new attempt's time (attempts 1 -> 2),
+    and no AmendOrder (it would change nothing) is sent."""
+    leg = adopted_sell()
+    leg.drain()
+    leg.feed(TimerFired(now=1.5, token=leg.timer_token))  # the first poll's timer, fired late
+    assert leg.state == LegState.AMENDING
+    assert any(isinstance(c, FetchBbo) for c in leg.drain())
+    leg.feed(BboReceived(now=1.52, bbo=AT_HANDOFF))
+    assert leg.state == LegState.POLLING
+    assert amends(leg.drain()) == []
+    assert (leg.attempts, leg.book_reprices) == (2, 0)
+
+
 # ------------------------------------------------------------------ c. post-only and the touch
 
 
