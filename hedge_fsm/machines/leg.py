@@ -936,20 +936,31 @@ class LegHedge(FsmModel):
         (the slowest rung) is skipped. A volatile market or a large remainder crosses early, a
         quiet one waits for its maker fill: the budget is the ceiling, not the plan.
         """
-        volatility = self._volatility_bps()
-        if volatility is None or self.target <= 0 or self.config.risk_aversion <= 0:
+        risk = self._waited_risk(now)
+        if risk is None:
             return index
-        risk = self.config.risk_aversion * risk_bps(
-            volatility_bps=volatility,
-            time_left=now - self.trigger_at,
-            exposure_share=float(self.remaining / self.target),
-        )
         return urgent_attempt(
             attempt=index,
             inside_tick_attempts=self.policy.inside_tick_attempts,
             risk=risk,
             crossing_cost=crossing_cost_bps(bbo, self.instrument),
         )
+
+    def _waited_risk(self, now: float) -> float | None:
+        """``λ · share · σ · √(now − trigger)`` in bps; None without a volatility (or λ = 0)."""
+        volatility = self._volatility_bps()
+        if volatility is None or self.target <= 0 or self.config.risk_aversion <= 0:
+            return None
+        return self.config.risk_aversion * risk_bps(
+            volatility_bps=volatility,
+            time_left=now - self.trigger_at,
+            exposure_share=float(self.remaining / self.target),
+        )
+
+    def _is_hurried(self, bbo: BBO, now: float) -> bool:
+        """Has waiting cost half of what crossing would (the ladder skips break-even)?"""
+        risk = self._waited_risk(now)
+        return risk is not None and risk >= crossing_cost_bps(bbo, self.instrument) / 2
 
     def _next_rung(self) -> int:
         """The ladder attempt the next order (or amend) is priced at: the rung a book reprice
@@ -1499,16 +1510,27 @@ class LegHedge(FsmModel):
 
     def is_amendable_on_book(self, event: Event) -> bool:
         """Can the book's reprice be an amend: the order is amendable, and the price the book
-        wants keeps its post-only flag (a post-only order amended to cross is refused)?"""
+        wants is meant as the order is flagged? An amend cannot change the post-only flag: a
+        post-only order amended to cross is refused, and an order that may take, amended to a
+        passive price on a book one latency old, takes liquidity when the book has moved on
+        (a new post-only order would be refused instead, and priced again)."""
         if not self.is_amendable(event):
             return False
         current = self.current
         bbo = self._book_for(event)
         assert current is not None
-        if bbo is None or not current.post_only:
+        if bbo is None:
             return True
-        _, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
-        return quote.post_only
+        index, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
+        if quote.post_only == current.post_only:
+            return True
+        if current.post_only:
+            return False
+        # An order that may take, amended to a passive price: if the book has moved on when the
+        # amend lands, it trades at its own limit as taker, which costs the fee gap over a maker
+        # fill. Worth it where there is no gap, or once waiting has cost enough that the ladder
+        # hurries (past break-even); otherwise cancel and replace with a post-only order.
+        return self.instrument.taker_fee <= self.instrument.maker_fee or self._is_hurried(bbo, event.now)
 
     def is_amend_sent(self, event: Event) -> bool:
         """Is an amend already out (so a BBO answer now is a late duplicate)?"""
