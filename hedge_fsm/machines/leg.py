@@ -1521,7 +1521,7 @@ class LegHedge(FsmModel):
         assert current is not None
         if bbo is None:
             return True
-        index, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
+        _, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
         if quote.post_only == current.post_only:
             return True
         if current.post_only:
