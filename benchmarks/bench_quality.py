@@ -329,7 +329,9 @@ def config_of(policy: str, venues: dict[str, SimVenue] | None = None) -> HedgeCo
     config = policies.ENGINE_CONFIGS.get(policy, policies.PEER_ENTRY_CONFIG)
     if venues is None or policy not in policies.ENGINE_CONFIGS or not hasattr(config, "volatility_bps"):
         return config
-    sigma = max(venue.book(symbol).config.volatility for venue in venues.values() for symbol in venue.symbols())
+    sigma = max(
+        venue.book(symbol).config.volatility for venue in venues.values() for symbol in venue.symbols()
+    )
     return attrs.evolve(config, volatility_bps=sigma * 10_000)
 
 

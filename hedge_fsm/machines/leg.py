@@ -138,6 +138,7 @@ from hedge_fsm.machines.commands import (
     make_wait_until,
 )
 from hedge_fsm.machines.events import (
+    AmendRejected,
     BboFailed,
     BboReceived,
     BookUpdated,
@@ -386,6 +387,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("order_amended",       S.AMENDING, S.CANCELLING,      ("is_over_target",), ("record_report", "note_amended", "emit_cancel"), LATE_FILL_OVER),
     E("order_amended",       S.AMENDING, S.POLLING,         (), ("record_report", "note_amended", "schedule_poll")),
     E("amend_rejected",      S.AMENDING, None,              ("is_old_amend_answer",), (), OLD_ANSWER),
+    E("amend_rejected",      S.AMENDING, S.POLLING,         ("is_post_only_refusal",), ("keep_order", "schedule_poll"),
+      "post-only is judged on arrival: the book moved during the latency; the order rests unchanged at its old price, and the book reprices it again"),
     E("amend_rejected",      S.AMENDING, S.CANCELLING,      (), ("emit_cancel",), AMEND_REFUSED),
     E("amend_ambiguous",     S.AMENDING, None,              ("is_old_amend_answer",), (), OLD_ANSWER),
     E("amend_ambiguous",     S.AMENDING, None,              (), ("look_up_amend",),
@@ -631,6 +634,8 @@ class LegHedge(FsmModel):
         """The amend had no answer: the order is being looked up to see whether it landed."""
         self.order_price: Decimal | None = adopted_price
         """The price the live limit order was last sent or amended at (None: unknown, market)."""
+        self.price_before_amend: Decimal | None = adopted_price
+        """The order's price before the amend now out (restored when the venue refuses it)."""
         # ---- repricing on the book (issue 13 item 2)
         self.rung_index = -1
         """The ladder attempt (after urgency) the latest limit order was priced at."""
@@ -1532,6 +1537,10 @@ class LegHedge(FsmModel):
         # hurries (past break-even); otherwise cancel and replace with a post-only order.
         return self.instrument.taker_fee <= self.instrument.maker_fee or self._is_hurried(bbo, event.now)
 
+    def is_post_only_refusal(self, event: Event) -> bool:
+        """Was the amend refused only because its new price would have taken liquidity?"""
+        return isinstance(event, AmendRejected) and event.reason is RejectReason.POST_ONLY
+
     def is_amend_sent(self, event: Event) -> bool:
         """Is an amend already out (so a BBO answer now is a late duplicate)?"""
         return self.amend_sent_at is not None
@@ -1669,8 +1678,15 @@ class LegHedge(FsmModel):
         self.attempt_deadline = event.now + wait
         price = quote.price if quote.price != self._current_price() else None
         self._send_amend(event, price, total if total < current.quantity else None)
+        self.price_before_amend = self.order_price
         if price is not None:
             self.order_price = price
+
+    def keep_order(self, event: Event) -> None:
+        """The amend was refused and the order is as it was: its price is the one before."""
+        self.order_price = self.price_before_amend
+        self.amend_sent_at = None
+        self.amend_unknown = False
 
     def restart_attempt(self, event: Event) -> None:
         """The next rung prices the order where it rests: keep it, with a new attempt's time."""
