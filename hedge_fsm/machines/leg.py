@@ -1062,7 +1062,7 @@ class LegHedge(FsmModel):
             or self.amend_sent_at is not None
         ):
             return False
-        if event.now < current.sent_at + min_rest or event.now >= min(self.attempt_deadline, self.deadline):
+        if event.now >= min(self.attempt_deadline, self.deadline):
             return False
         if self.orders_sent >= self.config.max_orders_per_leg - 2:
             return False
@@ -1070,7 +1070,11 @@ class LegHedge(FsmModel):
             return False
         # The reprice must move the order: its rung can price where the order already is.
         _, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
-        return quote.price != self.order_price
+        if quote.price == self.order_price:
+            return False
+        # The minimum rest keeps queue priority from being thrown away on noise; a hedge that
+        # must cross now (urgency priced the touch) has no priority left to keep.
+        return event.now >= current.sent_at + min_rest or not quote.post_only
 
     def _book_for(self, event: Event) -> BBO | None:
         """The book to judge the resting order on: the event's, or (a timer) the latest update
