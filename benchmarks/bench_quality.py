@@ -322,8 +322,17 @@ async def finish(clock: policies.PolicyClock, venues: dict[str, SimVenue], t0: f
     return horizon
 
 
-def config_of(policy: str) -> HedgeConfig:
-    return policies.ENGINE_CONFIGS.get(policy, policies.PEER_ENTRY_CONFIG)
+def config_of(policy: str, venues: dict[str, SimVenue] | None = None) -> HedgeConfig:
+    """The policy's config; the engine's rows are told the market's volatility (``volatility_bps``,
+    the trader's own estimate: here the simulator's parameter, the best such an estimate can be).
+    The peers' rules use none, and the entry phase does not depend on it."""
+    config = policies.ENGINE_CONFIGS.get(policy, policies.PEER_ENTRY_CONFIG)
+    if venues is None or policy not in policies.ENGINE_CONFIGS or not hasattr(config, "volatility_bps"):
+        return config
+    sigma = max(
+        venue.book(symbol).config.volatility for venue in venues.values() for symbol in venue.symbols()
+    )
+    return attrs.evolve(config, volatility_bps=sigma * 10_000)
 
 
 def run_sync(setup: str, scenario: str, seed: int, policy: str) -> RunFigures | None:
@@ -333,7 +342,7 @@ def run_sync(setup: str, scenario: str, seed: int, policy: str) -> RunFigures | 
     loop = SimLoop()
     clock = policies.LoopTime(loop)
     watch = TriggerWatch(loop.time, stop=peer is not None)
-    sim = SimEngine(venues, config_of(policy), observers=[watch], loop=loop)
+    sim = SimEngine(venues, config_of(policy, venues), observers=[watch], loop=loop)
     legs = sim.run(entry_legs(venues, setup, clock))
     result = None
     with contextlib.suppress(StopAtTrigger):  # a peer takes over at T
@@ -359,7 +368,7 @@ def run_asyncio(setup: str, scenario: str, seed: int, policy: str) -> RunFigures
         peer = policies.PEERS.get(policy)
         loop = asyncio.get_running_loop()
         watch = TriggerWatch(loop.time, stop=peer is not None)
-        engine = HedgeEngine(venues, config_of(policy), observers=[watch])  # type: ignore[arg-type]
+        engine = HedgeEngine(venues, config_of(policy, venues), observers=[watch])  # type: ignore[arg-type]
         result = None
         with contextlib.suppress(StopAtTrigger):  # a peer takes over at T
             result = await engine.execute(legs, hedge_id=f"q{seed}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal as D
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hedge_fsm import BBO, Instrument, Side
@@ -115,6 +115,9 @@ def test_urgency_rungs() -> None:
 
 
 @given(st.integers(0, 10), st.integers(0, 10), risks, risks, costs)
+# Found by a random seed: with no attempt inside the spread the touch is attempt 0, and the
+# half-way rule (skip break-even) used to jump past it, to attempt 1.
+@example(attempt=0, inside=0, risk_a=2.0, risk_b=3.0, cost=3.0)
 def test_urgency_never_steps_back_and_grows_with_risk(
     attempt: int, inside: int, risk_a: float, risk_b: float, cost: float
 ) -> None:

@@ -236,7 +236,9 @@ def urgent_attempt(
     if risk >= crossing_cost:
         return max(attempt, inside_tick_attempts)
     if risk >= crossing_cost / 2:
-        return max(attempt, 1)
+        # Past break-even, but never past the touch (with no attempt inside the spread, the
+        # touch is attempt 0).
+        return max(attempt, min(1, inside_tick_attempts))
     return attempt
 
 

@@ -138,6 +138,7 @@ from hedge_fsm.machines.commands import (
     make_wait_until,
 )
 from hedge_fsm.machines.events import (
+    AmendRejected,
     BboFailed,
     BboReceived,
     BookUpdated,
@@ -386,6 +387,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("order_amended",       S.AMENDING, S.CANCELLING,      ("is_over_target",), ("record_report", "note_amended", "emit_cancel"), LATE_FILL_OVER),
     E("order_amended",       S.AMENDING, S.POLLING,         (), ("record_report", "note_amended", "schedule_poll")),
     E("amend_rejected",      S.AMENDING, None,              ("is_old_amend_answer",), (), OLD_ANSWER),
+    E("amend_rejected",      S.AMENDING, S.POLLING,         ("is_post_only_refusal",), ("keep_order", "schedule_poll"),
+      "post-only is judged on arrival: the book moved during the latency; the order rests unchanged at its old price, and the book reprices it again"),
     E("amend_rejected",      S.AMENDING, S.CANCELLING,      (), ("emit_cancel",), AMEND_REFUSED),
     E("amend_ambiguous",     S.AMENDING, None,              ("is_old_amend_answer",), (), OLD_ANSWER),
     E("amend_ambiguous",     S.AMENDING, None,              (), ("look_up_amend",),
@@ -631,6 +634,8 @@ class LegHedge(FsmModel):
         """The amend had no answer: the order is being looked up to see whether it landed."""
         self.order_price: Decimal | None = adopted_price
         """The price the live limit order was last sent or amended at (None: unknown, market)."""
+        self.price_before_amend: Decimal | None = adopted_price
+        """The order's price before the amend now out (restored when the venue refuses it)."""
         # ---- repricing on the book (issue 13 item 2)
         self.rung_index = -1
         """The ladder attempt (after urgency) the latest limit order was priced at."""
@@ -936,20 +941,31 @@ class LegHedge(FsmModel):
         (the slowest rung) is skipped. A volatile market or a large remainder crosses early, a
         quiet one waits for its maker fill: the budget is the ceiling, not the plan.
         """
-        volatility = self._volatility_bps()
-        if volatility is None or self.target <= 0 or self.config.risk_aversion <= 0:
+        risk = self._waited_risk(now)
+        if risk is None:
             return index
-        risk = self.config.risk_aversion * risk_bps(
-            volatility_bps=volatility,
-            time_left=now - self.trigger_at,
-            exposure_share=float(self.remaining / self.target),
-        )
         return urgent_attempt(
             attempt=index,
             inside_tick_attempts=self.policy.inside_tick_attempts,
             risk=risk,
             crossing_cost=crossing_cost_bps(bbo, self.instrument),
         )
+
+    def _waited_risk(self, now: float) -> float | None:
+        """``λ · share · σ · √(now − trigger)`` in bps; None without a volatility (or λ = 0)."""
+        volatility = self._volatility_bps()
+        if volatility is None or self.target <= 0 or self.config.risk_aversion <= 0:
+            return None
+        return self.config.risk_aversion * risk_bps(
+            volatility_bps=volatility,
+            time_left=now - self.trigger_at,
+            exposure_share=float(self.remaining / self.target),
+        )
+
+    def _is_hurried(self, bbo: BBO, now: float) -> bool:
+        """Has waiting cost half of what crossing would (the ladder skips break-even)?"""
+        risk = self._waited_risk(now)
+        return risk is not None and risk >= crossing_cost_bps(bbo, self.instrument) / 2
 
     def _next_rung(self) -> int:
         """The ladder attempt the next order (or amend) is priced at: the rung a book reprice
@@ -1046,7 +1062,7 @@ class LegHedge(FsmModel):
             or self.amend_sent_at is not None
         ):
             return False
-        if event.now < current.sent_at + min_rest or event.now >= min(self.attempt_deadline, self.deadline):
+        if event.now >= min(self.attempt_deadline, self.deadline):
             return False
         if self.orders_sent >= self.config.max_orders_per_leg - 2:
             return False
@@ -1054,7 +1070,11 @@ class LegHedge(FsmModel):
             return False
         # The reprice must move the order: its rung can price where the order already is.
         _, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
-        return quote.price != self.order_price
+        if quote.price == self.order_price:
+            return False
+        # The minimum rest keeps queue priority from being thrown away on noise; a hedge that
+        # must cross now (urgency priced the touch) has no priority left to keep.
+        return event.now >= current.sent_at + min_rest or not quote.post_only
 
     def _book_for(self, event: Event) -> BBO | None:
         """The book to judge the resting order on: the event's, or (a timer) the latest update
@@ -1499,16 +1519,31 @@ class LegHedge(FsmModel):
 
     def is_amendable_on_book(self, event: Event) -> bool:
         """Can the book's reprice be an amend: the order is amendable, and the price the book
-        wants keeps its post-only flag (a post-only order amended to cross is refused)?"""
+        wants is meant as the order is flagged? An amend cannot change the post-only flag: a
+        post-only order amended to cross is refused, and an order that may take, amended to a
+        passive price on a book one latency old, takes liquidity when the book has moved on
+        (a new post-only order would be refused instead, and priced again)."""
         if not self.is_amendable(event):
             return False
         current = self.current
         bbo = self._book_for(event)
         assert current is not None
-        if bbo is None or not current.post_only:
+        if bbo is None:
             return True
         _, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
-        return quote.post_only
+        if quote.post_only == current.post_only:
+            return True
+        if current.post_only:
+            return False
+        # An order that may take, amended to a passive price: if the book has moved on when the
+        # amend lands, it trades at its own limit as taker, which costs the fee gap over a maker
+        # fill. Worth it where there is no gap, or once waiting has cost enough that the ladder
+        # hurries (past break-even); otherwise cancel and replace with a post-only order.
+        return self.instrument.taker_fee <= self.instrument.maker_fee or self._is_hurried(bbo, event.now)
+
+    def is_post_only_refusal(self, event: Event) -> bool:
+        """Was the amend refused only because its new price would have taken liquidity?"""
+        return isinstance(event, AmendRejected) and event.reason is RejectReason.POST_ONLY
 
     def is_amend_sent(self, event: Event) -> bool:
         """Is an amend already out (so a BBO answer now is a late duplicate)?"""
@@ -1647,8 +1682,15 @@ class LegHedge(FsmModel):
         self.attempt_deadline = event.now + wait
         price = quote.price if quote.price != self._current_price() else None
         self._send_amend(event, price, total if total < current.quantity else None)
+        self.price_before_amend = self.order_price
         if price is not None:
             self.order_price = price
+
+    def keep_order(self, event: Event) -> None:
+        """The amend was refused and the order is as it was: its price is the one before."""
+        self.order_price = self.price_before_amend
+        self.amend_sent_at = None
+        self.amend_unknown = False
 
     def restart_attempt(self, event: Event) -> None:
         """The next rung prices the order where it rests: keep it, with a new attempt's time."""
