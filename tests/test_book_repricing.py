@@ -35,7 +35,15 @@ from hedge_fsm import (
     Side,
 )
 from hedge_fsm.errors import ConfigError, InvalidValue
-from hedge_fsm.machines.commands import CancelOrder, Command, FetchBbo, PlaceLimit, PlaceMarket, QueryOrder
+from hedge_fsm.machines.commands import (
+    CancelOrder,
+    Command,
+    FetchBbo,
+    PlaceLimit,
+    PlaceMarket,
+    QueryOrder,
+    WaitUntil,
+)
 from hedge_fsm.machines.events import (
     BboReceived,
     BookUpdated,
@@ -227,19 +235,30 @@ def order_info(place: PlaceLimit, status: OrderStatus) -> OrderInfo:
 
 
 def reprice_and_replace(leg: LegHedge, place: PlaceLimit, trigger: Event, bbo: BBO) -> PlaceLimit:
-    """Feed ``trigger`` (which must reprice), confirm the cancel, wait out the backoff and
-    answer the BBO: the replacement order."""
+    """Feed ``trigger`` (which must reprice) and confirm the cancel: the replacement order.
+
+    The book asked for the cancel, so no backoff follows it. With a quote stream the
+    replacement is priced on the stream's latest update (``bbo``, fed before if ``trigger``
+    is no book update), with no BBO request; without one a BBO is asked for and answered."""
     leg.feed(trigger)
     assert leg.state == LegState.CANCELLING
     assert any(isinstance(c, CancelOrder) for c in leg.drain())
     now = trigger.now + 0.02
+    if leg.capabilities.book_stream and not isinstance(trigger, BookUpdated):
+        leg.feed(BookUpdated(now=now - 0.01, bbo=bbo))
     leg.feed(CancelConfirmed(now=now, order=order_info(place, OrderStatus.CANCELED)))
     assert leg.state == LegState.RETRY
-    leg.drain()
-    leg.feed(TimerFired(now=now + 0.1, token=leg.timer_token))
-    assert any(isinstance(c, FetchBbo) for c in leg.drain())
-    leg.feed(BboReceived(now=now + 0.12, bbo=bbo))
-    (replacement,) = [c for c in leg.drain() if isinstance(c, PlaceLimit)]
+    (wake,) = [c for c in leg.drain() if isinstance(c, WaitUntil)]
+    assert wake.at == now  # no backoff after a cancel the book asked for
+    leg.feed(TimerFired(now=now, token=leg.timer_token))
+    if leg.capabilities.book_stream:
+        sent = leg.drain()
+        assert not any(isinstance(c, FetchBbo) for c in sent)  # a round trip saved
+    else:
+        assert any(isinstance(c, FetchBbo) for c in leg.drain())
+        leg.feed(BboReceived(now=now + 0.02, bbo=bbo))
+        sent = leg.drain()
+    (replacement,) = [c for c in sent if isinstance(c, PlaceLimit)]
     return replacement
 
 

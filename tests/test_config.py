@@ -33,7 +33,10 @@ def _toml_value(value: Any) -> str:
 
 def to_toml(mapping: dict[str, Any]) -> str:
     """A tiny TOML writer for the config's shape: scalars, then one level of tables."""
-    lines = [f"{key} = {_toml_value(v)}" for key, v in mapping.items() if not isinstance(v, dict)]
+    # TOML has no null: a None field is left out, which reads back as its default (None).
+    lines = [
+        f"{key} = {_toml_value(v)}" for key, v in mapping.items() if not isinstance(v, dict) and v is not None
+    ]
     for key, table in mapping.items():
         if isinstance(table, dict):
             lines.append(f"\n[{key}]")
@@ -144,6 +147,8 @@ def non_default_config() -> HedgeConfig:
         rollback_attempts=4,
         rollback_budget=20.0,
         max_orders_per_leg=64,
+        risk_aversion=0.5,
+        volatility_bps=3.25,
     )
 
 
@@ -202,8 +207,9 @@ def test_partial_closing_table_keeps_closing_defaults(tmp_path: Path) -> None:
 
 def test_to_mapping_is_plain_data() -> None:
     """to_mapping gives plain builtins only (Decimals as str, enums as their str values), so any
-    serializer can write it: no Decimal, no enum member."""
-    plain = (dict, str, int, float, bool)
+    serializer can write it: no Decimal, no enum member (None for an unset optional field, as
+    JSON writes it; TOML leaves the key out)."""
+    plain = (dict, str, int, float, bool, type(None))
 
     def non_plain(value: Any, path: str) -> list[str]:
         if type(value) is dict:

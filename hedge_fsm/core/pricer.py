@@ -16,18 +16,18 @@ Rules (docs/design.md, The leg machine):
 * The touch is a *marketable* limit at the opposite best, not post-only: a
   taker fill with a price cap (a post-only order there could never fill).
 
-Urgency (:func:`urgent_attempt`): the ladder is climbed sooner when waiting
-risks more than crossing costs. The risk of leaving ``exposure_share`` of the
-target unhedged for the ``time_left`` of the budget is
-``risk_bps = exposure_share * sigma_bps * sqrt(time_left)`` (sigma in bps per
-√second, one standard deviation of the move, as the quality benchmark's
-λ = 1 penalty counts it); crossing costs ``crossing_cost_bps = spread_bps +
-(taker_fee - maker_fee) in bps``. When ``risk_bps >= crossing_cost_bps`` the
-attempt is priced at the touch at once; when ``risk_bps >= crossing_cost_bps /
-2`` break-even (the slowest rung) is skipped; otherwise the ladder is as above.
-The budget is a ceiling, not a target: a volatile market or a large exposure
-crosses early, a quiet one waits for a maker fill. Volatility is a statistic,
-not money, so it is a float; prices stay Decimal.
+Urgency (:func:`urgent_attempt`): the ladder is climbed sooner once waiting has cost what
+crossing would save. The risk that leaving ``exposure_share`` of the target unhedged for
+``t`` seconds adds is ``risk_bps = exposure_share * sigma_bps * sqrt(t)`` (sigma in bps per
+√second, one standard deviation of the move, as the quality benchmark's λ = 1 penalty
+counts it); the leg takes ``t`` as the time since the trigger fill and scales the risk by
+``HedgeConfig.risk_aversion``. Crossing costs ``crossing_cost_bps = spread_bps +
+(taker_fee - maker_fee) in bps`` over a maker fill. When ``risk_bps >= crossing_cost_bps``
+the attempt is priced at the touch at once (no maker fill can pay for more waiting); when
+``risk_bps >= crossing_cost_bps / 2`` break-even (the slowest rung) is skipped; otherwise
+the ladder is as above. The budget is a ceiling, not a target: a volatile market or a
+cheap crossing crosses early, a quiet one with a fee gap waits for a maker fill.
+Volatility is a statistic, not money, so it is a float; prices stay Decimal.
 
 Queue (:func:`is_queue_too_deep`): an order that joined a level behind others'
 quantity is too deep when what is ahead of it plus its own rest cannot trade
@@ -211,7 +211,8 @@ def realized_volatility_bps(
 
 
 def risk_bps(*, volatility_bps: float, time_left: float, exposure_share: float) -> float:
-    """One standard deviation of the move on what is still unhedged, over the time left (bps)."""
+    """One standard deviation of the move on what is still unhedged over ``time_left`` seconds
+    (bps); the leg passes the time it has waited since the trigger."""
     return max(exposure_share, 0.0) * max(volatility_bps, 0.0) * math.sqrt(max(time_left, 0.0))
 
 

@@ -32,10 +32,12 @@ States:
 ``amending``
     The resting order is changed in place (same order id), where the venue
     amends: an adopted entry order larger than the target is amended *down* to
-    it (never up), and an attempt whose time is up is repriced (a fresh BBO,
-    then an amend to the next rung's price). The order rests and may fill all
-    along; a refused amend, an unusable BBO or silence falls back to cancel and
-    replace (``cancelling``); an amend with no answer is looked up, and if the
+    it (never up), an attempt whose time is up is repriced (a fresh BBO,
+    then an amend to the next rung's price), and so is an order the book has
+    left (on the book update itself). The order rests and may fill all
+    along; an amend refused as post-only leaves it resting at its old price
+    (``polling``); any other refusal, an unusable BBO or silence falls back to
+    cancel and replace (``cancelling``); an amend with no answer is looked up, and if the
     lookup does not show it, the order is cancelled and replaced too.
 ``retry``
     Backoff before the next attempt.
@@ -147,6 +149,7 @@ from hedge_fsm.machines.events import (
     Event,
     OrderAmended,
     OrderRejected,
+    OrderUpdated,
     PlacementAmbiguous,
     PostOnlyRejected,
     QueryFailed,
@@ -420,6 +423,7 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("timer_fired",         S.RETRY, S.ROLLBACK,          ("is_stuck",), ("give_up",), "the venue never confirms a stray order's cancel"),
     E("timer_fired",         S.RETRY, None,                ("is_waiting_on_strays",), ("chase_strays",), STRAY),
     E("timer_fired",         S.RETRY, S.MARKET_FALLBACK,   ("is_budget_spent",), ("emit_market_order",)),
+    E("timer_fired",         S.RETRY, S.PLACED,            ("is_book_streamed",), ("place_limit_order",)),
     E("timer_fired",         S.RETRY, S.PRICING,           (), ("request_bbo",)),
 
     # ---- market_fallback: a market order for what remains
@@ -1163,16 +1167,18 @@ class LegHedge(FsmModel):
 
     def place_limit_order(self, event: Event) -> None:
         """Price the attempt on the ladder and send a limit order for what remains."""
-        assert isinstance(event, BboReceived) and self.leg_index is not None
-        self.rung_index, quote = self._quote_at(self._take_rung(), event.bbo, event.now)
-        self._note_queue(quote.price, event.bbo, event.now)
+        assert self.leg_index is not None
+        bbo = event.bbo if isinstance(event, BboReceived) else self.book_bbo
+        assert bbo is not None
+        self.rung_index, quote = self._quote_at(self._take_rung(), bbo, event.now)
+        self._note_queue(quote.price, bbo, event.now)
         quantity = self._order_quantity()
         client_order_id = self._next_client_id()
         record = self.ledger.register(
             client_order_id, side=self.side, quantity=quantity, post_only=quote.post_only
         )
         record.sent_at = event.now
-        self.last_bbo = event.bbo
+        self.last_bbo = bbo
         self.last_quote = quote
         self.order_price = quote.price
         wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
@@ -1368,10 +1374,12 @@ class LegHedge(FsmModel):
         self._query_current(event)
 
     def schedule_backoff(self, event: Event) -> None:
-        """Wait the backoff before the next attempt."""
+        """Wait the backoff before the next attempt (none after a cancel the book asked for:
+        the backoff is for refusals, and the book has already said where to go)."""
         self.cancel_in_flight = False
         self.waiting_since = None
-        self._wake_at(event.now + self._backoff(event))
+        book_reprice = self.reprice_rung is not None and isinstance(event, CancelConfirmed | OrderUpdated)
+        self._wake_at(event.now + (0.0 if book_reprice else self._backoff(event)))
 
     def close_rejected_order(self, event: Event) -> None:
         """The placement was refused: the order never existed."""
@@ -1540,6 +1548,18 @@ class LegHedge(FsmModel):
         # fill. Worth it where there is no gap, or once waiting has cost enough that the ladder
         # hurries (past break-even); otherwise cancel and replace with a post-only order.
         return self.instrument.taker_fee <= self.instrument.maker_fee or self._is_hurried(bbo, event.now)
+
+    def is_book_streamed(self, event: Event) -> bool:
+        """Can the next order be priced on the quote stream's latest update instead of a BBO
+        request (a round trip saved)? The venue pushes its book, and the latest update is
+        usable and no older than a BBO request may take."""
+        bbo = self.book_bbo
+        return (
+            self.capabilities.book_stream
+            and bbo is not None
+            and not bbo.is_crossed
+            and event.now - self.book_at <= self.config.call_timeouts.bbo
+        )
 
     def is_post_only_refusal(self, event: Event) -> bool:
         """Was the amend refused only because its new price would have taken liquidity?"""
