@@ -143,6 +143,24 @@ def cancels(commands: list[Command]) -> list[CancelOrder]:
     return [c for c in commands if isinstance(c, CancelOrder)]
 
 
+def replace_after_cancel(leg: LegHedge, now: float, bbo: BBO) -> tuple[PlaceLimit, list[Command]]:
+    """Confirm the cancel of the entry at ``now``, fire the retry timer when it is due and,
+    should the leg ask for a BBO, answer ``bbo``: the replacement order, and every command
+    the leg sent on the way."""
+    leg.feed(CancelConfirmed(now=now, order=entry_report(D("1"), ENTRY_PRICE, OrderStatus.CANCELED)))
+    assert leg.state == LegState.RETRY
+    sent = leg.drain()
+    (wait,) = [c for c in sent if isinstance(c, WaitUntil)]
+    leg.feed(TimerFired(now=wait.at, token=wait.token))
+    sent += leg.drain()
+    if leg.state == LegState.PRICING:
+        leg.feed(BboReceived(now=wait.at + 0.02, bbo=bbo))
+        sent += leg.drain()
+    places = [c for c in sent if isinstance(c, PlaceLimit)]
+    assert len(places) == 1, sent
+    return places[0], sent
+
+
 # ------------------------------------------------------------------ a. amend, or cancel and replace
 
 
@@ -175,13 +193,10 @@ def test_adopted_order_on_a_venue_without_amend_is_cancelled_and_replaced_at_the
     assert leg.state == LegState.CANCELLING
     assert amends(commands) == []
     assert [c.client_order_id for c in cancels(commands)] == ["e1"]
-    leg.feed(CancelConfirmed(now=0.07, order=entry_report(D("1"), ENTRY_PRICE, OrderStatus.CANCELED)))
-    assert leg.state == LegState.RETRY
-    leg.drain()
-    leg.feed(TimerFired(now=0.2, token=leg.timer_token))
-    assert any(isinstance(c, FetchBbo) for c in leg.drain())
-    leg.feed(BboReceived(now=0.22, bbo=FALLEN))
-    (place,) = [c for c in leg.drain() if isinstance(c, PlaceLimit)]
+    place, sent = replace_after_cancel(leg, 0.07, FALLEN)
+    # The book asked for it: no backoff, and priced on the stream's update (no BBO asked).
+    assert not any(isinstance(c, FetchBbo) for c in sent)
+    assert [c.at for c in sent if isinstance(c, WaitUntil)][0] == 0.07
     assert (place.price, place.post_only, place.quantity) == (FALLEN_INSIDE, True, D("1"))
     assert place.client_order_id != "e1"
     assert (leg.attempts, leg.book_reprices) == (1, 1)
@@ -315,12 +330,7 @@ def test_urgent_post_only_adopted_order_is_cancelled_not_amended_to_cross() -> N
     commands = leg.drain()
     assert leg.state == LegState.CANCELLING
     assert amends(commands) == [] and [c.client_order_id for c in cancels(commands)] == ["e1"]
-    leg.feed(CancelConfirmed(now=0.07, order=entry_report(D("1"), ENTRY_PRICE, OrderStatus.CANCELED)))
-    leg.drain()
-    leg.feed(TimerFired(now=0.2, token=leg.timer_token))
-    leg.drain()
-    leg.feed(BboReceived(now=0.22, bbo=AT_HANDOFF))
-    (place,) = [c for c in leg.drain() if isinstance(c, PlaceLimit)]
+    place, _ = replace_after_cancel(leg, 0.07, AT_HANDOFF)
     assert (place.price, place.post_only) == (AT_HANDOFF.bid, False)
     assert (leg.attempts, leg.book_reprices) == (1, 1)
 
@@ -488,20 +498,15 @@ def test_an_order_amended_to_a_new_price_rests_the_minimum_rest_before_the_next_
 
 
 def _replace_after_refused_amend(leg: LegHedge) -> PlaceLimit:
-    """Book update -> amend refused -> cancel confirmed -> backoff -> BBO -> a new order 99.7,
-    acknowledged at 0.24 s; the leg rests it (polling)."""
+    """Book update -> amend refused -> cancel confirmed -> backoff -> a new order at 99.7 (sent
+    at 0.165 s, after the 75 ms backoff), acknowledged at 0.24 s; the leg rests it (polling)."""
     leg.drain()
     leg.feed(BookUpdated(now=0.05, bbo=FALLEN))
     assert amends(leg.drain())
     leg.feed(AmendRejected(now=0.07, client_order_id="e1", message="price band"))
     assert leg.state == LegState.CANCELLING
     leg.drain()
-    leg.feed(CancelConfirmed(now=0.09, order=entry_report(D("1"), ENTRY_PRICE, OrderStatus.CANCELED)))
-    leg.drain()
-    leg.feed(TimerFired(now=0.2, token=leg.timer_token))
-    leg.drain()
-    leg.feed(BboReceived(now=0.22, bbo=FALLEN))
-    (place,) = [c for c in leg.drain() if isinstance(c, PlaceLimit)]
+    place, _ = replace_after_cancel(leg, 0.09, FALLEN)
     assert place.price == FALLEN_INSIDE
     info = OrderInfo(
         order_id="v2", client_order_id=place.client_order_id, symbol="TEST", side=Side.SELL,
@@ -523,8 +528,8 @@ def _replace_after_refused_amend(leg: LegHedge) -> PlaceLimit:
     ),
 )
 def test_the_replacement_after_a_refused_amend_is_still_repriced_on_the_book() -> None:
-    """A refused amend falls back to cancel and replace; the replacement (99.7, acknowledged at
-    0.24 s) is an ordinary resting order: when the book falls three more ticks at 1.0 s (0.78 s
+    """A refused amend falls back to cancel and replace; the replacement (99.7, sent at
+    0.165 s) is an ordinary resting order: when the book falls three more ticks at 1.0 s (0.835 s
     after it was sent, past the rest, inside its 1.5 s attempt), it is repriced (to one tick
     inside, 99.4), by amend or by cancel."""
     leg = adopted_sell()
