@@ -305,11 +305,17 @@ def book_event(
     supervisor: HedgeSupervisor, leg: int, bbo: object, now: float
 ) -> tuple[Route, Event] | None:
     """The ``BookUpdated`` for a quote pushed on leg ``leg``'s book, and its route; None when no
-    machine wants it (no leg order rests) or the quote is no BBO (quarantined, never priced on)."""
+    machine wants it (the leg's hedge is over, or it has not started and the quote's prices are
+    the ones the supervisor already keeps) or the quote is no BBO (quarantined, never priced on)."""
     if not isinstance(bbo, BBO):
         _log.warning("quarantined a pushed quote for leg {}: {!r} is not a BBO", leg, type(bbo).__name__)
         return None
     hedge = supervisor.plans[leg].hedge
-    if hedge is None or hedge.is_finished or not hedge.wants_book_updates:
+    if hedge is None:
+        # Before the leg's hedge starts, the supervisor keeps the latest quote (when its
+        # prices changed) for the hedge to price its first order on, and to measure volatility.
+        if not supervisor.wants_quote(leg, bbo):
+            return None
+    elif hedge.is_finished or not hedge.wants_book_updates:
         return None
     return Route("leg", leg), BookUpdated(now=now, bbo=bbo)

@@ -17,8 +17,10 @@ What is guarded here (commit "Leg: book-driven reprices amend in place..."):
   order that may take is amended to a passive price only when hurried (else cancel and
   replace); an amend refused as post-only keeps the order where it was.
 
-Three tests are ``xfail(strict=True)``: behaviours leg.py (or the driver) does not have yet,
-each described in its ``reason``.
+Three of them were ``xfail(strict=True)`` until the fixes landed: an amend to a new price now
+restarts the minimum rest; an amend given up on no longer holds the replacement's reprices;
+the supervisor keeps the latest pushed quote until the leg's hedge starts, so an adopted entry
+the book left before the handoff is repriced at the start.
 
 Every expected price and time below is worked out by hand from the ladder's rules (tick 0.1,
 one tick inside the spread, the touch at the opposite best), never read off the code.
@@ -472,15 +474,6 @@ def test_no_second_reprice_while_an_amend_is_out() -> None:
     assert leg.book_reprices == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "leg.py: an amend to a new price does not restart the order's minimum rest "
-        "(is_reprice_due measures it from current.sent_at, which only a placement sets), so "
-        "an amended order is repriced again on the next tick of noise; a replacement placed "
-        "by cancel-and-replace rests min_rest"
-    ),
-)
 def test_an_order_amended_to_a_new_price_rests_the_minimum_rest_before_the_next_reprice() -> None:
     """Priority is not thrown away on noise after an amend either: the adopted sell is amended
     to 99.7 at 0.05 s (the venue shows it at 0.07 s, at the back of the 99.7 queue); a further
@@ -518,15 +511,6 @@ def _replace_after_refused_amend(leg: LegHedge) -> PlaceLimit:
     return place
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "leg.py: amend_sent_at is left set when an amend ends in cancel-and-replace "
-        "(amend_rejected / the amending timer / an unknown amend -> emit_cancel never clears "
-        "it), so is_reprice_due's 'an amend is out' guard blocks every book reprice of the "
-        "replacement order until an attempt timer's reprice_order clears it"
-    ),
-)
 def test_the_replacement_after_a_refused_amend_is_still_repriced_on_the_book() -> None:
     """A refused amend falls back to cancel and replace; the replacement (99.7, sent at
     0.165 s) is an ordinary resting order: when the book falls three more ticks at 1.0 s (0.835 s
@@ -926,15 +910,6 @@ def test_e2e_venue_without_amend_cancels_the_adopted_entry_and_replaces_it() -> 
     assert hedge is not None and (hedge.attempts, hedge.book_reprices) == (1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "an adopted order knows no book until the quote changes after the handoff: the stream "
-        "pushes changes only (the one before the handoff found no leg to take it), the leg "
-        "asks no BBO at adopt_order on a streaming venue, and the poll's is_reprice_due has no "
-        "book (book_bbo None), so it waits out its whole attempt (repriced at 2.25 s)"
-    ),
-)
 def test_e2e_a_book_that_moved_before_the_handoff_reprices_the_adopted_entry_soon_after_it() -> None:
     """b's book falls at 0.6 s, before the trigger, and then stays still. The adopted entry
     (resting since 0.0 s) is away from the book from the handoff (0.75 s) on: it is judged on

@@ -109,6 +109,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Sequence
 from decimal import Decimal
 
 import attrs
@@ -223,6 +224,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("start",               S.PRICING, S.CANCELLING,      ("is_adopted", "is_nothing_left"), ("adopt_order", "emit_cancel")),
     E("start",               S.PRICING, S.AMENDING,        ("is_adopted", "is_over_target", "is_amendable"), ("adopt_order", "amend_down")),
     E("start",               S.PRICING, S.CANCELLING,      ("is_adopted", "is_over_target"), ("adopt_order", "emit_cancel")),
+    E("start",               S.PRICING, S.AMENDING,        ("is_adopted", "is_reprice_due", "is_amendable_on_book"), ("mark_book_reprice", "adopt_order", "reprice_order"), BOOK_AWAY),
+    E("start",               S.PRICING, S.CANCELLING,      ("is_adopted", "is_reprice_due"), ("mark_book_reprice", "adopt_order", "emit_cancel"), BOOK_AWAY),
     E("start",               S.PRICING, S.POLLING,         ("is_adopted",), ("adopt_order", "schedule_poll")),
     E("start",               S.PRICING, S.DONE,            ("is_nothing_left",), ("finish",)),
     E("start",               S.PRICING, S.MARKET_FALLBACK, ("is_market_only",), ("emit_market_order",)),
@@ -567,6 +570,8 @@ class LegHedge(FsmModel):
         trigger_at: float | None = None,
         adopted: OrderRecord | None = None,
         adopted_price: Decimal | None = None,
+        quote: tuple[float, BBO] | None = None,
+        quotes: Sequence[tuple[float, Decimal]] = (),
     ) -> None:
         self.state = S.PRICING.value
         self.capabilities = capabilities
@@ -640,6 +645,9 @@ class LegHedge(FsmModel):
         """The price the live limit order was last sent or amended at (None: unknown, market)."""
         self.price_before_amend: Decimal | None = adopted_price
         """The order's price before the amend now out (restored when the venue refuses it)."""
+        self.repriced_at: float | None = None
+        """When the live order was last amended to a new price: its minimum rest starts again."""
+        self.repriced_before_amend: float | None = None
         # ---- repricing on the book (issue 13 item 2)
         self.rung_index = -1
         """The ladder attempt (after urgency) the latest limit order was priced at."""
@@ -659,6 +667,16 @@ class LegHedge(FsmModel):
         self.queue_level_size = ZERO
         """The smallest displayed size seen at that level since (its fall is what traded)."""
         self.queue_since = 0.0
+        if quote is not None:
+            # The venue's latest pushed quote from before the start (the supervisor kept it):
+            # the first order is priced and judged on it, as on any later update.
+            self.book_at, self.book_bbo = quote
+        self.book_samples.extend(quotes)
+        if adopted is not None:
+            # Judged on the book from the start (as :meth:`adopt_order` sets them), so the
+            # start itself may reprice the adopted order.
+            self.rung_index = 0
+            self.attempt_deadline = started_at + min(self.policy.attempt_wait, self.policy.budget)
 
     # ------------------------------------------------------------------ quantities
 
@@ -1078,7 +1096,15 @@ class LegHedge(FsmModel):
             return False
         # The minimum rest keeps queue priority from being thrown away on noise; a hedge that
         # must cross now (urgency priced the touch) has no priority left to keep.
-        return event.now >= current.sent_at + min_rest or not quote.post_only
+        return event.now >= self._resting_since(current) + min_rest or not quote.post_only
+
+    def _resting_since(self, current: OrderRecord) -> float:
+        """Since when the order rests at its price: its send, or the latest amend to a new
+        price (an amended price is at the back of its level, as a new order would be)."""
+        assert current.sent_at is not None
+        if self.repriced_at is not None and self.repriced_at > current.sent_at:
+            return self.repriced_at
+        return current.sent_at
 
     def _book_for(self, event: Event) -> BBO | None:
         """The book to judge the resting order on: the event's, or (a timer) the latest update
@@ -1102,7 +1128,7 @@ class LegHedge(FsmModel):
             and self.state == S.POLLING
             and current is not None
             and current.sent_at is not None
-            and event.now + self.policy.poll_interval >= current.sent_at + min_rest
+            and event.now + self.policy.poll_interval >= self._resting_since(current) + min_rest
         )
 
     # ------------------------------------------------------------------ callbacks (do things)
@@ -1166,8 +1192,10 @@ class LegHedge(FsmModel):
         self._wake_at(event.now + self.config.call_timeouts.place + self.policy.poll_interval)
 
     def place_limit_order(self, event: Event) -> None:
-        """Price the attempt on the ladder and send a limit order for what remains."""
+        """Price the attempt on the ladder and send a limit order for what remains (on the
+        BBO answered, or the quote stream's latest update)."""
         assert self.leg_index is not None
+        self.started = True
         bbo = event.bbo if isinstance(event, BboReceived) else self.book_bbo
         assert bbo is not None
         self.rung_index, quote = self._quote_at(self._take_rung(), bbo, event.now)
@@ -1333,6 +1361,10 @@ class LegHedge(FsmModel):
     def emit_cancel(self, event: Event) -> None:
         """Cancel the current order; the leg waits for the venue to confirm it."""
         assert self.current is not None and self.leg_index is not None
+        # An amend given up on (refused, unanswered, unknown) is no longer waited for: its
+        # late answer is an old one, and the replacement's book reprices are not held by it.
+        self.amend_sent_at = None
+        self.amend_unknown = False
         self._wait(event)
         if self.current.order_id is None:
             # Known only by client id (found by a lookup that has not answered yet).
@@ -1625,8 +1657,9 @@ class LegHedge(FsmModel):
         self.waiting_since = None
         wait = min(self.policy.attempt_wait, max(self.deadline - event.now, 0.0))
         self.attempt_deadline = event.now + wait
-        if self.state in (S.POLLING, S.AMENDING):
-            # Kept (maybe amended down): the hedge works from the moment of the handoff.
+        if self.state in (S.POLLING, S.AMENDING) or self.reprice_rung is not None:
+            # Kept (maybe amended down or repriced, or resting while its replacement is on
+            # its way): the hedge works from the moment of the handoff.
             self.working_at = event.now
 
     def reprice_order(self, event: Event) -> None:
@@ -1703,12 +1736,16 @@ class LegHedge(FsmModel):
         price = quote.price if quote.price != self._current_price() else None
         self._send_amend(event, price, total if total < current.quantity else None)
         self.price_before_amend = self.order_price
+        self.repriced_before_amend = self.repriced_at
         if price is not None:
             self.order_price = price
+            self.repriced_at = event.now
 
     def keep_order(self, event: Event) -> None:
-        """The amend was refused and the order is as it was: its price is the one before."""
+        """The amend was refused and the order is as it was: its price (and its place in the
+        queue) is the one before."""
         self.order_price = self.price_before_amend
+        self.repriced_at = self.repriced_before_amend
         self.amend_sent_at = None
         self.amend_unknown = False
 

@@ -90,6 +90,7 @@ reaching a terminal state is announced to the supervisor as ``leg_finished``;
 from __future__ import annotations
 
 import enum
+from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -112,6 +113,7 @@ from hedge_fsm.machines.commands import (
     make_wait_until,
 )
 from hedge_fsm.machines.events import (
+    BookUpdated,
     CancelFailed,
     Event,
     OrderMissing,
@@ -125,6 +127,7 @@ from hedge_fsm.machines.events import (
 )
 from hedge_fsm.machines.leg import LegHedge, LegState
 from hedge_fsm.values import (
+    BBO,
     ExecutionMode,
     ExecutionResult,
     HedgeResult,
@@ -435,6 +438,12 @@ class LegPlan:
     sent before a fill of another hedge cannot show it."""
     trims: set[str] = attrs.Factory(set)
     """Client ids of the trim orders sent on this leg (in :attr:`ledger`, apart from rollback's)."""
+    quote: BBO | None = None
+    """The leg venue's latest pushed quote before the leg's hedge started (and when it came),
+    handed to the hedge so it prices and judges its first order without a BBO round trip."""
+    quote_at: float = 0.0
+    quotes: deque[tuple[float, Decimal]] = attrs.Factory(lambda: deque(maxlen=64))
+    """(time, mid) of those quotes: the volatility the hedge's urgency starts from."""
 
     def ledgers(self) -> list[Ledger]:
         """Every ledger of the leg: the supervisor's orders, then the leg machine's."""
@@ -588,6 +597,8 @@ class HedgeSupervisor(FsmModel):
     def _dispatch_to_leg(self, index: int, event: Event) -> None:
         leg = self.plans[index].hedge
         if leg is None:
+            if isinstance(event, BookUpdated):
+                self._note_quote(self.plans[index], event)
             return
         if leg.is_finished:
             # Explicitly ignored by the machine, but a late report still counts in the ledger.
@@ -609,6 +620,25 @@ class HedgeSupervisor(FsmModel):
         self._sync_book(event.now)
         if leg.is_finished and self.state == S.HEDGING:
             self.KIND.fire(self, make_leg_finished(event.now), index)
+
+    @staticmethod
+    def _note_quote(plan: LegPlan, event: BookUpdated) -> None:
+        """Keep a pushed quote for the leg's hedge to start from (no machine moves)."""
+        bbo = event.bbo
+        if bbo.is_crossed:
+            return
+        plan.quote = bbo
+        plan.quote_at = event.now
+        plan.quotes.append((event.now, bbo.mid))
+
+    def wants_quote(self, leg: int, bbo: BBO) -> bool:
+        """Does the supervisor keep this quote for leg ``leg``'s hedge (not started yet, the
+        hedge not over, and the quote's prices new)?"""
+        plan = self.plans[leg]
+        if plan.hedge is not None or self.is_finished:
+            return False
+        last = plan.quote
+        return last is None or last.bid != bbo.bid or last.ask != bbo.ask
 
     def route_for(self, leg: int, report: OrderInfo) -> Route | None:
         """Whose order a pushed report is about (None: not an order of this hedge)."""
@@ -1182,6 +1212,8 @@ class HedgeSupervisor(FsmModel):
                 market_only=self.market_only,
                 capabilities=plan.capabilities,
                 trigger_at=self.trigger_at,
+                quote=(plan.quote_at, plan.quote) if plan.quote is not None else None,
+                quotes=tuple(plan.quotes),
             )
             # One ordered history for the whole hedge.
             hedge.history = self.history
@@ -1214,6 +1246,8 @@ class HedgeSupervisor(FsmModel):
             trigger_at=self.trigger_at,
             adopted=plan.ledger.release(entry.client_order_id),
             adopted_price=plan.price,
+            quote=(plan.quote_at, plan.quote) if plan.quote is not None else None,
+            quotes=tuple(plan.quotes),
         )
         hedge.ledger.take_over(entry)
         if entry.sent_at is None:
