@@ -72,10 +72,13 @@ def test_inline_started_calls_give_the_same_episode(
 def test_calls_answering_at_once_need_no_task(starts: dict[str, int]) -> None:
     """On zero-latency venues calls are started inline and most end there (no task at all);
     on venues with latency they are started inline and carry on in a task."""
-    _episode("calm", 7, inline=True, zero_latency=True)
+    # Seed 5: its hedge leg polls while nothing else is ready to run (calls are started inline
+    # only then). Seed 7 no longer does: since book reprices amend, its leg fills within a few
+    # book updates, each call issued beside the quote stream's own ready step.
+    _episode("calm", 5, inline=True, zero_latency=True)
     assert starts["inline"] > starts["suspended"]
     before = dict(starts)
-    _episode("calm", 7, inline=True, zero_latency=False)
+    _episode("calm", 5, inline=True, zero_latency=False)
     assert starts["inline"] > before["inline"] and starts["suspended"] > before["suspended"]
 
 
