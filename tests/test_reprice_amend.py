@@ -745,6 +745,17 @@ def test_urgency_crosses_once_the_risk_waited_reaches_the_crossing_cost_and_not_
     assert touch_at(leg, 1.01) == TWO_TICKS.bid
 
 
+def test_the_venue_round_trip_counts_half_of_it_as_time_already_waited() -> None:
+    """A venue whose placements took 0.4 s to acknowledge: an order sent now reaches it 0.2 s
+    later, so the risk counted is 23 * sqrt(t + 0.2), which reaches the 23 bps of crossing at
+    t = 0.8 s (not 1 s as with no round trip known). At 0.79 s (22.9 bps) the order keeps its
+    place; at 0.81 s (23.1 bps) it is amended to the touch."""
+    leg = resting_inside(HedgeConfig(volatility_bps=23.0, risk_aversion=1.0))
+    leg.round_trip = 0.4
+    assert touch_at(leg, 0.79) is None
+    assert touch_at(leg, 0.81) == TWO_TICKS.bid
+
+
 def test_risk_aversion_scales_the_risk() -> None:
     """Risk aversion 2 doubles the risk: 2 * 23 * sqrt(t) reaches 23 bps at t = 0.25 s, so the
     same leg keeps its place at 0.24 s and crosses at 0.26 s."""

@@ -40,6 +40,7 @@ from hedge_fsm.machines.commands import (
 )
 from hedge_fsm.machines.events import (
     BboReceived,
+    BookUpdated,
     CancelConfirmed,
     Event,
     OrderAcked,
@@ -382,3 +383,35 @@ def test_rolled_back_is_not_declared_on_a_position_read_older_than_a_fill() -> N
     assert buy_back.side is Side.BUY and buy_back.quantity == D("0.01")
     positions = [ZERO, D("-0.01")]  # the venue's truth
     assert check_supervisor(sup, positions) == []
+
+
+def test_the_entry_round_trip_and_the_latest_quote_are_handed_to_the_hedge() -> None:
+    """The supervisor times each entry placement (sent at 0, acknowledged at 0.37 s) and keeps
+    the latest quote pushed on a leg before its hedge starts (a repeat of the same prices is
+    not kept again); the hedge leg starts from both: its urgency counts the venue's one-way
+    time, and it judges its first order on the quote without asking for a BBO."""
+    config = HedgeConfig(
+        opening=FAST, entry_timeout=5.0, entry_poll_interval=0.25, entry_handoff=EntryHandoff.CANCEL
+    )
+    sup = HedgeSupervisor(
+        hedge_id="h", config=config,
+        plans=[plan(0, BTC, Side.BUY, "0.02", "100.0"), plan(1, BTC, Side.SELL, "0.02", "100.2")],
+    )
+    driver = Driver(sup)
+    long_entry, short_entry = ack_entries(driver, now=0.37)
+    assert [p.round_trip for p in sup.plans] == [pytest.approx(0.37), pytest.approx(0.37)]
+    quote = BBO(bid=D("100.0"), ask=D("100.3"))
+    assert sup.wants_quote(1, quote)
+    sup.dispatch(Route("leg", 1), BookUpdated(now=0.4, bbo=quote))
+    assert sup.plans[1].quote == quote and sup.plans[1].quote_at == 0.4
+    assert not sup.wants_quote(1, BBO(bid=D("100.0"), ask=D("100.3"), bid_size=D("7")))
+    driver.fire()  # poll
+    route, _ = driver.take(QueryOrder, 0)
+    driver.send(route, OrderUpdated(now=0.5, order=driver.report(long_entry, OrderStatus.FILLED, "0.02")))
+    route, _ = driver.take(CancelOrder, 1)
+    driver.send(route, CancelConfirmed(now=0.6, order=driver.report(short_entry, OrderStatus.CANCELED)))
+    hedge = sup.plans[1].hedge
+    assert hedge is not None
+    assert hedge.round_trip == pytest.approx(0.37)
+    assert (hedge.book_at, hedge.book_bbo) == (0.4, quote)
+    assert not sup.wants_quote(1, BBO(bid=D("99.9"), ask=D("100.2")))  # the hedge takes them now

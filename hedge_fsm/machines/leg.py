@@ -148,6 +148,7 @@ from hedge_fsm.machines.events import (
     CancelConfirmed,
     CancelFailed,
     Event,
+    OrderAcked,
     OrderAmended,
     OrderRejected,
     OrderUpdated,
@@ -572,6 +573,7 @@ class LegHedge(FsmModel):
         adopted_price: Decimal | None = None,
         quote: tuple[float, BBO] | None = None,
         quotes: Sequence[tuple[float, Decimal]] = (),
+        round_trip: float | None = None,
     ) -> None:
         self.state = S.PRICING.value
         self.capabilities = capabilities
@@ -672,6 +674,8 @@ class LegHedge(FsmModel):
             # the first order is priced and judged on it, as on any later update.
             self.book_at, self.book_bbo = quote
         self.book_samples.extend(quotes)
+        self.round_trip = round_trip
+        """The venue's latest placement round trip seen (send to acknowledgement), if any."""
         if adopted is not None:
             # Judged on the book from the start (as :meth:`adopt_order` sets them), so the
             # start itself may reprice the adopted order.
@@ -974,13 +978,16 @@ class LegHedge(FsmModel):
         )
 
     def _waited_risk(self, now: float) -> float | None:
-        """``λ · share · σ · √(now − trigger)`` in bps; None without a volatility (or λ = 0)."""
+        """``λ · share · σ · √(now − trigger + ℓ)`` in bps: the risk the hedge will have carried
+        when an order sent now reaches the venue (``ℓ``, half the venue's latest placement
+        round trip, 0 while none was seen); None without a volatility (or λ = 0)."""
         volatility = self._volatility_bps()
         if volatility is None or self.target <= 0 or self.config.risk_aversion <= 0:
             return None
+        one_way = self.round_trip / 2 if self.round_trip is not None else 0.0
         return self.config.risk_aversion * risk_bps(
             volatility_bps=volatility,
-            time_left=now - self.trigger_at,
+            time_left=now - self.trigger_at + one_way,
             exposure_share=float(self.remaining / self.target),
         )
 
@@ -1260,6 +1267,8 @@ class LegHedge(FsmModel):
             return
         if self.working_at is None and record is not self.adopted and _is_working(report):
             self.working_at = event.now
+        if isinstance(event, OrderAcked) and record is self.current and record.sent_at is not None:
+            self.round_trip = max(0.0, event.now - record.sent_at)
         if record is self.current and not delta.revived:
             # The venue has shown the order: it is known, no longer possibly live.
             self.looking_up = False

@@ -116,6 +116,7 @@ from hedge_fsm.machines.events import (
     BookUpdated,
     CancelFailed,
     Event,
+    OrderAcked,
     OrderMissing,
     OrderRejected,
     PositionRead,
@@ -444,6 +445,9 @@ class LegPlan:
     quote_at: float = 0.0
     quotes: deque[tuple[float, Decimal]] = attrs.Factory(lambda: deque(maxlen=64))
     """(time, mid) of those quotes: the volatility the hedge's urgency starts from."""
+    round_trip: float | None = None
+    """Seconds from sending the entry order to its acknowledgement: how long the leg's venue
+    takes to answer a placement, for the hedge's urgency."""
 
     def ledgers(self) -> list[Ledger]:
         """Every ledger of the leg: the supervisor's orders, then the leg machine's."""
@@ -993,6 +997,10 @@ class HedgeSupervisor(FsmModel):
         ledger, record = found
         delta = ledger.apply(report)
         added = delta.quantity
+        if isinstance(event, OrderAcked) and record is plan.entry and plan.round_trip is None:
+            sent = plan.sent_at.get(record.client_order_id)
+            if sent is not None:
+                plan.round_trip = max(0.0, event.now - sent)
         plan.looking_up.discard(record.client_order_id)
         plan.watched.discard(record.client_order_id)
         self._cancel_revived(plan, record, delta.revived, event)
@@ -1214,6 +1222,7 @@ class HedgeSupervisor(FsmModel):
                 trigger_at=self.trigger_at,
                 quote=(plan.quote_at, plan.quote) if plan.quote is not None else None,
                 quotes=tuple(plan.quotes),
+                round_trip=plan.round_trip,
             )
             # One ordered history for the whole hedge.
             hedge.history = self.history
@@ -1248,6 +1257,7 @@ class HedgeSupervisor(FsmModel):
             adopted_price=plan.price,
             quote=(plan.quote_at, plan.quote) if plan.quote is not None else None,
             quotes=tuple(plan.quotes),
+            round_trip=plan.round_trip,
         )
         hedge.ledger.take_over(entry)
         if entry.sent_at is None:
