@@ -94,6 +94,10 @@ from hedge_fsm.values import Instrument
 TOKENS = Decimal(10_000_000)
 HORIZON = 20.0
 LAMBDA = 1.0
+TELL_VOLATILITY = False
+"""Tell the engine's rows the market's volatility (``HedgeConfig.volatility_bps``,
+``--tell-volatility``); by default they run ``HedgeConfig()``'s own default, None, and measure
+it from the book."""
 SETUPS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     # name: ((venue, symbol) bought at its bid, (venue, symbol) sold at its ask)
     "binance/lighter": (("binance", "PEPEUSDT"), ("lighter", "kPEPE")),
@@ -323,16 +327,20 @@ async def finish(clock: policies.PolicyClock, venues: dict[str, SimVenue], t0: f
 
 
 def config_of(policy: str, venues: dict[str, SimVenue] | None = None) -> HedgeConfig:
-    """The policy's config; the engine's rows are told the market's volatility (``volatility_bps``,
-    the trader's own estimate: here the simulator's parameter, the best such an estimate can be).
-    The peers' rules use none, and the entry phase does not depend on it."""
+    """The policy's config. The engine's rows price risk as this benchmark does (``risk_aversion``
+    = λ, the default 1 unless ``--lam`` says otherwise) and measure the market's volatility from
+    the book; with ``--tell-volatility`` they are told it (``volatility_bps``, the trader's own
+    estimate: here the simulator's parameter, the best such an estimate can be). The peers'
+    rules use neither, and the entry phase depends on neither."""
     config = policies.ENGINE_CONFIGS.get(policy, policies.PEER_ENTRY_CONFIG)
     if venues is None or policy not in policies.ENGINE_CONFIGS or not hasattr(config, "volatility_bps"):
         return config
     sigma = max(
         venue.book(symbol).config.volatility for venue in venues.values() for symbol in venue.symbols()
     )
-    return attrs.evolve(config, volatility_bps=sigma * 10_000)
+    return attrs.evolve(
+        config, risk_aversion=LAMBDA, volatility_bps=sigma * 10_000 if TELL_VOLATILITY else None
+    )
 
 
 def run_sync(setup: str, scenario: str, seed: int, policy: str) -> RunFigures | None:
@@ -911,7 +919,7 @@ def _run_jobs(jobs: Sequence[tuple[str, str, int]], processes: int) -> list[RunF
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    global LAMBDA
+    global LAMBDA, TELL_VOLATILITY
     parser = argparse.ArgumentParser(description="hedge quality of six policies on common random numbers")
     parser.add_argument("--seeds", type=int, default=60, help="seeds per market and pairing (default 60)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -919,6 +927,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--lam", type=float, default=LAMBDA, help="lambda of the risk penalty (default 1)")
     parser.add_argument("--json", default="", help="write {'rows': [...]} to this path")
+    parser.add_argument(
+        "--tell-volatility",
+        action="store_true",
+        help="tell the engine the market's volatility (HedgeConfig.volatility_bps); by default it "
+        "measures it from the book",
+    )
     parser.add_argument(
         "--driver-check",
         type=int,
@@ -933,6 +947,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     LAMBDA = args.lam
+    TELL_VOLATILITY = args.tell_volatility
     scenarios = args.scenarios.split(",")
     setups = args.setups.split(",")
     jobs = [

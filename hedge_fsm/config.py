@@ -347,7 +347,7 @@ class HedgeConfig:
     taker-maker fee gap); past that it crosses. 0: never cross early (the plain ladder)."""
     volatility_bps: float | None = attrs.field(default=None, validator=optional(_non_negative_number))
     """The hedged underlying's volatility (bps per √second), your estimate, used until a leg has
-    measured its own from the book (a few updates over a second); None: no estimate, so a leg
+    measured its own from the book (three updates over a quarter second); None: no estimate, so a leg
     climbs the ladder on its own timers until it has measured one. The legs of one hedge are
     one underlying on several venues: one figure serves them all."""
     trim_before_unwind: bool = attrs.field(default=True, validator=boolean)

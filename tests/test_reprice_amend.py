@@ -813,16 +813,17 @@ def test_a_measured_volatility_replaces_the_prior() -> None:
 def test_a_measured_volatility_drives_urgency_without_a_prior() -> None:
     """No prior, but the book's mid flickers between 100.0 and 100.05 every 25 ms for a second
     (the ask 100.1 / 100.2, the bid 99.9: the sell at 100.0 stays one tick inside): 40 moves of
-    ln(100.05 / 100) each over 1 s measure sigma = sqrt(40) * ln(1.0005) * 1e4 = 31.6 bps/sqrt(s).
-    Before a second of samples nothing is measured, so nothing moves; at 1.01 s the risk
-    31.6 * sqrt(1.01) = 31.8 bps is past the 23 bps of crossing: the order goes to the touch."""
+    ln(100.05 / 100) each per second measure sigma = sqrt(40) * ln(1.0005) * 1e4 = 31.6
+    bps/sqrt(s), from a quarter second of samples on. The risk 31.6 * sqrt(t) passes the 23 bps
+    of crossing at t = 0.53 s: at 0.525 s (22.9 bps) the order keeps its place, at 0.55 s
+    (23.4 bps) it goes to the touch."""
     sigma = math.sqrt(40 * math.log(100.05 / 100.0) ** 2 / 1.0) * 1e4
-    assert sigma * math.sqrt(1.01) > CROSSING
+    assert sigma * math.sqrt(0.525) < CROSSING < sigma * math.sqrt(0.55)
     wider = BBO(bid=D("99.9"), ask=D("100.2"), bid_size=D("5"), ask_size=D("5"))
     leg = resting_inside(HedgeConfig())
-    for i in range(41):
+    for i in range(22):
         assert touch_at(leg, 0.025 * i, TWO_TICKS if i % 2 == 0 else wider) is None
-    assert touch_at(leg, 1.01) == TWO_TICKS.bid
+    assert touch_at(leg, 0.55, TWO_TICKS) == TWO_TICKS.bid
 
 
 # ------------------------------------------------------------------ end to end on the sync driver

@@ -163,6 +163,8 @@ from hedge_fsm.venue import DEFAULT_CAPABILITIES, AmendSupport, VenueCapabilitie
 __all__ = ["LEG", "LEG_EDGES", "LegHedge", "LegState"]
 
 ZERO = Decimal(0)
+VOLATILITY_MIN_SPAN = 0.25
+"""Seconds of book updates (three at least) a measured volatility needs."""
 
 
 class LegState(enum.StrEnum):
@@ -952,9 +954,11 @@ class LegHedge(FsmModel):
         return not self.is_finished
 
     def _volatility_bps(self) -> float | None:
-        """The volatility behind the urgency: measured on the leg's own book updates once they
-        span enough time, else the configured estimate (``config.volatility_bps``)."""
-        measured = realized_volatility_bps(tuple(self.book_samples))
+        """The volatility behind the urgency: measured on the book updates (the entry phase's
+        included) once at least three span a quarter of a second (a fast market changes its
+        quote dozens of times in that, a quiet one seldom three), else the configured estimate
+        (``config.volatility_bps``)."""
+        measured = realized_volatility_bps(tuple(self.book_samples), min_span=VOLATILITY_MIN_SPAN)
         return measured if measured is not None else self.config.volatility_bps
 
     def _urgent_index(self, index: int, bbo: BBO, now: float) -> int:
