@@ -403,7 +403,7 @@ def test_the_entry_round_trip_and_the_latest_quote_are_handed_to_the_hedge() -> 
     quote = BBO(bid=D("100.0"), ask=D("100.3"))
     assert sup.wants_quote(1, quote)
     sup.dispatch(Route("leg", 1), BookUpdated(now=0.4, bbo=quote))
-    assert sup.plans[1].quote == quote and sup.plans[1].quote_at == 0.4
+    assert sup.plans[1].tape.bbo == quote and sup.plans[1].tape.at == 0.4
     assert not sup.wants_quote(1, BBO(bid=D("100.0"), ask=D("100.3"), bid_size=D("7")))
     driver.fire()  # poll
     route, _ = driver.take(QueryOrder, 0)

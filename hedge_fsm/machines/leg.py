@@ -108,8 +108,6 @@ Rules that hold (the invariants (docs/design.md)):
 from __future__ import annotations
 
 import enum
-from collections import deque
-from collections.abc import Sequence
 from decimal import Decimal
 
 import attrs
@@ -126,6 +124,7 @@ from hedge_fsm.core.pricer import (
     risk_bps,
     urgent_attempt,
 )
+from hedge_fsm.core.quotes import QuoteTape
 from hedge_fsm.core.targets import floor_to_step, is_unplaceable, remaining_quantity
 from hedge_fsm.core.tracker import build_hedge_result
 from hedge_fsm.errors import RejectReason
@@ -573,8 +572,7 @@ class LegHedge(FsmModel):
         trigger_at: float | None = None,
         adopted: OrderRecord | None = None,
         adopted_price: Decimal | None = None,
-        quote: tuple[float, BBO] | None = None,
-        quotes: Sequence[tuple[float, Decimal]] = (),
+        tape: QuoteTape | None = None,
         round_trip: float | None = None,
     ) -> None:
         self.state = S.PRICING.value
@@ -660,22 +658,15 @@ class LegHedge(FsmModel):
         self.book_reprices = 0
         """Limit orders placed because the book moved (not counted in ``attempts``: a reprice
         keeps the ladder's rung, so noise never climbs it; ``max_orders_per_leg`` bounds them)."""
-        self.book_bbo: BBO | None = None
-        """The latest book update, and when it came."""
-        self.book_at = 0.0
-        self.book_samples: deque[tuple[float, Decimal]] = deque(maxlen=64)
-        """(time, mid) of recent book updates: the volatility estimate behind the urgency."""
+        self.tape = tape.copy() if tape is not None else QuoteTape()
+        """The venue's latest quote and recent mids (the supervisor's, from before the start:
+        the first order is priced and judged on it, as on any later update)."""
         self.queue_ahead = ZERO
         """Others' displayed quantity at the current order's level when it joined (0: it made
         the level)."""
         self.queue_level_size = ZERO
         """The smallest displayed size seen at that level since (its fall is what traded)."""
         self.queue_since = 0.0
-        if quote is not None:
-            # The venue's latest pushed quote from before the start (the supervisor kept it):
-            # the first order is priced and judged on it, as on any later update.
-            self.book_at, self.book_bbo = quote
-        self.book_samples.extend(quotes)
         self.round_trip = round_trip
         """The venue's latest placement round trip seen (send to acknowledgement), if any."""
         if adopted is not None:
@@ -683,6 +674,18 @@ class LegHedge(FsmModel):
             # start itself may reprice the adopted order.
             self.rung_index = 0
             self.attempt_deadline = started_at + min(self.policy.attempt_wait, self.policy.budget)
+
+    # ------------------------------------------------------------------ the book
+
+    @property
+    def book_bbo(self) -> BBO | None:
+        """The latest usable quote of the leg's venue (None: none yet)."""
+        return self.tape.bbo
+
+    @property
+    def book_at(self) -> float:
+        """When :attr:`book_bbo` came (engine clock)."""
+        return self.tape.at
 
     # ------------------------------------------------------------------ quantities
 
@@ -958,7 +961,7 @@ class LegHedge(FsmModel):
         included) once at least three span a quarter of a second (a fast market changes its
         quote dozens of times in that, a quiet one seldom three), else the configured estimate
         (``config.volatility_bps``)."""
-        measured = realized_volatility_bps(tuple(self.book_samples), min_span=VOLATILITY_MIN_SPAN)
+        measured = realized_volatility_bps(tuple(self.tape.samples), min_span=VOLATILITY_MIN_SPAN)
         return measured if measured is not None else self.config.volatility_bps
 
     def _urgent_index(self, index: int, bbo: BBO, now: float) -> int:
@@ -1343,13 +1346,8 @@ class LegHedge(FsmModel):
     def note_book(self, event: Event) -> None:
         """Keep the book update: the latest quote, a volatility sample, what traded at our level."""
         assert isinstance(event, BookUpdated | BboReceived)
-        bbo = event.bbo
-        if bbo.is_crossed:
-            return
-        self.book_bbo = bbo
-        self.book_at = event.now
-        self.book_samples.append((event.now, bbo.mid))
-        self.queue_level_size = self._level_size_after(bbo)
+        if self.tape.note(event.now, event.bbo):
+            self.queue_level_size = self._level_size_after(event.bbo)
 
     def _note_queue(self, price: Decimal, bbo: BBO, now: float) -> None:
         """Remember what is ahead of an order joining ``bbo``'s best level (nothing inside it)."""

@@ -90,7 +90,6 @@ reaching a terminal state is announced to the supervisor as ``leg_finished``;
 from __future__ import annotations
 
 import enum
-from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -99,6 +98,7 @@ import attrs
 from hedge_fsm.config import EntryHandoff, HedgeConfig, HedgeMode, PartialEntryPolicy
 from hedge_fsm.core.book import BookView, PositionBook
 from hedge_fsm.core.ledger import Ledger, OrderRecord
+from hedge_fsm.core.quotes import QuoteTape
 from hedge_fsm.core.targets import floor_to_step, is_unplaceable, scaled_target
 from hedge_fsm.core.tracker import build_hedge_result, cost_bps, trade_cost
 from hedge_fsm.machines.base import Edge, FsmModel, MachineKind, late_report_edges
@@ -439,12 +439,9 @@ class LegPlan:
     sent before a fill of another hedge cannot show it."""
     trims: set[str] = attrs.Factory(set)
     """Client ids of the trim orders sent on this leg (in :attr:`ledger`, apart from rollback's)."""
-    quote: BBO | None = None
-    """The leg venue's latest pushed quote before the leg's hedge started (and when it came),
-    handed to the hedge so it prices and judges its first order without a BBO round trip."""
-    quote_at: float = 0.0
-    quotes: deque[tuple[float, Decimal]] = attrs.Factory(lambda: deque(maxlen=64))
-    """(time, mid) of those quotes: the volatility the hedge's urgency starts from."""
+    tape: QuoteTape = attrs.Factory(QuoteTape)
+    """The quotes pushed on the leg's venue before its hedge started, handed to the hedge: it
+    judges an adopted entry on the latest at once, and its urgency starts from their volatility."""
     round_trip: float | None = None
     """Seconds from sending the entry order to its acknowledgement: how long the leg's venue
     takes to answer a placement, for the hedge's urgency."""
@@ -602,7 +599,8 @@ class HedgeSupervisor(FsmModel):
         leg = self.plans[index].hedge
         if leg is None:
             if isinstance(event, BookUpdated):
-                self._note_quote(self.plans[index], event)
+                # Kept for the leg's hedge to start from (no machine moves).
+                self.plans[index].tape.note(event.now, event.bbo)
             return
         if leg.is_finished:
             # Explicitly ignored by the machine, but a late report still counts in the ledger.
@@ -625,24 +623,11 @@ class HedgeSupervisor(FsmModel):
         if leg.is_finished and self.state == S.HEDGING:
             self.KIND.fire(self, make_leg_finished(event.now), index)
 
-    @staticmethod
-    def _note_quote(plan: LegPlan, event: BookUpdated) -> None:
-        """Keep a pushed quote for the leg's hedge to start from (no machine moves)."""
-        bbo = event.bbo
-        if bbo.is_crossed:
-            return
-        plan.quote = bbo
-        plan.quote_at = event.now
-        plan.quotes.append((event.now, bbo.mid))
-
     def wants_quote(self, leg: int, bbo: BBO) -> bool:
         """Does the supervisor keep this quote for leg ``leg``'s hedge (not started yet, the
         hedge not over, and the quote's prices new)?"""
         plan = self.plans[leg]
-        if plan.hedge is not None or self.is_finished:
-            return False
-        last = plan.quote
-        return last is None or last.bid != bbo.bid or last.ask != bbo.ask
+        return plan.hedge is None and not self.is_finished and not plan.tape.has_prices_of(bbo)
 
     def route_for(self, leg: int, report: OrderInfo) -> Route | None:
         """Whose order a pushed report is about (None: not an order of this hedge)."""
@@ -1220,8 +1205,7 @@ class HedgeSupervisor(FsmModel):
                 market_only=self.market_only,
                 capabilities=plan.capabilities,
                 trigger_at=self.trigger_at,
-                quote=(plan.quote_at, plan.quote) if plan.quote is not None else None,
-                quotes=tuple(plan.quotes),
+                tape=plan.tape,
                 round_trip=plan.round_trip,
             )
             # One ordered history for the whole hedge.
@@ -1255,8 +1239,7 @@ class HedgeSupervisor(FsmModel):
             trigger_at=self.trigger_at,
             adopted=plan.ledger.release(entry.client_order_id),
             adopted_price=plan.price,
-            quote=(plan.quote_at, plan.quote) if plan.quote is not None else None,
-            quotes=tuple(plan.quotes),
+            tape=plan.tape,
             round_trip=plan.round_trip,
         )
         hedge.ledger.take_over(entry)
