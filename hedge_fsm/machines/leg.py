@@ -967,8 +967,8 @@ class LegHedge(FsmModel):
     def _urgent_index(self, index: int, bbo: BBO, now: float) -> int:
         """``index``, or a later ladder attempt once waiting has cost what crossing saves.
 
-        The risk that resting has added since the trigger, ``λ · share · σ · √(now − trigger)``
-        (``share`` the part of the target still unhedged), is set against what crossing costs
+        The risk the hedge will have carried when an order sent now lands (:meth:`_waited_risk`;
+        ``share`` the part of the target still unhedged) is set against what crossing costs
         over a maker fill (spread plus the fee gap): once it reaches the crossing cost, no maker
         fill can pay for the wait any more and the order crosses; past half of it, break-even
         (the slowest rung) is skipped. A volatile market or a large remainder crosses early, a
