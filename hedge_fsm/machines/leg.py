@@ -384,6 +384,8 @@ LEG_EDGES: tuple[Edge, ...] = (
     E("bbo_received",        S.AMENDING, S.CANCELLING,      ("is_bbo_unusable",), ("emit_cancel",),
       "venues publish locked or crossed books during fast moves: cancel and replace instead"),
     E("bbo_received",        S.AMENDING, S.POLLING,         ("is_quote_unchanged",), ("restart_attempt",)),
+    E("bbo_received",        S.AMENDING, S.CANCELLING,      ("is_amend_unfit",), ("emit_cancel",),
+      "an amend cannot change the post-only flag: the next rung crosses a post-only order (refused), or sends one that may take to a passive price on a book that may move: cancel and replace"),
     E("bbo_received",        S.AMENDING, None,              (), ("amend_price",)),
     E("bbo_failed",          S.AMENDING, None,              ("is_amend_sent",), ()),
     E("bbo_failed",          S.AMENDING, S.CANCELLING,      (), ("emit_cancel",)),
@@ -498,12 +500,12 @@ _LATE_TRIGGERS = (
 # The polling timer's ``is_reprice_due`` edges, in the table above, do the same.
 # fmt: off
 BOOK_EDGES: tuple[Edge, ...] = (
-    E("book_updated",        S.POLLING, S.AMENDING,        ("is_reprice_due", "is_amendable_on_book"), ("note_book", "mark_book_reprice", "reprice_order"), BOOK_AWAY),
-    E("book_updated",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("note_book", "mark_book_reprice", "emit_cancel"), BOOK_AWAY),
+    E("book_updated",        S.POLLING, S.AMENDING,        ("is_reprice_due", "is_amendable_on_book"), ("mark_book_reprice", "reprice_order", "note_book"), BOOK_AWAY),
+    E("book_updated",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("mark_book_reprice", "emit_cancel", "note_book"), BOOK_AWAY),
     E("book_updated",        S.POLLING, None,              (), ("note_book",), BOOK_NOTED),
-    E("bbo_received",        S.POLLING, S.AMENDING,        ("is_reprice_due", "is_amendable_on_book"), ("note_book", "mark_book_reprice", "reprice_order"),
+    E("bbo_received",        S.POLLING, S.AMENDING,        ("is_reprice_due", "is_amendable_on_book"), ("mark_book_reprice", "reprice_order", "note_book"),
       "a venue without a quote stream: the BBO polled with the resting order shows the book moved away"),
-    E("bbo_received",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("note_book", "mark_book_reprice", "emit_cancel"),
+    E("bbo_received",        S.POLLING, S.CANCELLING,      ("is_reprice_due",), ("mark_book_reprice", "emit_cancel", "note_book"),
       "a venue without a quote stream: the BBO polled with the resting order shows the book moved away"),
     E("bbo_received",        S.POLLING, None,              (), ("note_book",), BOOK_NOTED),
 )
@@ -1568,6 +1570,28 @@ class LegHedge(FsmModel):
             and self._amend_total() is not None
         )
 
+    def _is_fit_for(self, quote: PriceQuote, bbo: BBO, now: float) -> bool:
+        """Can the current order be amended to ``quote`` (an amend keeps its post-only flag)?
+
+        A post-only order amended to cross is refused. An order that may take, amended to a
+        passive price, takes liquidity (at its own limit, as taker: the fee gap over a maker
+        fill) if the book has moved on when the amend lands: worth it where there is no gap,
+        or once waiting has cost enough that the ladder hurries (past break-even).
+        """
+        current = self.current
+        assert current is not None
+        if quote.post_only == current.post_only:
+            return True
+        if current.post_only:
+            return False
+        return self.instrument.taker_fee <= self.instrument.maker_fee or self._is_hurried(bbo, now)
+
+    def is_amend_unfit(self, event: Event) -> bool:
+        """Would the next rung, priced on this BBO, be an amend the order's flag does not fit?"""
+        assert isinstance(event, BboReceived)
+        _, quote = self._quote_at(self._next_rung(), event.bbo, event.now)
+        return not self._is_fit_for(quote, event.bbo, event.now)
+
     def is_amendable_on_book(self, event: Event) -> bool:
         """Can the book's reprice be an amend: the order is amendable, and the price the book
         wants is meant as the order is flagged? An amend cannot change the post-only flag: a
@@ -1576,21 +1600,11 @@ class LegHedge(FsmModel):
         (a new post-only order would be refused instead, and priced again)."""
         if not self.is_amendable(event):
             return False
-        current = self.current
         bbo = self._book_for(event)
-        assert current is not None
         if bbo is None:
             return True
         _, quote = self._quote_at(self._book_reprice_rung(bbo, event.now), bbo, event.now)
-        if quote.post_only == current.post_only:
-            return True
-        if current.post_only:
-            return False
-        # An order that may take, amended to a passive price: if the book has moved on when the
-        # amend lands, it trades at its own limit as taker, which costs the fee gap over a maker
-        # fill. Worth it where there is no gap, or once waiting has cost enough that the ladder
-        # hurries (past break-even); otherwise cancel and replace with a post-only order.
-        return self.instrument.taker_fee <= self.instrument.maker_fee or self._is_hurried(bbo, event.now)
+        return self._is_fit_for(quote, bbo, event.now)
 
     def is_book_streamed(self, event: Event) -> bool:
         """Can the next order be priced on the quote stream's latest update instead of a BBO
