@@ -329,6 +329,10 @@ ALL_TRIGGERS = tuple(
 class LegAgainstAdversarialVenue(RuleBasedStateMachine):
     """One leg machine, a model venue, a virtual clock, and the driver's bookkeeping."""
 
+    BOOK_FOCUS: bool = False
+    """Draw only set-ups where the book can reprice in place: an adopted entry with its sent
+    time, on a venue that amends, room for replacements (see :class:`LegRepricedOnTheBook`)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.clean = True
@@ -385,7 +389,9 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             lookup_attempts=data.draw(st.integers(1, 3), label="lookup_attempts"),
             break_even=data.draw(st.booleans(), label="break_even"),
             dust_tolerance=data.draw(st.sampled_from([ZERO, ZERO, instrument.lot_size]), label="dust"),
-            max_orders_per_leg=data.draw(st.sampled_from([3, 32]), label="max_orders"),
+            max_orders_per_leg=data.draw(
+                st.sampled_from([32] if self.BOOK_FOCUS else [3, 32]), label="max_orders"
+            ),
         )
         side = data.draw(st.sampled_from(Side), label="side")
         lots = data.draw(st.integers(1, 40), label="target_lots")
@@ -411,13 +417,23 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         """The venue understates terminal reports without saying so (later reports tell the truth)."""
         target = lots * instrument.lot_size
         reduce_only = data.draw(st.booleans(), label="reduce_only")
-        market_only = data.draw(st.sampled_from([False, False, False, True]), label="market_only")
+        market_only = not self.BOOK_FOCUS and data.draw(
+            st.sampled_from([False, False, False, True]), label="market_only"
+        )
         # Drawn last, so the runs drawn before adopt and amend existed are drawn as they were.
-        if data.draw(st.booleans(), label="amends"):
+        if self.BOOK_FOCUS or data.draw(st.booleans(), label="amends"):
             self.capabilities = attrs.evolve(self.capabilities, amend=AmendSupport.NATIVE)
         adopted = None
-        if not market_only and data.draw(st.booleans(), label="adopts"):
+        if not market_only and (self.BOOK_FOCUS or data.draw(st.booleans(), label="adopts")):
             adopted = self.adopt_entry(data, side, target)
+        # Drawn after adopt and amend, so the runs drawn before book reprices are drawn as they
+        # were. The supervisor hands an adopted entry over with the time it was sent (so the
+        # book may reprice it, in place where the venue amends); a venue may push its book.
+        if adopted is not None:
+            sent_at = [0.0, -0.1, -1.0] if self.BOOK_FOCUS else [None, 0.0, -0.1, -1.0]
+            adopted.sent_at = data.draw(st.sampled_from(sent_at), label="entry_sent_at")
+        if data.draw(st.booleans(), label="book_stream"):
+            self.capabilities = attrs.evolve(self.capabilities, book_stream=True)
         self.leg = LegHedge(
             leg=0,
             hedge_id=f"hx{self.legs_run}",
@@ -519,7 +535,25 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
                 fill_price=price if price is not None else REFERENCE,
                 reports_maker=self.order_counter % 2 == 0,
             )
+        if isinstance(command, AmendOrder) and command.price is not None:
+            self.check_amend_price(command)
         self.pending.append(command)
+
+    def check_amend_price(self, command: AmendOrder) -> None:
+        """Invariant 7 for a reprice in place: the new price is on the tick grid and, for a
+        post-only order, passive on the book it was priced on (a post-only amend that crosses
+        is refused by the venue, or worse, takes)."""
+        leg = self.leg
+        assert leg is not None
+        price = command.price
+        assert price is not None
+        tick = self.instrument.tick_size
+        assert price > 0 and price % tick == 0, f"{command}: price off the tick grid {tick}"
+        order = self.orders[command.client_order_id]
+        bbo = leg.last_bbo
+        if order.post_only and bbo is not None:
+            passive = price < bbo.ask if order.side is Side.BUY else price > bbo.bid
+            assert passive, f"{command}: post-only {order.side} amended across bid {bbo.bid} ask {bbo.ask}"
 
     def wait(self, data: st.DataObject) -> None:
         """The venue takes a little while to answer."""
@@ -865,6 +899,81 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         second live order (``take`` checks every placement)."""
         self.feed(BookUpdated(now=self.now, bbo=self.draw_bbo(data)))
 
+    # ------------------------------------------------------------------ rules: the book moves under the order
+
+    def resting_order(self) -> OrderRecord | None:
+        """The leg's limit order the venue shows resting while the leg polls it, if any."""
+        leg = self.leg
+        if leg is None or leg.is_finished or leg.state != "polling":
+            return None
+        current = leg.current
+        if current is None or current.terminal or current.is_market or current.order_id is None:
+            return None
+        return current if leg.order_price is not None else None
+
+    def draw_moved_bbo(self, data: st.DataObject) -> BBO:
+        """A quote a few ticks around the resting order's price, mostly moved away from it (the
+        ladder then wants a more aggressive price), with displayed sizes (deep queues too)."""
+        leg = self.leg
+        assert leg is not None and leg.order_price is not None
+        tick = self.instrument.tick_size
+        away = data.draw(st.integers(-2, 6), label="away_ticks") * tick
+        # Locked now and then (crossed books come from ``book_updated``): never priced on.
+        spread = data.draw(st.sampled_from([1, 1, 2, 3, 6, 0]), label="moved_spread_ticks") * tick
+        sizes = st.sampled_from([ZERO, D("1"), D("10"), D("1000000")])
+        bid_size, ask_size = data.draw(sizes, label="bid_size"), data.draw(sizes, label="ask_size")
+        # Away is up for a bid (a buy's touch rises above it), down for an ask.
+        if leg.side is Side.BUY:
+            bid = leg.order_price + away
+            ask = bid + spread
+        else:
+            ask = leg.order_price - away
+            bid = ask - spread
+        if bid <= 0 or ask <= 0:
+            bid, ask = REFERENCE, REFERENCE + tick
+        return BBO(bid=bid, ask=ask, bid_size=bid_size, ask_size=ask_size)
+
+    def rest_a_while(self, data: st.DataObject, order: OrderRecord) -> None:
+        """Virtual time moves to around the order's minimum rest (before it, or past it), never
+        past the leg's own timer (a late timer would be the test's delay, not the leg's)."""
+        min_rest = self.config.min_rest or 0.0
+        share = data.draw(st.sampled_from([0.5, 1.0, 1.0, 1.5, 1.5]), label="rest_share")
+        sent = order.sent_at if order.sent_at is not None else self.now
+        at = max(self.now, sent + share * min_rest)
+        if self.timer is not None:
+            at = min(at, max(self.now, self.timer.at))
+        self.now = at
+        self.settle()
+
+    @precondition(lambda self: self.resting_order() is not None)
+    @rule(data=st.data())
+    @step
+    def the_book_moves_under_the_resting_order(self, data: st.DataObject) -> None:
+        """Around the resting order's minimum rest, the venue pushes a quote near its price,
+        mostly moved away: the leg may reprice it on the book (in place by an amend where the
+        venue amends, an adopted entry too; else cancel and replace), and every invariant still
+        holds (an amend never raises the size; no second order beside a live one)."""
+        order = self.resting_order()
+        assert order is not None
+        self.rest_a_while(data, order)
+        self.feed(BookUpdated(now=self.now, bbo=self.draw_moved_bbo(data)))
+
+    def bbo_poll_pending(self) -> bool:
+        return self.resting_order() is not None and any(isinstance(c, FetchBbo) for c in self.pending)
+
+    @precondition(lambda self: self.bbo_poll_pending())
+    @rule(data=st.data())
+    @step
+    def the_polled_book_has_moved(self, data: st.DataObject) -> None:
+        """A venue without a quote stream: the BBO polled with the resting order answers with a
+        book moved around its price (the leg may reprice it from this answer)."""
+        order = self.resting_order()
+        assert order is not None
+        index = next(i for i, c in enumerate(self.pending) if isinstance(c, FetchBbo))
+        self.pending.pop(index)
+        self.rest_a_while(data, order)
+        self.feed(BboReceived(now=self.now, bbo=self.draw_moved_bbo(data)))
+
     # ------------------------------------------------------------------ rules: after the end
 
     @precondition(lambda self: self.finished)
@@ -1113,3 +1222,19 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
 
 LegAgainstAdversarialVenue.TestCase.settings = settings(settings.default, stateful_step_count=50)
 TestLegAgainstAdversarialVenue = LegAgainstAdversarialVenue.TestCase
+
+
+class LegRepricedOnTheBook(LegAgainstAdversarialVenue):
+    """The same leg, venue and invariants, drawn where the book reprices in place (issue 13):
+    every leg adopts a resting entry (with the time it was sent) on a venue that amends, and may
+    place up to 32 orders, so the rules that move the book under a resting order meet the edges
+    ``polling -> amending`` on ``book_updated``, ``bbo_received`` and ``timer_fired`` (the
+    general machine above reaches them only now and then)."""
+
+    BOOK_FOCUS = True
+
+
+LegRepricedOnTheBook.TestCase.settings = settings(
+    settings.default, stateful_step_count=50, max_examples=max(1, settings.default.max_examples // 2)
+)
+TestLegRepricedOnTheBook = LegRepricedOnTheBook.TestCase
