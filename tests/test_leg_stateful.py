@@ -443,6 +443,14 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             adopted.sent_at = data.draw(st.sampled_from(sent_at), label="entry_sent_at")
         if data.draw(st.booleans(), label="book_stream"):
             self.capabilities = attrs.evolve(self.capabilities, book_stream=True)
+        # Urgency (the price of waiting): no prior, a quiet or a wild one; risk aversion off,
+        # the default, or high (crossing early, the ladder's later rungs at once).
+        config = attrs.evolve(
+            config,
+            volatility_bps=data.draw(st.sampled_from([None, None, 0.0, 2.0, 50.0]), label="volatility_bps"),
+            risk_aversion=data.draw(st.sampled_from([1.0, 1.0, 0.0, 20.0]), label="risk_aversion"),
+        )
+        self.config = config
         self.leg = LegHedge(
             leg=0,
             hedge_id=f"hx{self.legs_run}",

@@ -249,7 +249,7 @@ def setups(draw: st.DrawFn) -> Setup:
     trigger = None
     if direct and draw(st.booleans()):
         trigger = TriggerFill(side=sides[0], price=prices[0], multiplier=instruments[0].multiplier)
-    return Setup(
+    setup = Setup(
         direct=direct,
         trigger=trigger,
         instruments=(instruments[0], instruments[1]),
@@ -264,6 +264,14 @@ def setups(draw: st.DrawFn) -> Setup:
         # Drawn last, so the runs drawn before book reprices are drawn as they were.
         book_stream=draw(st.booleans()),
     )
+    # Urgency (the price of waiting): no prior, a quiet or a wild one; risk aversion off, the
+    # default, or high (crossing early).
+    config = attrs.evolve(
+        setup.config,
+        volatility_bps=draw(st.sampled_from([None, None, 0.0, 2.0, 50.0])),
+        risk_aversion=draw(st.sampled_from([1.0, 1.0, 0.0, 20.0])),
+    )
+    return attrs.evolve(setup, config=config)
 
 
 # --------------------------------------------------------------------------- the model venue
