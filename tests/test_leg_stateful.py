@@ -55,7 +55,6 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -364,14 +363,6 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         self.adopted_excess = ZERO
         """How far the adopted entry exceeded the target at the handoff (it may fill before
         its amend or cancel lands)."""
-        self.book_reprices_before = 0
-        """The leg's book reprices before the event being fed (did this event reprice?)."""
-        self.known_amend_crossings: list[str] = []
-        """Post-only orders amended to a crossing (not post-only) rung: two known bugs, counted
-        apart so that runs go on past them; guarded by the xfail regressions
-        test_an_expired_attempt_never_amends_a_post_only_order_across_the_book and
-        test_a_book_reprice_never_amends_a_post_only_order_across_the_book (seed 318). A post-only
-        rung that crosses still fails."""
 
     # ------------------------------------------------------------------ set-up
 
@@ -507,7 +498,6 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         leg = self.leg
         assert leg is not None
         report = getattr(event, "order", None)
-        self.book_reprices_before = leg.book_reprices
         leg.feed(event)
         if isinstance(report, OrderInfo):
             cid = report.client_order_id
@@ -525,6 +515,11 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
             return
         if isinstance(command, PlaceLimit | PlaceMarket):
             bbo = cause.bbo if isinstance(cause, BboReceived) else None
+            if isinstance(command, PlaceLimit) and bbo is None and self.leg is not None:
+                # On a venue that pushes its book, a replacement is priced on the stream's latest
+                # update (no BBO round trip): that is the quote it was priced on.
+                assert self.leg.capabilities.book_stream, f"{command} priced on a stream the venue lacks"
+                bbo = self.leg.book_bbo
             if isinstance(command, PlaceLimit):
                 # Invariant 7 needs the BBO the price came from: limits are priced on a fresh BBO.
                 assert bbo is not None, f"{command} was not priced on a BBO (caused by {cause})"
@@ -571,14 +566,7 @@ class LegAgainstAdversarialVenue(RuleBasedStateMachine):
         bbo = leg.last_bbo
         if order.post_only and bbo is not None:
             passive = price < bbo.ask if order.side is Side.BUY else price > bbo.bid
-            problem = f"{command}: post-only {order.side} amended across bid {bbo.bid} ask {bbo.ask}"
-            quote = leg.last_quote
-            if not passive and quote is not None and not quote.post_only:
-                # The two known bugs (see reset): counted apart, so the runs go on past them.
-                why = "attempt expired" if leg.book_reprices == self.book_reprices_before else "book reprice"
-                self.known_amend_crossings.append(f"{why}: {problem}")
-                return
-            assert passive, problem
+            assert passive, f"{command}: post-only {order.side} amended across bid {bbo.bid} ask {bbo.ask}"
 
     def wait(self, data: st.DataObject) -> None:
         """The venue takes a little while to answer."""
@@ -1265,10 +1253,6 @@ LegRepricedOnTheBook.TestCase.settings = settings(
 TestLegRepricedOnTheBook = LegRepricedOnTheBook.TestCase
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: an attempt whose time is up amends a post-only order to a crossing rung",
-)
 def test_an_expired_attempt_never_amends_a_post_only_order_across_the_book() -> None:
     """Found by the supervisor machine under ``HYPOTHESIS_PROFILE=ci`` (an adopted post-only
     entry), shown here on the leg alone: a post-only sell rests inside the spread (rung 0 of
@@ -1277,7 +1261,7 @@ def test_an_expired_attempt_never_amends_a_post_only_order_across_the_book() -> 
     touch (100.00, ``post_only`` False). The leg must not amend the post-only order to the bid
     (a venue refuses or cancels a post-only amend that crosses): it should cancel and replace,
     as ``is_amendable_on_book`` already makes a book reprice do. The stateful machine counts
-    this case apart (``known_amend_crossings``): remove that with the fix."""
+    this case apart until the fix (``is_amend_unfit``)."""
     instrument = INSTRUMENTS[0]
     policy = RetryPolicy(
         max_attempts=2, budget=1.0, backoff=0.0, inside_tick_attempts=1, attempt_wait=0.2, poll_interval=0.05
@@ -1311,10 +1295,6 @@ def test_an_expired_attempt_never_amends_a_post_only_order_across_the_book() -> 
     assert crossing == [], f"post-only sell at {place.price} amended across bid {book.bid}: {crossing}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the update's own sample makes urgency cross after is_amendable_on_book said passive",
-)
 def test_a_book_reprice_never_amends_a_post_only_order_across_the_book() -> None:
     """Found under ``--hypothesis-seed=318`` (tests/test_leg_stateful.py, the general machine):
     a post-only buy of 1 lot rests at 100.01 (rung 0 of 8, three inside-tick rungs) on a venue

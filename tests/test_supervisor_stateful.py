@@ -448,13 +448,6 @@ class World:
         self.stale_timers: list[tuple[Route, int]] = []
         self.reported: dict[str, D] = {}
         self.command_problems: list[str] = []
-        self.known_amend_crossings: list[str] = []
-        """Post-only orders amended to a crossing (not post-only) rung: two known bugs, counted
-        apart by the invariants so that runs go on past them; guarded by the xfail regressions
-        test_an_expired_attempt_never_amends_a_post_only_order_across_the_book (here and in
-        tests/test_leg_stateful.py) and test_a_book_reprice_never_amends_a_post_only_order_across_
-        the_book (tests/test_leg_stateful.py, seed 318). A post-only rung that crosses still fails."""
-        self.book_reprices_seen: dict[int, int] = {}
         self.terminal_state: str | None = None
         plans = [
             LegPlan(
@@ -494,13 +487,6 @@ class World:
         self.pump()
 
     def pump(self) -> None:
-        # Which legs repriced on the book with the event just delivered (for _check_amend).
-        book_repriced = set()
-        for plan in self.sup.plans:
-            reprices = plan.hedge.book_reprices if plan.hedge is not None else 0
-            if reprices != self.book_reprices_seen.get(plan.index, 0):
-                book_repriced.add(plan.index)
-                self.book_reprices_seen[plan.index] = reprices
         for route, command in self.sup.drain_routed():
             if isinstance(command, WaitUntil):
                 previous = self.timers.get(route)
@@ -513,7 +499,7 @@ class World:
                 self._register(route, command)
             if isinstance(command, AmendOrder):
                 hypothesis.event("amend sent", "price" if command.price is not None else "size")
-                self._check_amend(command, book_repriced=command.leg in book_repriced)
+                self._check_amend(command)
             order = self.venue.orders.get(getattr(command, "client_order_id", ""))
             self.pending.append(
                 Pending(
@@ -577,11 +563,9 @@ class World:
             report_maker=len(self.venue.orders) % 3 == 1,  # some venues report fill liquidity
         )
 
-    def _check_amend(self, command: AmendOrder, *, book_repriced: bool) -> None:
+    def _check_amend(self, command: AmendOrder) -> None:
         """Invariant 7 for a reprice in place: the new price is on the tick grid and, for a
-        post-only order, passive on the book the leg priced it on. Known exceptions are counted
-        apart, not failed: a post-only order amended to a crossing rung (the regression tests
-        named in ``known_amend_crossings``' doc guard them)."""
+        post-only order, passive on the book the leg priced it on."""
         plan = self.sup.plans[command.leg]
         order = self.venue.orders.get(command.client_order_id)
         price = command.price
@@ -594,13 +578,9 @@ class World:
         if order.post_only and bbo is not None:
             passive = price < bbo.ask if order.side is Side.BUY else price > bbo.bid
             if not passive:
-                problem = f"{where}: post-only {order.side} amended across bid {bbo.bid} ask {bbo.ask}"
-                quote = plan.hedge.last_quote if plan.hedge is not None else None
-                if quote is not None and not quote.post_only:
-                    why = "book reprice" if book_repriced else "attempt expired"
-                    self.known_amend_crossings.append(f"{why}: {problem}")
-                else:
-                    self.command_problems.append(problem)
+                self.command_problems.append(
+                    f"{where}: post-only {order.side} amended across bid {bbo.bid} ask {bbo.ask}"
+                )
 
     # ---- the book moves under a resting hedge order (issue 13): book reprices, in place too
 
@@ -1392,10 +1372,6 @@ def test_seed_119_a_refused_trade_back_never_ends_done() -> None:
     assert machine.world.problems() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: an attempt whose time is up amends a post-only order to a crossing rung",
-)
 def test_an_expired_attempt_never_amends_a_post_only_order_across_the_book(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -1407,8 +1383,7 @@ def test_an_expired_attempt_never_amends_a_post_only_order_across_the_book(
     False): a post-only order at the bid, which a venue refuses (or cancels) instead of
     filling. Expected: cancel and replace (as ``is_amendable_on_book`` does for a book
     reprice), never an amend across the book. Also at 47cc737 (before the book amends).
-    The stateful machines count this case apart (``World.known_amend_crossings``) so
-    they stay green: remove that tolerance with the fix."""
+    Fixed: such a BBO now cancels and replaces (``is_amend_unfit``)."""
     monkeypatch.setattr(hypothesis, "event", lambda *args, **kwargs: None)  # outside a test run
     pepe = Instrument(symbol="PEPE", tick_size=D("1E-7"), lot_size=D("100"), min_quantity=D("100"),
                       min_notional=D("0"))
@@ -1432,7 +1407,7 @@ def test_an_expired_attempt_never_amends_a_post_only_order_across_the_book(
     world = machine.world
     leg = world.sup.plans[1].hedge
     assert leg is not None and leg.adopted is not None and leg.adopted.post_only
-    assert world.known_amend_crossings == []
+    assert world.command_problems == []
     assert world.problems() == []
 
 
