@@ -1182,7 +1182,6 @@ class HedgeSupervisor(FsmModel):
 
     def start_leg_hedges(self, leg: int | None, event: Event) -> None:
         """Start one leg machine per leg with a placeable remainder, all at once."""
-        trigger_fill = self.trigger_fill
         for plan in self.plans:
             adopted = self._adoptable_entry(plan)
             if adopted is not None:
@@ -1191,26 +1190,7 @@ class HedgeSupervisor(FsmModel):
             remaining = floor_to_step(self._leg_remaining(plan), plan.instrument.lot_size)
             if self._is_small(plan, remaining):
                 continue
-            hedge = LegHedge(
-                leg=plan.index,
-                hedge_id=self.hedge_id,
-                venue=plan.venue,
-                instrument=plan.instrument,
-                side=plan.side,
-                target=remaining,
-                reduce_only=plan.reduce_only,
-                config=self.config,
-                started_at=event.now,
-                trigger=trigger_fill if trigger_fill is not None and trigger_fill.side is not plan.side else None,
-                market_only=self.market_only,
-                capabilities=plan.capabilities,
-                trigger_at=self.trigger_at,
-                tape=plan.tape,
-                round_trip=plan.round_trip,
-            )
-            # One ordered history for the whole hedge.
-            hedge.history = self.history
-            plan.hedge = hedge
+            plan.hedge = self._new_hedge(plan, remaining, event.now)
         # The legs start once this transition is recorded (see dispatch), so the
         # history reads supervisor first, then its legs.
         self._starting = [p.hedge for p in self.plans if p.hedge is not None]
@@ -1222,6 +1202,20 @@ class HedgeSupervisor(FsmModel):
         every fill is counted once; the leg's target is the leg's whole target (entry fill
         included). Even with nothing left to hedge the leg starts: it cancels the order.
         """
+        hedge = self._new_hedge(
+            plan, plan.target, event.now, adopted=plan.ledger.release(entry.client_order_id)
+        )
+        hedge.ledger.take_over(entry)
+        if entry.sent_at is None:
+            # The leg's book rules measure an order's rest from when it was sent.
+            entry.sent_at = plan.sent_at.get(entry.client_order_id)
+        plan.hedge = hedge
+
+    def _new_hedge(
+        self, plan: LegPlan, target: Decimal, now: float, *, adopted: OrderRecord | None = None
+    ) -> LegHedge:
+        """The leg's hedge machine for ``target``, starting from what the plan knows (its venue's
+        quotes and round trip) and sharing the hedge's one ordered history."""
         trigger_fill = self.trigger_fill
         hedge = LegHedge(
             leg=plan.index,
@@ -1229,25 +1223,21 @@ class HedgeSupervisor(FsmModel):
             venue=plan.venue,
             instrument=plan.instrument,
             side=plan.side,
-            target=plan.target,
+            target=target,
             reduce_only=plan.reduce_only,
             config=self.config,
-            started_at=event.now,
+            started_at=now,
             trigger=trigger_fill if trigger_fill is not None and trigger_fill.side is not plan.side else None,
             market_only=self.market_only,
             capabilities=plan.capabilities,
             trigger_at=self.trigger_at,
-            adopted=plan.ledger.release(entry.client_order_id),
-            adopted_price=plan.price,
+            adopted=adopted,
+            adopted_price=plan.price if adopted is not None else None,
             tape=plan.tape,
             round_trip=plan.round_trip,
         )
-        hedge.ledger.take_over(entry)
-        if entry.sent_at is None:
-            # The leg's book rules measure an order's rest from when it was sent.
-            entry.sent_at = plan.sent_at.get(entry.client_order_id)
         hedge.history = self.history
-        plan.hedge = hedge
+        return hedge
 
     def _trigger_fill(self, ref: LegPlan) -> TriggerFill | None:
         entry = ref.entry
